@@ -1,0 +1,1 @@
+//! msghub: an embeddable notification hub.
