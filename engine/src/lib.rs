@@ -1,1 +1,73 @@
 //! msghub: an embeddable notification hub.
+//!
+//! One inbox per account for every important notice (six categories, severities, read state
+//! per reader), with permissions for an account's root and its users, stored durably in one
+//! redb file.
+//!
+//! # Map
+//!
+//! - [`model`]: categories, severities, messages and their validation.
+//! - [`ids`]: the opaque ids of accounts, users and messages.
+//! - [`filter`]: filters, selections for bulk operations, pages and cursors.
+//! - [`access`]: principals, policies, tokens, and `authorize`, the one permission rule.
+//! - [`accounts`]: accounts and users, as methods on [`Engine`].
+//! - [`inbox`]: publish, list, get, counts, mark read and delete, as methods on [`Engine`].
+//! - `store`: the redb tables, the in-memory bitmap indexes, and the single writer thread
+//!   that groups concurrent changes into shared commits.
+//! - [`Engine`]: the handle that ties them together (built by [`EngineBuilder`]).
+//!
+//! # How a request flows
+//!
+//! A caller authenticates a token into a [`Principal`]. Each operation first asks
+//! [`access::authorize`] what the principal may do (and in which categories), then either
+//! reads (the account's in-memory index picks the matching sequence numbers; a redb read
+//! transaction loads just those messages) or sends a job to the writer. The writer applies
+//! every job waiting at that moment in one redb transaction, commits once, then updates the
+//! in-memory indexes and answers: an acknowledged change is on disk.
+//!
+//! # Example
+//!
+//! ```
+//! use msghub::{Category, Engine, Filter, NewMessage, PageRequest, Principal, ReadStatus, Selection};
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let engine = Engine::builder().in_memory().build().await?;
+//! let operator = Principal::Operator;
+//! let acme = engine.create_account(&operator, "acme").await?;
+//! engine
+//!     .publish(&operator, acme.account.id, NewMessage::new(Category::Security, "New sign-in"))
+//!     .await?;
+//!
+//! let root = engine.authenticate(&acme.root_token)?;
+//! let unread = Filter::default().status(ReadStatus::Unread);
+//! let page = engine.list_messages(&root, acme.account.id, &unread, &PageRequest::default()).await?;
+//! assert_eq!(page.items.len(), 1);
+//! let marked = engine.mark_read(&root, acme.account.id, Selection::Filter(unread)).await?;
+//! assert_eq!(marked, 1);
+//! # Ok::<(), msghub::Error>(())
+//! # }).unwrap();
+//! ```
+
+#![deny(missing_docs)]
+
+pub mod access;
+pub mod accounts;
+mod engine;
+mod error;
+pub mod filter;
+pub mod ids;
+pub mod inbox;
+pub mod model;
+mod store;
+
+pub use access::{Action, Policy, Principal, UserGrant, generate_operator_token};
+pub use accounts::{Account, CreatedAccount, CreatedUser, NewUser, User, UserUpdate};
+pub use engine::{Clock, Engine, EngineBuilder, ManualClock, SystemClock};
+pub use error::{Error, StorageError};
+pub use filter::{
+    CategorySet, Filter, Page, PageRequest, ReadStatus, Selection, SeveritySet, format_time,
+    parse_time,
+};
+pub use ids::{AccountId, MessageId, UserId};
+pub use inbox::{CategoryCount, Counts};
+pub use model::{Category, Message, NewMessage, Published, Severity, ValidMessage};

@@ -1,0 +1,323 @@
+//! The inbox operations: publish, list, get, counts, mark read and delete (by ids or by
+//! filter), each limited to what the caller may see.
+//!
+//! Lists walk the account's bitmaps chunk by chunk from the newest message down and read
+//! only the messages they return (plus those a text search must look at), so a page costs
+//! the same however large the inbox is.
+
+use std::collections::BTreeMap;
+
+use redb::ReadableDatabase;
+use serde::{Deserialize, Serialize};
+
+use crate::access::{Action, Denied, Principal, authorize, require, visible_categories};
+use crate::engine::{Engine, from_micros};
+use crate::error::Error;
+use crate::filter::{
+    Filter, MAX_BULK_IDS, Page, PageRequest, Selection, TextMatcher, decode_cursor, encode_cursor,
+};
+use crate::ids::{AccountId, MessageId};
+use crate::model::{Category, Message, NewMessage, Published};
+use crate::store::records::MessageRecord;
+use crate::store::writer::{Job, Target, text_matches};
+use crate::store::{MESSAGES, Store};
+
+/// Total and unread messages of one category.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CategoryCount {
+    /// Messages the caller may see.
+    pub total: u64,
+    /// Of those, the ones the caller has not read.
+    pub unread: u64,
+}
+
+/// What the caller's inbox holds, overall and per category (all six always present).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Messages the caller may see.
+    pub total: u64,
+    /// Of those, the ones the caller has not read.
+    pub unread: u64,
+    /// The same per category; zero outside the caller's scope.
+    pub by_category: BTreeMap<Category, CategoryCount>,
+}
+
+fn to_message(account: AccountId, seq: u32, record: MessageRecord, read: bool) -> Message {
+    Message {
+        id: MessageId { account, seq },
+        account_id: account,
+        category: record.category,
+        subtype: record.subtype,
+        title: record.title,
+        body: record.body,
+        severity: record.severity,
+        link: record.link,
+        resource: record.resource,
+        dedupe_key: record.dedupe_key,
+        created_at: from_micros(record.created),
+        read,
+    }
+}
+
+fn message_not_found(id: MessageId) -> Error {
+    Error::NotFound(format!("message {id} does not exist"))
+}
+
+impl Engine {
+    /// Publishes a message into `account`'s inbox (operator only). When the account already
+    /// holds a message with the same dedupe key, that message is returned and nothing is
+    /// stored. Once this returns, the message is on disk.
+    pub async fn publish(
+        &self,
+        principal: &Principal,
+        account: AccountId,
+        message: NewMessage,
+    ) -> Result<Published, Error> {
+        require(principal, Action::Publish, Some(account))?;
+        let message = message.validate()?;
+        let inbox = self.inner.store.inbox(account)?;
+        let stored = self
+            .submit(|reply| Job::Publish {
+                account,
+                message,
+                reply,
+            })
+            .await?;
+        let read = !stored.created && inbox.read().is_read(principal.reader(), stored.seq);
+        Ok(Published {
+            created: stored.created,
+            message: to_message(account, stored.seq, stored.record, read),
+        })
+    }
+
+    /// A page of the messages under `filter` that the caller may see, newest first.
+    pub async fn list_messages(
+        &self,
+        principal: &Principal,
+        account: AccountId,
+        filter: &Filter,
+        page: &PageRequest,
+    ) -> Result<Page<Message>, Error> {
+        let visible = visible_categories(principal, Action::ReadMessages, account)?;
+        filter.validate()?;
+        page.validate()?;
+        let reader = principal.reader();
+        let scope = cursor_scope(account, reader.0);
+        let before = match &page.cursor {
+            Some(c) => Some(decode_cursor(c, &scope, Some(filter))?),
+            None => None,
+        };
+        let inbox = self.inner.store.inbox(account)?;
+        let filter = filter.clone();
+        let limit = page.limit;
+        self.blocking(move |engine| {
+            let mut query = inbox.read().compile(&filter, visible, reader);
+            if let Some(before) = before {
+                query.high = query.high.min(before);
+            }
+            let matcher = filter.text.as_deref().map(TextMatcher::new);
+            let mut items = Vec::with_capacity(limit + 1);
+            let mut txn = None;
+            let mut top = u16::try_from(query.high.saturating_sub(1) >> 16).unwrap_or(u16::MAX);
+            while !query.is_empty() && items.len() <= limit {
+                let (candidates, next) = {
+                    let index = inbox.read();
+                    let Some(chunk) = index.next_chunk(top) else {
+                        break;
+                    };
+                    let found: Vec<(u32, bool)> = index
+                        .candidates(&query, chunk)
+                        .iter()
+                        .rev()
+                        .map(|seq| (seq, index.is_read(reader, seq)))
+                        .collect();
+                    (found, chunk.checked_sub(1))
+                };
+                if txn.is_none() {
+                    txn = Some(engine.inner.store.db.begin_read()?);
+                }
+                let Some(txn) = txn.as_ref() else { break };
+                let table = txn.open_table(MESSAGES)?;
+                for (seq, read) in candidates {
+                    let Some(record) = Store::message(&table, account, seq)? else {
+                        continue;
+                    };
+                    if matcher.as_ref().is_some_and(|m| !text_matches(m, &record)) {
+                        continue;
+                    }
+                    items.push(to_message(account, seq, record, read));
+                    if items.len() > limit {
+                        break;
+                    }
+                }
+                match next {
+                    Some(next) => top = next,
+                    None => break,
+                }
+            }
+            let next_cursor = if items.len() > limit {
+                items.truncate(limit);
+                items
+                    .last()
+                    .map(|m| encode_cursor(u64::from(m.id.seq), &scope, Some(&filter)))
+            } else {
+                None
+            };
+            Ok(Page { items, next_cursor })
+        })
+        .await
+    }
+
+    /// One message, if it exists in `account` and the caller may see its category.
+    pub async fn message(
+        &self,
+        principal: &Principal,
+        account: AccountId,
+        id: MessageId,
+    ) -> Result<Message, Error> {
+        require(principal, Action::ReadMessages, Some(account))?;
+        let inbox = self.inner.store.inbox(account)?;
+        if id.account != account {
+            return Err(message_not_found(id));
+        }
+        let principal = principal.clone();
+        self.blocking(move |engine| {
+            let txn = engine.inner.store.db.begin_read()?;
+            let table = txn.open_table(MESSAGES)?;
+            let record =
+                Store::message(&table, account, id.seq)?.ok_or_else(|| message_not_found(id))?;
+            match authorize(
+                &principal,
+                Action::ReadMessages,
+                Some(account),
+                Some(record.category),
+            ) {
+                Ok(()) => {}
+                Err(Denied::OutOfScope) => return Err(message_not_found(id)),
+                Err(Denied::Forbidden(why)) => return Err(Error::Forbidden(why)),
+            }
+            let read = inbox.read().is_read(principal.reader(), id.seq);
+            Ok(to_message(account, id.seq, record, read))
+        })
+        .await
+    }
+
+    /// Total and unread messages for the caller, overall and per category.
+    pub fn counts(&self, principal: &Principal, account: AccountId) -> Result<Counts, Error> {
+        let visible = visible_categories(principal, Action::ReadMessages, account)?;
+        let inbox = self.inner.store.inbox(account)?;
+        let index = inbox.read();
+        let reader = principal.reader();
+        let mut counts = Counts {
+            total: 0,
+            unread: 0,
+            by_category: BTreeMap::new(),
+        };
+        for category in Category::ALL {
+            let count = if visible.contains(category) {
+                let (total, unread) = index.count(reader, category);
+                CategoryCount { total, unread }
+            } else {
+                CategoryCount::default()
+            };
+            counts.total += count.total;
+            counts.unread += count.unread;
+            counts.by_category.insert(category, count);
+        }
+        Ok(counts)
+    }
+
+    /// Marks messages read for the caller only, returning how many went from unread to read.
+    pub async fn mark_read(
+        &self,
+        principal: &Principal,
+        account: AccountId,
+        selection: Selection,
+    ) -> Result<u64, Error> {
+        let visible = visible_categories(principal, Action::MarkRead, account)?;
+        self.inner.store.inbox(account)?;
+        let target = target_of(account, selection)?;
+        let reader = principal.reader();
+        self.submit(|reply| Job::MarkRead {
+            account,
+            reader,
+            visible,
+            target,
+            reply,
+        })
+        .await
+    }
+
+    /// Deletes messages for the whole account, returning how many were deleted. Final.
+    pub async fn delete_messages(
+        &self,
+        principal: &Principal,
+        account: AccountId,
+        selection: Selection,
+    ) -> Result<u64, Error> {
+        let visible = visible_categories(principal, Action::DeleteMessages, account)?;
+        self.inner.store.inbox(account)?;
+        let target = target_of(account, selection)?;
+        let reader = principal.reader();
+        self.submit(|reply| Job::Delete {
+            account,
+            reader,
+            visible,
+            target,
+            reply,
+        })
+        .await
+    }
+
+    /// Deletes one message; not found when it does not exist or is outside the caller's
+    /// categories.
+    pub async fn delete_message(
+        &self,
+        principal: &Principal,
+        account: AccountId,
+        id: MessageId,
+    ) -> Result<(), Error> {
+        let deleted = self
+            .delete_messages(principal, account, Selection::Ids(vec![id]))
+            .await?;
+        if deleted == 0 {
+            return Err(message_not_found(id));
+        }
+        Ok(())
+    }
+}
+
+fn cursor_scope(account: AccountId, reader: u64) -> [u8; 16] {
+    let mut scope = [0u8; 16];
+    scope[..8].copy_from_slice(&account.0.to_be_bytes());
+    scope[8..].copy_from_slice(&reader.to_be_bytes());
+    scope
+}
+
+fn target_of(account: AccountId, selection: Selection) -> Result<Target, Error> {
+    match selection {
+        Selection::Ids(ids) => {
+            if ids.len() > MAX_BULK_IDS {
+                return Err(Error::invalid(
+                    "ids",
+                    format!(
+                        "ids names {} messages; at most {MAX_BULK_IDS} are allowed per call, or use a filter",
+                        ids.len()
+                    ),
+                ));
+            }
+            let mut seqs: Vec<u32> = ids
+                .into_iter()
+                .filter(|id| id.account == account)
+                .map(|id| id.seq)
+                .collect();
+            seqs.sort_unstable_by(|a, b| b.cmp(a));
+            seqs.dedup();
+            Ok(Target::Seqs(seqs))
+        }
+        Selection::Filter(filter) => {
+            filter.validate()?;
+            Ok(Target::Filter(filter))
+        }
+    }
+}

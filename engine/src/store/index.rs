@@ -1,0 +1,167 @@
+//! The in-memory index of one account's inbox: which messages are live, their categories and
+//! severities as bitmaps, each reader's read set, and the times of sequence ranges.
+//!
+//! It is derived from the store (rebuilt when the file is opened) and changed only by the
+//! writer after a commit, so everything it names is already durable.
+
+use std::collections::HashMap;
+
+use roaring::RoaringBitmap;
+
+use super::bitmap::ChunkedBitmap;
+use crate::access::Reader;
+use crate::filter::{CategorySet, Filter, ReadStatus, SeveritySet};
+use crate::model::{Category, Severity};
+
+/// One account's inbox index.
+#[derive(Debug, Default)]
+pub(crate) struct AccountIndex {
+    pub(crate) live: ChunkedBitmap,
+    pub(crate) categories: [ChunkedBitmap; 6],
+    pub(crate) severities: [ChunkedBitmap; 3],
+    /// Read sets by reader. They may still name deleted messages: every use intersects them
+    /// with live bitmaps, and sequence numbers are never reused.
+    pub(crate) read: HashMap<Reader, ChunkedBitmap>,
+    /// `(first sequence, created_at in µs)` for each run of messages stored at one instant;
+    /// creation times never decrease along sequence numbers, so a time bound is a sequence
+    /// bound.
+    pub(crate) times: Vec<(u32, i64)>,
+    /// The next sequence number to hand out.
+    pub(crate) next_seq: u32,
+    /// The latest creation time handed out, in µs.
+    pub(crate) last_created: i64,
+}
+
+/// A filter compiled against one index and one reader.
+#[derive(Debug, Clone)]
+pub(crate) struct Query {
+    pub(crate) categories: CategorySet,
+    pub(crate) severities: SeveritySet,
+    pub(crate) status: ReadStatus,
+    pub(crate) reader: Reader,
+    /// Sequence numbers at or above this.
+    pub(crate) low: u32,
+    /// Sequence numbers below this.
+    pub(crate) high: u64,
+}
+
+impl Query {
+    /// Whether nothing can match.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.categories.is_empty() || u64::from(self.low) >= self.high
+    }
+}
+
+impl AccountIndex {
+    pub(crate) fn add(&mut self, seq: u32, category: Category, severity: Severity, created: i64) {
+        self.live.insert(seq);
+        self.categories[category.index()].insert(seq);
+        self.severities[severity.index()].insert(seq);
+        self.note_time(seq, created);
+    }
+
+    /// Records that `seq` was created at `created`, opening a new time run when it differs.
+    pub(crate) fn note_time(&mut self, seq: u32, created: i64) {
+        if self.times.last().is_none_or(|&(_, t)| t < created) {
+            self.times.push((seq, created));
+        }
+        self.next_seq = self.next_seq.max(seq.saturating_add(1));
+        self.last_created = self.last_created.max(created);
+    }
+
+    pub(crate) fn remove(&mut self, seq: u32, category: Category, severity: Severity) {
+        self.live.remove(seq);
+        self.categories[category.index()].remove(seq);
+        self.severities[severity.index()].remove(seq);
+    }
+
+    /// The first sequence number created at or after `micros`.
+    fn seq_at_or_after(&self, micros: i64) -> u64 {
+        let i = self.times.partition_point(|&(_, t)| t < micros);
+        self.times
+            .get(i)
+            .map_or(u64::from(self.next_seq), |&(seq, _)| u64::from(seq))
+    }
+
+    pub(crate) fn compile(&self, filter: &Filter, visible: CategorySet, reader: Reader) -> Query {
+        let micros = |t: time::OffsetDateTime| (t.unix_timestamp_nanos() / 1000) as i64;
+        let low = filter.since.map_or(0, |t| {
+            self.seq_at_or_after(micros(t)).min(u64::from(u32::MAX)) as u32
+        });
+        let high = filter
+            .until
+            .map_or(u64::from(u32::MAX) + 1, |t| self.seq_at_or_after(micros(t)));
+        Query {
+            categories: filter
+                .categories
+                .unwrap_or(CategorySet::ALL)
+                .intersect(visible),
+            severities: filter.severities.unwrap_or(SeveritySet::ALL),
+            status: filter.status,
+            reader,
+            low,
+            high,
+        }
+    }
+
+    /// The highest chunk at or below `top` that holds live messages.
+    pub(crate) fn next_chunk(&self, top: u16) -> Option<u16> {
+        self.live.chunks_desc(top).next()
+    }
+
+    /// The messages of `chunk` that match `query`, apart from its text part.
+    pub(crate) fn candidates(&self, query: &Query, chunk: u16) -> RoaringBitmap {
+        let mut set = if query.categories.is_all() {
+            self.live.chunk(chunk).cloned().unwrap_or_default()
+        } else {
+            union(
+                query.categories.iter().map(|c| &self.categories[c.index()]),
+                chunk,
+            )
+        };
+        if !query.severities.is_all() {
+            set &= union(
+                query.severities.iter().map(|s| &self.severities[s.index()]),
+                chunk,
+            );
+        }
+        let read = self.read.get(&query.reader).and_then(|r| r.chunk(chunk));
+        match (query.status, read) {
+            (ReadStatus::Unread, Some(read)) => set -= read,
+            (ReadStatus::Read, Some(read)) => set &= read,
+            (ReadStatus::Read, None) => set.clear(),
+            (ReadStatus::Unread | ReadStatus::All, _) => {}
+        }
+        if query.low > 0 {
+            set.remove_range(..query.low);
+        }
+        if let Ok(high) = u32::try_from(query.high) {
+            set.remove_range(high..);
+        }
+        set
+    }
+
+    pub(crate) fn is_read(&self, reader: Reader, seq: u32) -> bool {
+        self.read.get(&reader).is_some_and(|r| r.contains(seq))
+    }
+
+    /// Total and unread messages of `category` for `reader`.
+    pub(crate) fn count(&self, reader: Reader, category: Category) -> (u64, u64) {
+        let all = &self.categories[category.index()];
+        let read = self
+            .read
+            .get(&reader)
+            .map_or(0, |r| all.intersection_len(r));
+        (all.len(), all.len() - read)
+    }
+}
+
+fn union<'a>(bitmaps: impl Iterator<Item = &'a ChunkedBitmap>, chunk: u16) -> RoaringBitmap {
+    let mut out = RoaringBitmap::new();
+    for b in bitmaps {
+        if let Some(c) = b.chunk(chunk) {
+            out |= c;
+        }
+    }
+    out
+}

@@ -1,0 +1,192 @@
+//! The store: one redb file (or memory) holding accounts, users, token hashes, messages and
+//! read sets, plus the in-memory indexes derived from it.
+//!
+//! Every change goes through the single writer thread ([`writer`]), which groups concurrent
+//! requests into shared commits; readers use redb read transactions and the indexes. The
+//! store never decides who may do what: callers authorize first.
+
+mod bitmap;
+pub(crate) mod index;
+pub(crate) mod records;
+pub(crate) mod writer;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use roaring::RoaringBitmap;
+
+use self::index::AccountIndex;
+use self::records::{AccountRecord, MessageRecord, TokenOwner, UserRecord, decode};
+use crate::access::Reader;
+use crate::error::{Error, StorageError};
+use crate::ids::{AccountId, UserId};
+
+/// The on-disk format this build reads and writes. Bump it, and add a migration in
+/// [`Store::open`], whenever a table or record layout changes.
+pub(crate) const SCHEMA_VERSION: u64 = 1;
+
+pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+pub(crate) const ACCOUNTS: TableDefinition<u64, &[u8]> = TableDefinition::new("accounts");
+pub(crate) const USERS: TableDefinition<u64, &[u8]> = TableDefinition::new("users");
+pub(crate) const TOKENS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("tokens");
+/// (account, seq) -> the message record.
+pub(crate) const MESSAGES: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("messages");
+/// (account, seq) -> (created µs, category index | severity index << 4): small rows that
+/// rebuild the bitmaps on open without reading message bodies.
+pub(crate) const MESSAGE_INDEX: TableDefinition<(u64, u32), (i64, u8)> =
+    TableDefinition::new("message_index");
+/// (account, dedupe key) -> seq.
+pub(crate) const DEDUPE: TableDefinition<(u64, &str), u32> = TableDefinition::new("dedupe");
+/// (account, reader, chunk) -> a serialized roaring bitmap of read sequence numbers.
+pub(crate) const READ_CHUNKS: TableDefinition<(u64, u64, u16), &[u8]> =
+    TableDefinition::new("read_chunks");
+/// account -> the next sequence number, so numbers are never reused after deletes.
+pub(crate) const SEQUENCES: TableDefinition<u64, u32> = TableDefinition::new("sequences");
+
+/// What the engine keeps in memory: accounts, users, tokens and inbox indexes.
+#[derive(Default)]
+pub(crate) struct State {
+    pub(crate) accounts: HashMap<AccountId, AccountRecord>,
+    pub(crate) account_names: HashMap<String, AccountId>,
+    pub(crate) users: HashMap<UserId, UserRecord>,
+    pub(crate) tokens: HashMap<[u8; 32], TokenOwner>,
+    pub(crate) inboxes: HashMap<AccountId, Arc<RwLock<AccountIndex>>>,
+}
+
+/// The database and the state derived from it.
+pub(crate) struct Store {
+    pub(crate) db: Database,
+    pub(crate) state: RwLock<State>,
+}
+
+impl Store {
+    /// Prepares the tables (creating them in a new file), checks the schema version, and
+    /// loads the state.
+    pub(crate) fn open(db: Database) -> Result<Store, Error> {
+        let txn = db.begin_write()?;
+        {
+            let mut meta = txn.open_table(META)?;
+            let found = meta.get("schema_version")?.map(|v| v.value());
+            match found {
+                None => {
+                    meta.insert("schema_version", SCHEMA_VERSION)?;
+                }
+                Some(SCHEMA_VERSION) => {}
+                Some(found) => {
+                    return Err(StorageError::UnsupportedSchema {
+                        found,
+                        supported: SCHEMA_VERSION,
+                    }
+                    .into());
+                }
+            }
+            txn.open_table(ACCOUNTS)?;
+            txn.open_table(USERS)?;
+            txn.open_table(TOKENS)?;
+            txn.open_table(MESSAGES)?;
+            txn.open_table(MESSAGE_INDEX)?;
+            txn.open_table(DEDUPE)?;
+            txn.open_table(READ_CHUNKS)?;
+            txn.open_table(SEQUENCES)?;
+        }
+        txn.commit()?;
+        let state = load(&db)?;
+        Ok(Store {
+            db,
+            state: RwLock::new(state),
+        })
+    }
+
+    /// The index of `account`'s inbox, or not found.
+    pub(crate) fn inbox(&self, account: AccountId) -> Result<Arc<RwLock<AccountIndex>>, Error> {
+        self.state
+            .read()
+            .inboxes
+            .get(&account)
+            .cloned()
+            .ok_or_else(|| no_account(account))
+    }
+
+    /// Reads one message record in a read transaction.
+    pub(crate) fn message(
+        table: &impl ReadableTable<(u64, u32), &'static [u8]>,
+        account: AccountId,
+        seq: u32,
+    ) -> Result<Option<MessageRecord>, Error> {
+        match table.get((account.0, seq))? {
+            Some(bytes) => Ok(Some(decode("message", bytes.value())?)),
+            None => Ok(None),
+        }
+    }
+}
+
+pub(crate) fn no_account(account: AccountId) -> Error {
+    Error::NotFound(format!("account {account} does not exist"))
+}
+
+fn load(db: &Database) -> Result<State, Error> {
+    let txn = db.begin_read()?;
+    let mut state = State::default();
+    for row in txn.open_table(ACCOUNTS)?.iter()? {
+        let (id, bytes) = row?;
+        let record: AccountRecord = decode("account", bytes.value())?;
+        let id = AccountId(id.value());
+        state.account_names.insert(record.name.clone(), id);
+        state.accounts.insert(id, record);
+        state.inboxes.insert(id, Arc::default());
+    }
+    for row in txn.open_table(USERS)?.iter()? {
+        let (id, bytes) = row?;
+        state
+            .users
+            .insert(UserId(id.value()), decode("user", bytes.value())?);
+    }
+    for row in txn.open_table(TOKENS)?.iter()? {
+        let (hash, bytes) = row?;
+        let hash: [u8; 32] = hash.value().try_into().map_err(|_| StorageError::Corrupt {
+            what: "token hash",
+            detail: "not 32 bytes".into(),
+        })?;
+        state.tokens.insert(hash, decode("token", bytes.value())?);
+    }
+    let mut indexes: HashMap<AccountId, AccountIndex> = HashMap::new();
+    for row in txn.open_table(MESSAGE_INDEX)?.iter()? {
+        let (key, value) = row?;
+        let (account, seq) = key.value();
+        let (created, packed) = value.value();
+        let (category, severity) = records::unpack(packed)?;
+        indexes
+            .entry(AccountId(account))
+            .or_default()
+            .add(seq, category, severity, created);
+    }
+    for row in txn.open_table(READ_CHUNKS)?.iter()? {
+        let (key, bytes) = row?;
+        let (account, reader, chunk) = key.value();
+        let bitmap =
+            RoaringBitmap::deserialize_from(bytes.value()).map_err(|e| StorageError::Corrupt {
+                what: "read set",
+                detail: e.to_string(),
+            })?;
+        indexes
+            .entry(AccountId(account))
+            .or_default()
+            .read
+            .entry(Reader(reader))
+            .or_default()
+            .set_chunk(chunk, bitmap);
+    }
+    for row in txn.open_table(SEQUENCES)?.iter()? {
+        let (account, next) = row?;
+        let index = indexes.entry(AccountId(account.value())).or_default();
+        index.next_seq = index.next_seq.max(next.value());
+    }
+    for (account, index) in indexes {
+        if let Some(slot) = state.inboxes.get_mut(&account) {
+            *slot = Arc::new(RwLock::new(index));
+        }
+    }
+    Ok(state)
+}

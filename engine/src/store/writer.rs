@@ -1,0 +1,704 @@
+//! The single writer: every change to the store is a [`Job`] sent to one thread, which
+//! takes all jobs waiting at that moment, applies them in ONE redb write transaction, commits
+//! (one fsync for the whole group), and only then updates the in-memory state and answers.
+//!
+//! So an acknowledged change is durable, concurrent publishers share commits, and readers
+//! never see in memory what is not yet on disk.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender};
+
+use redb::{ReadableTable, Table, WriteTransaction};
+use roaring::RoaringBitmap;
+use tokio::sync::oneshot;
+
+use super::bitmap::chunk_of;
+use super::index::AccountIndex;
+use super::records::{
+    AccountRecord, MessageRecord, TokenOwner, UserRecord, decode, encode, has_dedupe_key, pack,
+    unpack,
+};
+use super::{
+    ACCOUNTS, DEDUPE, MESSAGE_INDEX, MESSAGES, READ_CHUNKS, SEQUENCES, Store, TOKENS, USERS,
+};
+use crate::Clock;
+use crate::access::{Policy, Reader};
+use crate::error::{Error, StorageError};
+use crate::filter::{CategorySet, Filter, TextMatcher};
+use crate::ids::{AccountId, UserId};
+use crate::model::{Category, ValidMessage};
+
+/// Most jobs grouped into one commit; a bound on the memory and latency of one group.
+const MAX_GROUP: usize = 4096;
+
+type Reply<T> = oneshot::Sender<Result<T, Error>>;
+
+/// Which messages a bulk job applies to, already limited to one account.
+pub(crate) enum Target {
+    /// These sequence numbers.
+    Seqs(Vec<u32>),
+    /// Everything matching this filter.
+    Filter(Filter),
+}
+
+/// A stored message as the writer returns it.
+pub(crate) struct Stored {
+    pub(crate) seq: u32,
+    pub(crate) record: MessageRecord,
+    pub(crate) created: bool,
+}
+
+/// One change to the store.
+pub(crate) enum Job {
+    CreateAccount {
+        id: AccountId,
+        record: AccountRecord,
+        root_hash: [u8; 32],
+        reply: Reply<()>,
+    },
+    CreateUser {
+        id: UserId,
+        record: UserRecord,
+        reply: Reply<()>,
+    },
+    UpdateUser {
+        id: UserId,
+        policies: Option<Vec<Policy>>,
+        categories: Option<Option<Vec<Category>>>,
+        reply: Reply<UserRecord>,
+    },
+    DeleteUser {
+        id: UserId,
+        reply: Reply<()>,
+    },
+    Publish {
+        account: AccountId,
+        message: ValidMessage,
+        reply: Reply<Stored>,
+    },
+    MarkRead {
+        account: AccountId,
+        reader: Reader,
+        visible: CategorySet,
+        target: Target,
+        reply: Reply<u64>,
+    },
+    Delete {
+        account: AccountId,
+        reader: Reader,
+        visible: CategorySet,
+        target: Target,
+        reply: Reply<u64>,
+    },
+}
+
+/// A change to the in-memory state, applied only after its commit succeeded.
+enum Effect {
+    Account(AccountId, AccountRecord, [u8; 32]),
+    User(UserId, UserRecord),
+    UserGone(UserId, u64, [u8; 32]),
+    Added(AccountId, u32, MessageRecord),
+    Removed(AccountId, u32, Category, crate::model::Severity),
+    ReadChunk(AccountId, Reader, u16, RoaringBitmap),
+}
+
+/// An answer waiting for the commit.
+enum Answer {
+    Unit(Reply<()>, Result<(), Error>),
+    Stored(Reply<Stored>, Result<Stored, Error>),
+    Count(Reply<u64>, Result<u64, Error>),
+    User(Reply<UserRecord>, Result<UserRecord, Error>),
+}
+
+impl Answer {
+    fn send(self) {
+        // A caller that gave up waiting has dropped its receiver; nothing is lost by that,
+        // the change itself is committed.
+        match self {
+            Answer::Unit(r, v) => drop(r.send(v)),
+            Answer::Stored(r, v) => drop(r.send(v)),
+            Answer::Count(r, v) => drop(r.send(v)),
+            Answer::User(r, v) => drop(r.send(v)),
+        }
+    }
+
+    fn fail(self, why: &str) {
+        match self {
+            Answer::Unit(r, _) => drop(r.send(commit_failed(why))),
+            Answer::Stored(r, _) => drop(r.send(commit_failed(why))),
+            Answer::Count(r, _) => drop(r.send(commit_failed(why))),
+            Answer::User(r, _) => drop(r.send(commit_failed(why))),
+        }
+    }
+}
+
+impl Job {
+    fn fail(self, why: &str) {
+        match self {
+            Job::CreateAccount { reply, .. }
+            | Job::CreateUser { reply, .. }
+            | Job::DeleteUser { reply, .. } => drop(reply.send(commit_failed(why))),
+            Job::UpdateUser { reply, .. } => drop(reply.send(commit_failed(why))),
+            Job::Publish { reply, .. } => drop(reply.send(commit_failed(why))),
+            Job::MarkRead { reply, .. } | Job::Delete { reply, .. } => {
+                drop(reply.send(commit_failed(why)))
+            }
+        }
+    }
+}
+
+fn commit_failed<T>(why: &str) -> Result<T, Error> {
+    Err(Error::Storage(StorageError::Commit(why.to_owned())))
+}
+
+/// Starts the writer thread; it ends when every sender is dropped.
+pub(crate) fn spawn(
+    store: Arc<Store>,
+    clock: Arc<dyn Clock>,
+) -> std::io::Result<(Sender<Job>, std::thread::JoinHandle<()>)> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let handle = std::thread::Builder::new()
+        .name("msghub-writer".into())
+        .spawn(move || run(&store, clock.as_ref(), rx))?;
+    Ok((tx, handle))
+}
+
+fn run(store: &Store, clock: &dyn Clock, jobs: Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut group = Vec::with_capacity(64);
+        group.push(first);
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        commit_group(store, clock, group);
+    }
+}
+
+/// What one group has changed so far, before its commit.
+struct Group<'s> {
+    store: &'s Store,
+    now: i64,
+    /// Per account: (next sequence number, creation time for this group).
+    sequences: HashMap<AccountId, (u32, i64)>,
+    read_chunks: HashMap<(AccountId, Reader, u16), RoaringBitmap>,
+    names: HashSet<(u64, String)>,
+    effects: Vec<Effect>,
+}
+
+fn commit_group(store: &Store, clock: &dyn Clock, group: Vec<Job>) {
+    let mut txn = match store.db.begin_write() {
+        Ok(txn) => txn,
+        Err(e) => {
+            let why = e.to_string();
+            tracing::error!(error = %why, "cannot begin a write transaction");
+            group.into_iter().for_each(|job| job.fail(&why));
+            return;
+        }
+    };
+    // Bulk operations and publishes do not need redb's slower repair-on-crash bookkeeping
+    // beyond its default; durability stays Immediate (the default): one fsync per group.
+    txn.set_quick_repair(false);
+    let mut state = Group {
+        store,
+        now: micros(clock.now()),
+        sequences: HashMap::new(),
+        read_chunks: HashMap::new(),
+        names: HashSet::new(),
+        effects: Vec::new(),
+    };
+    let mut answers = Vec::with_capacity(group.len());
+    let mut jobs = group.into_iter();
+    let mut failure = None;
+    for job in jobs.by_ref() {
+        match state.apply(&txn, job) {
+            Ok(answer) => answers.push(answer),
+            Err(failed) => {
+                let (answer, why) = *failed;
+                answers.push(answer);
+                failure = Some(why);
+                break;
+            }
+        }
+    }
+    let outcome = match failure {
+        Some(why) => Err(why),
+        None => state
+            .finish(&txn)
+            .map_err(|e| e.to_string())
+            .and_then(|()| txn.commit().map_err(|e| e.to_string())),
+    };
+    match outcome {
+        Ok(()) => {
+            state.install();
+            answers.into_iter().for_each(Answer::send);
+        }
+        Err(why) => {
+            tracing::error!(error = %why, "a group of changes failed to commit");
+            answers.into_iter().for_each(|a| a.fail(&why));
+            jobs.for_each(|job| job.fail(&why));
+        }
+    }
+}
+
+/// The outcome of one job: an answer to send after the commit, or a storage failure that
+/// aborts the whole group (with the failed job's answer and the reason).
+type Applied = Result<Answer, Box<(Answer, String)>>;
+
+fn split<T>(
+    reply: Reply<T>,
+    result: Result<T, Error>,
+    wrap: fn(Reply<T>, Result<T, Error>) -> Answer,
+) -> Applied {
+    match result {
+        Err(Error::Storage(e)) => {
+            let why = e.to_string();
+            Err(Box::new((wrap(reply, commit_failed(&why)), why)))
+        }
+        other => Ok(wrap(reply, other)),
+    }
+}
+
+impl Group<'_> {
+    fn apply(&mut self, txn: &WriteTransaction, job: Job) -> Applied {
+        match job {
+            Job::CreateAccount {
+                id,
+                record,
+                root_hash,
+                reply,
+            } => {
+                let r = self.create_account(txn, id, record, root_hash);
+                split(reply, r, Answer::Unit)
+            }
+            Job::CreateUser { id, record, reply } => {
+                let r = self.create_user(txn, id, record);
+                split(reply, r, Answer::Unit)
+            }
+            Job::UpdateUser {
+                id,
+                policies,
+                categories,
+                reply,
+            } => {
+                let r = self.update_user(txn, id, policies, categories);
+                split(reply, r, Answer::User)
+            }
+            Job::DeleteUser { id, reply } => {
+                let r = self.delete_user(txn, id);
+                split(reply, r, Answer::Unit)
+            }
+            Job::Publish {
+                account,
+                message,
+                reply,
+            } => {
+                let r = self.publish(txn, account, message);
+                split(reply, r, Answer::Stored)
+            }
+            Job::MarkRead {
+                account,
+                reader,
+                visible,
+                target,
+                reply,
+            } => {
+                let r = self.mark_read(txn, account, reader, visible, target);
+                split(reply, r, Answer::Count)
+            }
+            Job::Delete {
+                account,
+                reader,
+                visible,
+                target,
+                reply,
+            } => {
+                let r = self.delete(txn, account, reader, visible, target);
+                split(reply, r, Answer::Count)
+            }
+        }
+    }
+
+    fn create_account(
+        &mut self,
+        txn: &WriteTransaction,
+        id: AccountId,
+        record: AccountRecord,
+        root_hash: [u8; 32],
+    ) -> Result<(), Error> {
+        let taken = self
+            .store
+            .state
+            .read()
+            .account_names
+            .contains_key(&record.name);
+        if taken || !self.names.insert((0, record.name.clone())) {
+            return Err(Error::Conflict(format!(
+                "an account named '{}' already exists; choose another name",
+                record.name
+            )));
+        }
+        txn.open_table(ACCOUNTS)?
+            .insert(id.0, encode("account", &record)?.as_slice())?;
+        txn.open_table(TOKENS)?.insert(
+            root_hash.as_slice(),
+            encode("token", &TokenOwner::Root(id.0))?.as_slice(),
+        )?;
+        txn.open_table(SEQUENCES)?.insert(id.0, 0)?;
+        self.effects.push(Effect::Account(id, record, root_hash));
+        Ok(())
+    }
+
+    fn create_user(
+        &mut self,
+        txn: &WriteTransaction,
+        id: UserId,
+        record: UserRecord,
+    ) -> Result<(), Error> {
+        let taken = self
+            .store
+            .state
+            .read()
+            .users
+            .values()
+            .any(|u| u.account == record.account && u.name == record.name);
+        if taken || !self.names.insert((record.account, record.name.clone())) {
+            return Err(Error::Conflict(format!(
+                "a user named '{}' already exists in this account; choose another name",
+                record.name
+            )));
+        }
+        txn.open_table(USERS)?
+            .insert(id.0, encode("user", &record)?.as_slice())?;
+        txn.open_table(TOKENS)?.insert(
+            record.token_hash.as_slice(),
+            encode("token", &TokenOwner::User(id.0))?.as_slice(),
+        )?;
+        self.effects.push(Effect::User(id, record));
+        Ok(())
+    }
+
+    fn update_user(
+        &mut self,
+        txn: &WriteTransaction,
+        id: UserId,
+        policies: Option<Vec<Policy>>,
+        categories: Option<Option<Vec<Category>>>,
+    ) -> Result<UserRecord, Error> {
+        let mut users = txn.open_table(USERS)?;
+        let mut record: UserRecord = match users.get(id.0)? {
+            Some(bytes) => decode("user", bytes.value())?,
+            None => return Err(Error::NotFound(format!("user {id} does not exist"))),
+        };
+        if let Some(policies) = policies {
+            record.policies = policies;
+        }
+        if let Some(categories) = categories {
+            record.categories = categories;
+        }
+        users.insert(id.0, encode("user", &record)?.as_slice())?;
+        self.effects.push(Effect::User(id, record.clone()));
+        Ok(record)
+    }
+
+    fn delete_user(&mut self, txn: &WriteTransaction, id: UserId) -> Result<(), Error> {
+        let record: UserRecord = match txn.open_table(USERS)?.remove(id.0)? {
+            Some(bytes) => decode("user", bytes.value())?,
+            None => return Err(Error::NotFound(format!("user {id} does not exist"))),
+        };
+        txn.open_table(TOKENS)?
+            .remove(record.token_hash.as_slice())?;
+        let mut chunks = txn.open_table(READ_CHUNKS)?;
+        chunks.retain_in(
+            (record.account, id.0, 0)..=(record.account, id.0, u16::MAX),
+            |_, _| false,
+        )?;
+        self.effects
+            .push(Effect::UserGone(id, record.account, record.token_hash));
+        Ok(())
+    }
+
+    fn inbox(&self, account: AccountId) -> Result<Arc<parking_lot::RwLock<AccountIndex>>, Error> {
+        self.store.inbox(account)
+    }
+
+    fn publish(
+        &mut self,
+        txn: &WriteTransaction,
+        account: AccountId,
+        message: ValidMessage,
+    ) -> Result<Stored, Error> {
+        let inbox = self.inbox(account)?;
+        if let Some(key) = &message.dedupe_key
+            && let Some(seq) = txn.open_table(DEDUPE)?.get((account.0, key.as_str()))?
+        {
+            let seq = seq.value();
+            let table = txn.open_table(MESSAGES)?;
+            if let Some(record) = Store::message(&table, account, seq)? {
+                return Ok(Stored {
+                    seq,
+                    record,
+                    created: false,
+                });
+            }
+        }
+        let now = self.now;
+        let (next, created) = self.sequences.entry(account).or_insert_with(|| {
+            let index = inbox.read();
+            (index.next_seq, now.max(index.last_created))
+        });
+        let seq = *next;
+        *next = next.checked_add(1).ok_or_else(|| {
+            Error::Conflict(format!(
+                "account {account} has used all {} message numbers",
+                u32::MAX
+            ))
+        })?;
+        let record = MessageRecord {
+            category: message.category,
+            severity: message.severity,
+            created: *created,
+            subtype: message.subtype,
+            title: message.title,
+            body: message.body,
+            link: message.link,
+            resource: message.resource,
+            dedupe_key: message.dedupe_key,
+        };
+        txn.open_table(MESSAGES)?
+            .insert((account.0, seq), encode("message", &record)?.as_slice())?;
+        let packed = pack(
+            record.category,
+            record.severity,
+            record.dedupe_key.is_some(),
+        );
+        txn.open_table(MESSAGE_INDEX)?
+            .insert((account.0, seq), (record.created, packed))?;
+        if let Some(key) = &record.dedupe_key {
+            txn.open_table(DEDUPE)?
+                .insert((account.0, key.as_str()), seq)?;
+        }
+        self.effects
+            .push(Effect::Added(account, seq, record.clone()));
+        Ok(Stored {
+            seq,
+            record,
+            created: true,
+        })
+    }
+
+    /// The sequence numbers a bulk job applies to, newest first.
+    fn resolve(
+        &self,
+        txn: &WriteTransaction,
+        account: AccountId,
+        reader: Reader,
+        visible: CategorySet,
+        target: Target,
+    ) -> Result<Vec<u32>, Error> {
+        let inbox = self.inbox(account)?;
+        let index = inbox.read();
+        match target {
+            Target::Seqs(seqs) => Ok(seqs
+                .into_iter()
+                .filter(|&seq| {
+                    Category::ALL
+                        .into_iter()
+                        .any(|c| visible.contains(c) && index.categories[c.index()].contains(seq))
+                })
+                .collect()),
+            Target::Filter(filter) => {
+                let query = index.compile(&filter, visible, reader);
+                let mut seqs = Vec::new();
+                if query.is_empty() {
+                    return Ok(seqs);
+                }
+                let mut top = index.next_chunk(u16::MAX);
+                while let Some(chunk) = top {
+                    seqs.extend(index.candidates(&query, chunk).iter().rev());
+                    top = chunk.checked_sub(1).and_then(|c| index.next_chunk(c));
+                }
+                drop(index);
+                if let Some(text) = &filter.text {
+                    let matcher = TextMatcher::new(text);
+                    let table = txn.open_table(MESSAGES)?;
+                    let mut kept = Vec::with_capacity(seqs.len());
+                    for seq in seqs {
+                        if let Some(record) = Store::message(&table, account, seq)?
+                            && text_matches(&matcher, &record)
+                        {
+                            kept.push(seq);
+                        }
+                    }
+                    seqs = kept;
+                }
+                Ok(seqs)
+            }
+        }
+    }
+
+    fn mark_read(
+        &mut self,
+        txn: &WriteTransaction,
+        account: AccountId,
+        reader: Reader,
+        visible: CategorySet,
+        target: Target,
+    ) -> Result<u64, Error> {
+        let seqs = self.resolve(txn, account, reader, visible, target)?;
+        let inbox = self.inbox(account)?;
+        let index = inbox.read();
+        let mut updated = 0;
+        for seq in seqs {
+            let chunk = self
+                .read_chunks
+                .entry((account, reader, chunk_of(seq)))
+                .or_insert_with(|| {
+                    index
+                        .read
+                        .get(&reader)
+                        .and_then(|r| r.chunk(chunk_of(seq)))
+                        .cloned()
+                        .unwrap_or_default()
+                });
+            updated += u64::from(chunk.insert(seq));
+        }
+        Ok(updated)
+    }
+
+    fn delete(
+        &mut self,
+        txn: &WriteTransaction,
+        account: AccountId,
+        reader: Reader,
+        visible: CategorySet,
+        target: Target,
+    ) -> Result<u64, Error> {
+        let seqs = self.resolve(txn, account, reader, visible, target)?;
+        let mut index_table = txn.open_table(MESSAGE_INDEX)?;
+        let mut messages = txn.open_table(MESSAGES)?;
+        let mut dedupe = txn.open_table(DEDUPE)?;
+        let mut deleted = 0;
+        for seq in seqs {
+            let Some(row) = index_table.remove((account.0, seq))? else {
+                continue;
+            };
+            let (_, packed) = row.value();
+            drop(row);
+            let (category, severity) = unpack(packed)?;
+            remove_message(
+                &mut messages,
+                &mut dedupe,
+                account,
+                seq,
+                has_dedupe_key(packed),
+            )?;
+            self.effects
+                .push(Effect::Removed(account, seq, category, severity));
+            deleted += 1;
+        }
+        Ok(deleted)
+    }
+
+    /// Writes what the group changed in aggregate: read-set chunks and sequence counters.
+    fn finish(&mut self, txn: &WriteTransaction) -> Result<(), Error> {
+        let mut chunks = txn.open_table(READ_CHUNKS)?;
+        let mut buf = Vec::new();
+        for ((account, reader, chunk), bitmap) in self.read_chunks.drain() {
+            buf.clear();
+            bitmap
+                .serialize_into(&mut buf)
+                .map_err(|e| StorageError::Commit(e.to_string()))?;
+            chunks.insert((account.0, reader.0, chunk), buf.as_slice())?;
+            self.effects
+                .push(Effect::ReadChunk(account, reader, chunk, bitmap));
+        }
+        let mut sequences = txn.open_table(SEQUENCES)?;
+        for (account, (next, _)) in &self.sequences {
+            sequences.insert(account.0, *next)?;
+        }
+        Ok(())
+    }
+
+    /// Applies the committed changes to the in-memory state.
+    fn install(self) {
+        let mut state = self.store.state.write();
+        for effect in self.effects {
+            match effect {
+                Effect::Account(id, record, root_hash) => {
+                    state.account_names.insert(record.name.clone(), id);
+                    state.accounts.insert(id, record);
+                    state.tokens.insert(root_hash, TokenOwner::Root(id.0));
+                    state.inboxes.entry(id).or_default();
+                }
+                Effect::User(id, record) => {
+                    state
+                        .tokens
+                        .insert(record.token_hash, TokenOwner::User(id.0));
+                    state.users.insert(id, record);
+                }
+                Effect::UserGone(id, account, token_hash) => {
+                    state.users.remove(&id);
+                    state.tokens.remove(&token_hash);
+                    if let Some(inbox) = state.inboxes.get(&AccountId(account)) {
+                        inbox.write().read.remove(&Reader(id.0));
+                    }
+                }
+                Effect::Added(account, seq, record) => {
+                    if let Some(inbox) = state.inboxes.get(&account) {
+                        inbox
+                            .write()
+                            .add(seq, record.category, record.severity, record.created);
+                    }
+                }
+                Effect::Removed(account, seq, category, severity) => {
+                    if let Some(inbox) = state.inboxes.get(&account) {
+                        inbox.write().remove(seq, category, severity);
+                    }
+                }
+                Effect::ReadChunk(account, reader, chunk, bitmap) => {
+                    if let Some(inbox) = state.inboxes.get(&account) {
+                        inbox
+                            .write()
+                            .read
+                            .entry(reader)
+                            .or_default()
+                            .set_chunk(chunk, bitmap);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn remove_message(
+    messages: &mut Table<(u64, u32), &'static [u8]>,
+    dedupe: &mut Table<(u64, &'static str), u32>,
+    account: AccountId,
+    seq: u32,
+    has_key: bool,
+) -> Result<(), Error> {
+    let Some(bytes) = messages.remove((account.0, seq))? else {
+        return Ok(());
+    };
+    if has_key {
+        let record: MessageRecord = decode("message", bytes.value())?;
+        drop(bytes);
+        if let Some(key) = record.dedupe_key {
+            dedupe.remove((account.0, key.as_str()))?;
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn text_matches(matcher: &TextMatcher, record: &MessageRecord) -> bool {
+    matcher.matches(&record.title) || record.body.as_deref().is_some_and(|b| matcher.matches(b))
+}
+
+/// An instant as microseconds since the Unix epoch, the store's unit of time.
+pub(crate) fn micros(t: time::OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1000).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,222 @@
+//! Mark read and delete, by ids and by filter: they change exactly what they select.
+
+mod common;
+
+use common::hub;
+use msghub::{Category, Filter, NewMessage, ReadStatus, Selection, Severity, filter::MAX_BULK_IDS};
+
+#[tokio::test]
+async fn mark_all_read_under_a_filter_leaves_other_messages_unread() {
+    let h = hub().await;
+    h.publish_n(Category::Security, Severity::Critical, 5).await;
+    h.publish_n(Category::Security, Severity::Info, 4).await;
+    h.publish_n(Category::Account, Severity::Critical, 3).await;
+    let filter = Filter::default()
+        .categories([Category::Security])
+        .severities([Severity::Critical])
+        .status(ReadStatus::Unread);
+    let n = h
+        .engine
+        .mark_read(&h.root, h.account, Selection::Filter(filter.clone()))
+        .await
+        .unwrap();
+    assert_eq!(n, 5);
+    assert_eq!(
+        h.engine
+            .mark_read(&h.root, h.account, Selection::Filter(filter))
+            .await
+            .unwrap(),
+        0
+    );
+    let counts = h.engine.counts(&h.root, h.account).unwrap();
+    assert_eq!(counts.by_category[&Category::Security].unread, 4);
+    assert_eq!(counts.by_category[&Category::Account].unread, 3);
+    assert_eq!(counts.unread, 7);
+}
+
+#[tokio::test]
+async fn delete_all_under_filter_leaves_other_categories_untouched() {
+    let h = hub().await;
+    h.publish_n(Category::Activity, Severity::Info, 6).await;
+    let keep = h.publish_n(Category::Exception, Severity::Info, 2).await;
+    let filter = Filter::default()
+        .categories([Category::Activity])
+        .text("number");
+    let n = h
+        .engine
+        .delete_messages(&h.root, h.account, Selection::Filter(filter))
+        .await
+        .unwrap();
+    assert_eq!(n, 6);
+    let left = h.all(&h.root, &Filter::default()).await;
+    assert_eq!(
+        left.iter().map(|m| m.id).collect::<Vec<_>>(),
+        keep.iter().rev().map(|m| m.id).collect::<Vec<_>>()
+    );
+    assert_eq!(h.engine.counts(&h.root, h.account).unwrap().total, 2);
+}
+
+#[tokio::test]
+async fn deletion_is_account_wide_and_final() {
+    let h = hub().await;
+    let msgs = h.publish_n(Category::Product, Severity::Warning, 3).await;
+    let reader = h
+        .user(
+            "reader",
+            &[msghub::Policy::NotificationsReadOnlyAccess],
+            None,
+        )
+        .await;
+    h.engine
+        .mark_read(&reader, h.account, Selection::Ids(vec![msgs[0].id]))
+        .await
+        .unwrap();
+    let n = h
+        .engine
+        .delete_messages(
+            &h.root,
+            h.account,
+            Selection::Ids(vec![msgs[0].id, msgs[1].id, msgs[1].id]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 2, "a repeated id counts once");
+    for who in [&h.root, &reader] {
+        let counts = h.engine.counts(who, h.account).unwrap();
+        assert_eq!((counts.total, counts.unread), (1, 1));
+        assert_eq!(
+            h.engine
+                .message(who, h.account, msgs[0].id)
+                .await
+                .unwrap_err()
+                .code(),
+            "not_found"
+        );
+    }
+    assert_eq!(
+        h.engine
+            .delete_message(&h.root, h.account, msgs[0].id)
+            .await
+            .unwrap_err()
+            .code(),
+        "not_found"
+    );
+    h.engine
+        .delete_message(&h.root, h.account, msgs[2].id)
+        .await
+        .unwrap();
+    assert_eq!(h.engine.counts(&h.root, h.account).unwrap().total, 0);
+}
+
+#[tokio::test]
+async fn unknown_ids_are_skipped_and_too_many_ids_are_refused() {
+    let h = hub().await;
+    let msg = h.publish(NewMessage::new(Category::Service, "one")).await;
+    let other = h
+        .engine
+        .create_account(&msghub::Principal::Operator, "other")
+        .await
+        .unwrap();
+    let foreign = h
+        .engine
+        .publish(
+            &msghub::Principal::Operator,
+            other.account.id,
+            NewMessage::new(Category::Service, "x"),
+        )
+        .await
+        .unwrap()
+        .message;
+    let n = h
+        .engine
+        .mark_read(&h.root, h.account, Selection::Ids(vec![foreign.id, msg.id]))
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let too_many = vec![msg.id; MAX_BULK_IDS + 1];
+    let err = h
+        .engine
+        .mark_read(&h.root, h.account, Selection::Ids(too_many))
+        .await
+        .unwrap_err();
+    assert_eq!(err.field(), Some("ids"));
+}
+
+#[tokio::test]
+async fn a_deleted_dedupe_key_can_be_published_again() {
+    let h = hub().await;
+    let first = h
+        .publish(NewMessage::new(Category::Security, "ddos").dedupe_key("ddos-1"))
+        .await;
+    let again = h
+        .engine
+        .publish(
+            &msghub::Principal::Operator,
+            h.account,
+            NewMessage::new(Category::Security, "ddos again").dedupe_key("ddos-1"),
+        )
+        .await
+        .unwrap();
+    assert!(!again.created);
+    assert_eq!(again.message.id, first.id);
+    assert_eq!(again.message.title, "ddos");
+    h.engine
+        .delete_message(&h.root, h.account, first.id)
+        .await
+        .unwrap();
+    let fresh = h
+        .engine
+        .publish(
+            &msghub::Principal::Operator,
+            h.account,
+            NewMessage::new(Category::Security, "ddos 2").dedupe_key("ddos-1"),
+        )
+        .await
+        .unwrap();
+    assert!(fresh.created);
+    assert_ne!(fresh.message.id, first.id);
+}
+
+#[tokio::test]
+async fn dedupe_is_per_account_and_holds_under_concurrent_publishes() {
+    let h = hub().await;
+    let mut tasks = Vec::new();
+    for i in 0..32 {
+        let engine = h.engine.clone();
+        let account = h.account;
+        tasks.push(tokio::spawn(async move {
+            engine
+                .publish(
+                    &msghub::Principal::Operator,
+                    account,
+                    NewMessage::new(Category::Exception, format!("try {i}"))
+                        .dedupe_key("same-event"),
+                )
+                .await
+                .unwrap()
+        }));
+    }
+    let mut ids = std::collections::HashSet::new();
+    let mut created = 0;
+    for t in tasks {
+        let p = t.await.unwrap();
+        created += usize::from(p.created);
+        ids.insert(p.message.id);
+    }
+    assert_eq!((created, ids.len()), (1, 1));
+    let other = h
+        .engine
+        .create_account(&msghub::Principal::Operator, "other")
+        .await
+        .unwrap();
+    let there = h
+        .engine
+        .publish(
+            &msghub::Principal::Operator,
+            other.account.id,
+            NewMessage::new(Category::Exception, "x").dedupe_key("same-event"),
+        )
+        .await
+        .unwrap();
+    assert!(there.created);
+}
