@@ -221,8 +221,8 @@ impl Engine {
     }
 
     /// Stops the writer after the changes already submitted, and waits for it; later calls
-    /// that change anything fail with [`Error::Closed`]. Dropping every handle has the same
-    /// effect without the wait.
+    /// that change anything fail with [`Error::Closed`]. The file itself is released when
+    /// the last clone of the engine is dropped.
     pub async fn close(&self) {
         drop(self.inner.writer.write().take());
         let join = self.inner.join.lock().take();

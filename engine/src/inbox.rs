@@ -19,7 +19,7 @@ use crate::filter::{
 use crate::ids::{AccountId, MessageId};
 use crate::model::{Category, Message, NewMessage, Published};
 use crate::store::records::MessageRecord;
-use crate::store::writer::{Job, Target, text_matches};
+use crate::store::writer::{Job, Target};
 use crate::store::{MESSAGES, Store};
 
 /// Total and unread messages of one category.
@@ -120,32 +120,28 @@ impl Engine {
             let mut txn = None;
             let mut top = u16::try_from(query.high.saturating_sub(1) >> 16).unwrap_or(u16::MAX);
             while !query.is_empty() && items.len() <= limit {
-                let (candidates, next) = {
+                // Copy out one chunk's candidates and read flags, then let go of the index
+                // before touching the disk, so the writer is never held up by a reader.
+                let (candidates, read, next) = {
                     let index = inbox.read();
                     let Some(chunk) = index.next_chunk(top) else {
                         break;
                     };
-                    let found: Vec<(u32, bool)> = index
-                        .candidates(&query, chunk)
-                        .iter()
-                        .rev()
-                        .map(|seq| (seq, index.is_read(reader, seq)))
-                        .collect();
-                    (found, chunk.checked_sub(1))
+                    let read = index.read_chunk(reader, chunk).cloned().unwrap_or_default();
+                    (index.candidates(&query, chunk), read, chunk.checked_sub(1))
                 };
                 if txn.is_none() {
                     txn = Some(engine.inner.store.db.begin_read()?);
                 }
                 let Some(txn) = txn.as_ref() else { break };
                 let table = txn.open_table(MESSAGES)?;
-                for (seq, read) in candidates {
-                    let Some(record) = Store::message(&table, account, seq)? else {
-                        continue;
+                for seq in candidates.iter().rev() {
+                    let record = match &matcher {
+                        Some(m) => Store::message_if(&table, account, seq, |v| v.matches(m))?,
+                        None => Store::message(&table, account, seq)?,
                     };
-                    if matcher.as_ref().is_some_and(|m| !text_matches(m, &record)) {
-                        continue;
-                    }
-                    items.push(to_message(account, seq, record, read));
+                    let Some(record) = record else { continue };
+                    items.push(to_message(account, seq, record, read.contains(seq)));
                     if items.len() > limit {
                         break;
                     }
@@ -184,6 +180,10 @@ impl Engine {
         self.blocking(move |engine| {
             let txn = engine.inner.store.db.begin_read()?;
             let table = txn.open_table(MESSAGES)?;
+            // A deleted message's row may linger until it is purged: the index decides.
+            if !inbox.read().live.contains(id.seq) {
+                return Err(message_not_found(id));
+            }
             let record =
                 Store::message(&table, account, id.seq)?.ok_or_else(|| message_not_found(id))?;
             match authorize(
@@ -225,6 +225,13 @@ impl Engine {
             counts.by_category.insert(category, count);
         }
         Ok(counts)
+    }
+
+    /// How many deleted messages still have rows on disk, waiting to be purged in the
+    /// background (a gauge for operators; deleted messages are invisible either way).
+    pub fn pending_purge(&self) -> u64 {
+        let state = self.inner.store.state.read();
+        state.inboxes.values().map(|i| i.read().purge.len()).sum()
     }
 
     /// Marks messages read for the caller only, returning how many went from unread to read.

@@ -220,3 +220,91 @@ async fn dedupe_is_per_account_and_holds_under_concurrent_publishes() {
         .unwrap();
     assert!(there.created);
 }
+
+#[tokio::test]
+async fn deleted_rows_are_purged_in_the_background_and_keys_stay_correct() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("purge.redb");
+    let open = || msghub::Engine::builder().path(&path).build();
+    let engine = open().await.unwrap();
+    let op = msghub::Principal::Operator;
+    let a = engine
+        .create_account(&op, "purge")
+        .await
+        .unwrap()
+        .account
+        .id;
+    let first = engine
+        .publish(
+            &op,
+            a,
+            NewMessage::new(Category::Account, "v1").dedupe_key("key"),
+        )
+        .await
+        .unwrap()
+        .message;
+    let mut tasks = Vec::new();
+    for t in 0..50 {
+        let engine = engine.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..100 {
+                let m = NewMessage::new(Category::Product, format!("bulk {t}/{i}"));
+                engine
+                    .publish(&msghub::Principal::Operator, a, m)
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let n = engine
+        .delete_messages(&op, a, Selection::Filter(Filter::default()))
+        .await
+        .unwrap();
+    assert_eq!(n, 5001);
+    // The dedupe key of a deleted message is free at once.
+    let second = engine
+        .publish(
+            &op,
+            a,
+            NewMessage::new(Category::Account, "v2").dedupe_key("key"),
+        )
+        .await
+        .unwrap();
+    assert!(second.created);
+    // Deletion is durable before the rows are gone.
+    engine.close().await;
+    drop(engine);
+    let engine = open().await.unwrap();
+    assert_eq!(engine.counts(&op, a).unwrap().total, 1);
+    assert_eq!(
+        engine.message(&op, a, first.id).await.unwrap_err().code(),
+        "not_found"
+    );
+    let started = std::time::Instant::now();
+    while engine.pending_purge() > 0 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "purge stalled"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Purging the old row must not free the key that the new message holds.
+    let third = engine
+        .publish(
+            &op,
+            a,
+            NewMessage::new(Category::Account, "v3").dedupe_key("key"),
+        )
+        .await
+        .unwrap();
+    assert!(!third.created);
+    assert_eq!(third.message.id, second.message.id);
+    engine.close().await;
+    drop(engine);
+    let engine = open().await.unwrap();
+    assert_eq!(engine.pending_purge(), 0);
+    assert_eq!(engine.counts(&op, a).unwrap().total, 1);
+}

@@ -62,6 +62,11 @@ impl ChunkedBitmap {
         self.len += self.chunks.get(&chunk).map_or(0, RoaringBitmap::len);
     }
 
+    /// The members, lowest first.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.chunks.values().flat_map(|b| b.iter())
+    }
+
     /// The chunk numbers present, highest first, no higher than `top`.
     pub(crate) fn chunks_desc(&self, top: u16) -> impl Iterator<Item = u16> + '_ {
         self.chunks.range(..=top).rev().map(|(&c, _)| c)

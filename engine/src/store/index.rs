@@ -26,6 +26,8 @@ pub(crate) struct AccountIndex {
     /// creation times never decrease along sequence numbers, so a time bound is a sequence
     /// bound.
     pub(crate) times: Vec<(u32, i64)>,
+    /// Deleted messages whose rows are not yet removed from disk (see the writer's purge).
+    pub(crate) purge: ChunkedBitmap,
     /// The next sequence number to hand out.
     pub(crate) next_seq: u32,
     /// The latest creation time handed out, in µs.
@@ -73,6 +75,17 @@ impl AccountIndex {
         self.live.remove(seq);
         self.categories[category.index()].remove(seq);
         self.severities[severity.index()].remove(seq);
+    }
+
+    /// The category and severity of a live message.
+    pub(crate) fn locate(&self, seq: u32) -> Option<(Category, Severity)> {
+        let category = Category::ALL
+            .into_iter()
+            .find(|c| self.categories[c.index()].contains(seq))?;
+        let severity = Severity::ALL
+            .into_iter()
+            .find(|s| self.severities[s.index()].contains(seq))?;
+        Some((category, severity))
     }
 
     /// The first sequence number created at or after `micros`.
@@ -139,6 +152,11 @@ impl AccountIndex {
             set.remove_range(high..);
         }
         set
+    }
+
+    /// One chunk of `reader`'s read set.
+    pub(crate) fn read_chunk(&self, reader: Reader, chunk: u16) -> Option<&RoaringBitmap> {
+        self.read.get(&reader).and_then(|r| r.chunk(chunk))
     }
 
     pub(crate) fn is_read(&self, reader: Reader, seq: u32) -> bool {

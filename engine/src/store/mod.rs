@@ -18,7 +18,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use roaring::RoaringBitmap;
 
 use self::index::AccountIndex;
-use self::records::{AccountRecord, MessageRecord, TokenOwner, UserRecord, decode};
+use self::records::{AccountRecord, MessageRecord, MessageText, TokenOwner, UserRecord, decode};
 use crate::access::Reader;
 use crate::error::{Error, StorageError};
 use crate::ids::{AccountId, UserId};
@@ -42,6 +42,10 @@ pub(crate) const DEDUPE: TableDefinition<(u64, &str), u32> = TableDefinition::ne
 /// (account, reader, chunk) -> a serialized roaring bitmap of read sequence numbers.
 pub(crate) const READ_CHUNKS: TableDefinition<(u64, u64, u16), &[u8]> =
     TableDefinition::new("read_chunks");
+/// (account, chunk) -> a serialized roaring bitmap of deleted messages whose rows are still
+/// on disk: deletion is this bit, the rows go later in small batches.
+pub(crate) const PURGE_CHUNKS: TableDefinition<(u64, u16), &[u8]> =
+    TableDefinition::new("purge_chunks");
 /// account -> the next sequence number, so numbers are never reused after deletes.
 pub(crate) const SEQUENCES: TableDefinition<u64, u32> = TableDefinition::new("sequences");
 
@@ -90,6 +94,7 @@ impl Store {
             txn.open_table(DEDUPE)?;
             txn.open_table(READ_CHUNKS)?;
             txn.open_table(SEQUENCES)?;
+            txn.open_table(PURGE_CHUNKS)?;
         }
         txn.commit()?;
         let state = load(&db)?;
@@ -122,6 +127,37 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Reads one message record when its text passes `keep`, decoding the whole record only
+    /// then.
+    pub(crate) fn message_if(
+        table: &impl ReadableTable<(u64, u32), &'static [u8]>,
+        account: AccountId,
+        seq: u32,
+        keep: impl FnOnce(&MessageText<'_>) -> bool,
+    ) -> Result<Option<MessageRecord>, Error> {
+        let Some(bytes) = table.get((account.0, seq))? else {
+            return Ok(None);
+        };
+        let text: MessageText<'_> =
+            postcard::from_bytes(bytes.value()).map_err(|e| StorageError::Corrupt {
+                what: "message",
+                detail: e.to_string(),
+            })?;
+        if !keep(&text) {
+            return Ok(None);
+        }
+        Ok(Some(decode("message", bytes.value())?))
+    }
+}
+
+fn deserialize_bitmap(what: &'static str, bytes: &[u8]) -> Result<RoaringBitmap, StorageError> {
+    RoaringBitmap::deserialize_from(bytes).map_err(|e| StorageError::Corrupt {
+        what,
+        detail: e.to_string(),
+    })
+}
+
 pub(crate) fn no_account(account: AccountId) -> Error {
     Error::NotFound(format!("account {account} does not exist"))
 }
@@ -152,15 +188,27 @@ fn load(db: &Database) -> Result<State, Error> {
         state.tokens.insert(hash, decode("token", bytes.value())?);
     }
     let mut indexes: HashMap<AccountId, AccountIndex> = HashMap::new();
+    for row in txn.open_table(PURGE_CHUNKS)?.iter()? {
+        let (key, bytes) = row?;
+        let (account, chunk) = key.value();
+        let bitmap = deserialize_bitmap("deleted set", bytes.value())?;
+        indexes
+            .entry(AccountId(account))
+            .or_default()
+            .purge
+            .set_chunk(chunk, bitmap);
+    }
     for row in txn.open_table(MESSAGE_INDEX)?.iter()? {
         let (key, value) = row?;
         let (account, seq) = key.value();
         let (created, packed) = value.value();
         let (category, severity) = records::unpack(packed)?;
-        indexes
-            .entry(AccountId(account))
-            .or_default()
-            .add(seq, category, severity, created);
+        let index = indexes.entry(AccountId(account)).or_default();
+        if index.purge.contains(seq) {
+            index.note_time(seq, created);
+        } else {
+            index.add(seq, category, severity, created);
+        }
     }
     for row in txn.open_table(READ_CHUNKS)?.iter()? {
         let (key, bytes) = row?;

@@ -50,6 +50,28 @@ pub(crate) struct MessageRecord {
     pub(crate) dedupe_key: Option<String>,
 }
 
+/// The text of a stored message, borrowed from the stored bytes: a text search looks at it
+/// without copying the message. Its fields mirror the start of [`MessageRecord`].
+#[derive(Debug, Deserialize)]
+pub(crate) struct MessageText<'a> {
+    _category: Category,
+    _severity: Severity,
+    _created: i64,
+    #[serde(borrow)]
+    _subtype: Option<&'a str>,
+    #[serde(borrow)]
+    title: &'a str,
+    #[serde(borrow)]
+    body: Option<&'a str>,
+}
+
+impl MessageText<'_> {
+    /// Whether the title or the body contains the search text.
+    pub(crate) fn matches(&self, matcher: &crate::filter::TextMatcher) -> bool {
+        matcher.matches(self.title) || self.body.is_some_and(|b| matcher.matches(b))
+    }
+}
+
 pub(crate) fn encode<T: Serialize>(what: &'static str, value: &T) -> Result<Vec<u8>, StorageError> {
     postcard::to_stdvec(value).map_err(|e| StorageError::Corrupt {
         what,

@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 
 use redb::{ReadableTable, Table, WriteTransaction};
 use roaring::RoaringBitmap;
@@ -17,10 +17,10 @@ use super::bitmap::chunk_of;
 use super::index::AccountIndex;
 use super::records::{
     AccountRecord, MessageRecord, TokenOwner, UserRecord, decode, encode, has_dedupe_key, pack,
-    unpack,
 };
 use super::{
-    ACCOUNTS, DEDUPE, MESSAGE_INDEX, MESSAGES, READ_CHUNKS, SEQUENCES, Store, TOKENS, USERS,
+    ACCOUNTS, DEDUPE, MESSAGE_INDEX, MESSAGES, PURGE_CHUNKS, READ_CHUNKS, SEQUENCES, Store, TOKENS,
+    USERS,
 };
 use crate::Clock;
 use crate::access::{Policy, Reader};
@@ -31,6 +31,12 @@ use crate::model::{Category, ValidMessage};
 
 /// Most jobs grouped into one commit; a bound on the memory and latency of one group.
 const MAX_GROUP: usize = 4096;
+/// Rows of deleted messages removed from disk along with each group of jobs.
+const PURGE_WHILE_BUSY: usize = 256;
+/// Rows removed in one commit when no job is waiting.
+const PURGE_WHILE_IDLE: usize = 4096;
+/// How long the writer waits for a job before it spends the time on purging.
+const IDLE: std::time::Duration = std::time::Duration::from_millis(20);
 
 type Reply<T> = oneshot::Sender<Result<T, Error>>;
 
@@ -101,6 +107,7 @@ enum Effect {
     Added(AccountId, u32, MessageRecord),
     Removed(AccountId, u32, Category, crate::model::Severity),
     ReadChunk(AccountId, Reader, u16, RoaringBitmap),
+    PurgeChunk(AccountId, u16, RoaringBitmap),
 }
 
 /// An answer waiting for the commit.
@@ -165,16 +172,42 @@ pub(crate) fn spawn(
 }
 
 fn run(store: &Store, clock: &dyn Clock, jobs: Receiver<Job>) {
-    while let Ok(first) = jobs.recv() {
+    // Accounts with deleted messages whose rows are still on disk.
+    let mut purging: HashSet<AccountId> = store
+        .state
+        .read()
+        .inboxes
+        .iter()
+        .filter(|(_, index)| index.read().purge.len() > 0)
+        .map(|(&id, _)| id)
+        .collect();
+    loop {
+        let first = if purging.is_empty() {
+            match jobs.recv() {
+                Ok(job) => Some(job),
+                Err(_) => return,
+            }
+        } else {
+            match jobs.recv_timeout(IDLE) {
+                Ok(job) => Some(job),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        };
         let mut group = Vec::with_capacity(64);
-        group.push(first);
-        while group.len() < MAX_GROUP {
+        group.extend(first);
+        while !group.is_empty() && group.len() < MAX_GROUP {
             match jobs.try_recv() {
                 Ok(job) => group.push(job),
                 Err(_) => break,
             }
         }
-        commit_group(store, clock, group);
+        let budget = if group.is_empty() {
+            PURGE_WHILE_IDLE
+        } else {
+            PURGE_WHILE_BUSY
+        };
+        commit_group(store, clock, group, &mut purging, budget);
     }
 }
 
@@ -185,11 +218,21 @@ struct Group<'s> {
     /// Per account: (next sequence number, creation time for this group).
     sequences: HashMap<AccountId, (u32, i64)>,
     read_chunks: HashMap<(AccountId, Reader, u16), RoaringBitmap>,
+    purge_chunks: HashMap<(AccountId, u16), RoaringBitmap>,
+    /// Messages published in this group, live although the index does not know them yet.
+    fresh: HashSet<(AccountId, u32)>,
+    purging: &'s mut HashSet<AccountId>,
     names: HashSet<(u64, String)>,
     effects: Vec<Effect>,
 }
 
-fn commit_group(store: &Store, clock: &dyn Clock, group: Vec<Job>) {
+fn commit_group(
+    store: &Store,
+    clock: &dyn Clock,
+    group: Vec<Job>,
+    purging: &mut HashSet<AccountId>,
+    purge_budget: usize,
+) {
     let mut txn = match store.db.begin_write() {
         Ok(txn) => txn,
         Err(e) => {
@@ -207,6 +250,9 @@ fn commit_group(store: &Store, clock: &dyn Clock, group: Vec<Job>) {
         now: micros(clock.now()),
         sequences: HashMap::new(),
         read_chunks: HashMap::new(),
+        purge_chunks: HashMap::new(),
+        fresh: HashSet::new(),
+        purging,
         names: HashSet::new(),
         effects: Vec::new(),
     };
@@ -227,7 +273,8 @@ fn commit_group(store: &Store, clock: &dyn Clock, group: Vec<Job>) {
     let outcome = match failure {
         Some(why) => Err(why),
         None => state
-            .finish(&txn)
+            .purge(&txn, purge_budget)
+            .and_then(|()| state.finish(&txn))
             .map_err(|e| e.to_string())
             .and_then(|()| txn.commit().map_err(|e| e.to_string())),
     };
@@ -434,6 +481,7 @@ impl Group<'_> {
         let inbox = self.inbox(account)?;
         if let Some(key) = &message.dedupe_key
             && let Some(seq) = txn.open_table(DEDUPE)?.get((account.0, key.as_str()))?
+            && self.is_live(&inbox, account, seq.value())
         {
             let seq = seq.value();
             let table = txn.open_table(MESSAGES)?;
@@ -481,6 +529,7 @@ impl Group<'_> {
             txn.open_table(DEDUPE)?
                 .insert((account.0, key.as_str()), seq)?;
         }
+        self.fresh.insert((account, seq));
         self.effects
             .push(Effect::Added(account, seq, record.clone()));
         Ok(Stored {
@@ -527,8 +576,8 @@ impl Group<'_> {
                     let table = txn.open_table(MESSAGES)?;
                     let mut kept = Vec::with_capacity(seqs.len());
                     for seq in seqs {
-                        if let Some(record) = Store::message(&table, account, seq)?
-                            && text_matches(&matcher, &record)
+                        if Store::message_if(&table, account, seq, |t| t.matches(&matcher))?
+                            .is_some()
                         {
                             kept.push(seq);
                         }
@@ -569,6 +618,41 @@ impl Group<'_> {
         Ok(updated)
     }
 
+    /// Whether `seq` is a live message, counting this group's publishes and deletes.
+    fn is_live(
+        &self,
+        inbox: &parking_lot::RwLock<AccountIndex>,
+        account: AccountId,
+        seq: u32,
+    ) -> bool {
+        let staged_deleted = self
+            .purge_chunks
+            .get(&(account, chunk_of(seq)))
+            .is_some_and(|c| c.contains(seq));
+        !staged_deleted && (self.fresh.contains(&(account, seq)) || inbox.read().live.contains(seq))
+    }
+
+    /// The staged chunk of `account`'s deleted-rows set that holds `seq`.
+    fn purge_chunk(
+        &mut self,
+        index: &AccountIndex,
+        account: AccountId,
+        seq: u32,
+    ) -> &mut RoaringBitmap {
+        self.purge_chunks
+            .entry((account, chunk_of(seq)))
+            .or_insert_with(|| {
+                index
+                    .purge
+                    .chunk(chunk_of(seq))
+                    .cloned()
+                    .unwrap_or_default()
+            })
+    }
+
+    /// Deletes messages: each becomes a bit in the account's deleted set, in this commit;
+    /// their rows are removed from disk later by [`Group::purge`], a few at a time, so a bulk
+    /// delete costs what it changes in the index, not a rewrite of the message table.
     fn delete(
         &mut self,
         txn: &WriteTransaction,
@@ -578,29 +662,64 @@ impl Group<'_> {
         target: Target,
     ) -> Result<u64, Error> {
         let seqs = self.resolve(txn, account, reader, visible, target)?;
-        let mut index_table = txn.open_table(MESSAGE_INDEX)?;
-        let mut messages = txn.open_table(MESSAGES)?;
-        let mut dedupe = txn.open_table(DEDUPE)?;
+        let inbox = self.inbox(account)?;
+        let index = inbox.read();
         let mut deleted = 0;
         for seq in seqs {
-            let Some(row) = index_table.remove((account.0, seq))? else {
+            let Some((category, severity)) = index.locate(seq) else {
                 continue;
             };
-            let (_, packed) = row.value();
-            drop(row);
-            let (category, severity) = unpack(packed)?;
-            remove_message(
-                &mut messages,
-                &mut dedupe,
-                account,
-                seq,
-                has_dedupe_key(packed),
-            )?;
+            if !self.purge_chunk(&index, account, seq).insert(seq) {
+                continue;
+            }
             self.effects
                 .push(Effect::Removed(account, seq, category, severity));
             deleted += 1;
         }
+        if deleted > 0 {
+            self.purging.insert(account);
+        }
         Ok(deleted)
+    }
+
+    /// Removes the rows of up to `budget` deleted messages from disk, with their dedupe keys.
+    fn purge(&mut self, txn: &WriteTransaction, budget: usize) -> Result<(), Error> {
+        let mut left = budget;
+        let accounts: Vec<AccountId> = self.purging.iter().copied().collect();
+        for account in accounts {
+            if left == 0 {
+                break;
+            }
+            let Ok(inbox) = self.inbox(account) else {
+                self.purging.remove(&account);
+                continue;
+            };
+            let (seqs, rest) = {
+                let index = inbox.read();
+                let seqs: Vec<u32> = index.purge.iter().take(left).collect();
+                let rest = index.purge.len() - seqs.len() as u64;
+                (seqs, rest)
+            };
+            if rest == 0 {
+                self.purging.remove(&account);
+            }
+            left -= seqs.len();
+            let mut index_table = txn.open_table(MESSAGE_INDEX)?;
+            let mut messages = txn.open_table(MESSAGES)?;
+            let mut dedupe = txn.open_table(DEDUPE)?;
+            for &seq in &seqs {
+                let has_key = match index_table.remove((account.0, seq))? {
+                    Some(row) => has_dedupe_key(row.value().1),
+                    None => false,
+                };
+                remove_message(&mut messages, &mut dedupe, account, seq, has_key)?;
+            }
+            let index = inbox.read();
+            for seq in seqs {
+                self.purge_chunk(&index, account, seq).remove(seq);
+            }
+        }
+        Ok(())
     }
 
     /// Writes what the group changed in aggregate: read-set chunks and sequence counters.
@@ -615,6 +734,20 @@ impl Group<'_> {
             chunks.insert((account.0, reader.0, chunk), buf.as_slice())?;
             self.effects
                 .push(Effect::ReadChunk(account, reader, chunk, bitmap));
+        }
+        let mut purged = txn.open_table(PURGE_CHUNKS)?;
+        for ((account, chunk), bitmap) in self.purge_chunks.drain() {
+            if bitmap.is_empty() {
+                purged.remove((account.0, chunk))?;
+            } else {
+                buf.clear();
+                bitmap
+                    .serialize_into(&mut buf)
+                    .map_err(|e| StorageError::Commit(e.to_string()))?;
+                purged.insert((account.0, chunk), buf.as_slice())?;
+            }
+            self.effects
+                .push(Effect::PurgeChunk(account, chunk, bitmap));
         }
         let mut sequences = txn.open_table(SEQUENCES)?;
         for (account, (next, _)) in &self.sequences {
@@ -659,6 +792,11 @@ impl Group<'_> {
                         inbox.write().remove(seq, category, severity);
                     }
                 }
+                Effect::PurgeChunk(account, chunk, bitmap) => {
+                    if let Some(inbox) = state.inboxes.get(&account) {
+                        inbox.write().purge.set_chunk(chunk, bitmap);
+                    }
+                }
                 Effect::ReadChunk(account, reader, chunk, bitmap) => {
                     if let Some(inbox) = state.inboxes.get(&account) {
                         inbox
@@ -688,14 +826,14 @@ fn remove_message(
         let record: MessageRecord = decode("message", bytes.value())?;
         drop(bytes);
         if let Some(key) = record.dedupe_key {
-            dedupe.remove((account.0, key.as_str()))?;
+            // A later message may have taken the key over since this one was deleted.
+            let current = dedupe.get((account.0, key.as_str()))?.map(|v| v.value());
+            if current == Some(seq) {
+                dedupe.remove((account.0, key.as_str()))?;
+            }
         }
     }
     Ok(())
-}
-
-pub(crate) fn text_matches(matcher: &TextMatcher, record: &MessageRecord) -> bool {
-    matcher.matches(&record.title) || record.body.as_deref().is_some_and(|b| matcher.matches(b))
 }
 
 /// An instant as microseconds since the Unix epoch, the store's unit of time.
