@@ -479,14 +479,34 @@ impl TextMatcher {
             return true;
         }
         if self.ascii && haystack.is_ascii() {
-            let needle = self.lowered.as_bytes();
-            return haystack
-                .as_bytes()
-                .windows(needle.len())
-                .any(|w| w.eq_ignore_ascii_case(needle));
+            return ascii_contains_ignore_case(haystack.as_bytes(), self.lowered.as_bytes());
         }
         haystack.to_lowercase().contains(&self.lowered)
     }
+}
+
+/// Finds `needle` (lowercase ASCII, not empty) in ASCII `haystack` ignoring case: memchr
+/// finds each place where the first byte occurs in either case, then the rest is compared.
+fn ascii_contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    let Some(last_start) = haystack.len().checked_sub(needle.len()) else {
+        return false;
+    };
+    let (lower, upper) = (first, first.to_ascii_uppercase());
+    let mut from = 0;
+    while from <= last_start {
+        let Some(i) = memchr::memchr2(lower, upper, &haystack[from..=last_start]) else {
+            return false;
+        };
+        let at = from + i;
+        if haystack[at + 1..at + needle.len()].eq_ignore_ascii_case(rest) {
+            return true;
+        }
+        from = at + 1;
+    }
+    false
 }
 
 #[cfg(test)]
@@ -502,6 +522,10 @@ mod tests {
         assert!(!TextMatcher::new("50%").matches("500"));
         assert!(TextMatcher::new("ÄRGER").matches("großer ärger"));
         assert!(TextMatcher::new("straße").matches("STRASSE straße"));
+        assert!(TextMatcher::new("ab").matches("xAaB"));
+        assert!(!TextMatcher::new("abc").matches("ab"));
+        assert!(TextMatcher::new("c").matches("abc"));
+        assert!(TextMatcher::new("1.5").matches("v1.5"));
     }
 
     #[test]

@@ -135,17 +135,27 @@ impl Engine {
                 }
                 let Some(txn) = txn.as_ref() else { break };
                 let table = txn.open_table(MESSAGES)?;
-                for seq in candidates.iter().rev() {
-                    let record = match &matcher {
-                        Some(m) => Store::message_if(&table, account, seq, |v| v.matches(m))?,
-                        None => Store::message(&table, account, seq)?,
-                    };
-                    let Some(record) = record else { continue };
-                    items.push(to_message(account, seq, record, read.contains(seq)));
-                    if items.len() > limit {
-                        break;
+                let wanted = limit + 1 - items.len();
+                let found = match &matcher {
+                    Some(m) => Store::search(&table, account, &candidates, m, wanted)?,
+                    None => {
+                        let mut found = Vec::with_capacity(wanted);
+                        for seq in candidates.iter().rev() {
+                            if let Some(record) = Store::message(&table, account, seq)? {
+                                found.push((seq, record));
+                                if found.len() == wanted {
+                                    break;
+                                }
+                            }
+                        }
+                        found
                     }
-                }
+                };
+                items.extend(
+                    found
+                        .into_iter()
+                        .map(|(seq, record)| to_message(account, seq, record, read.contains(seq))),
+                );
                 match next {
                     Some(next) => top = next,
                     None => break,
@@ -213,9 +223,10 @@ impl Engine {
             unread: 0,
             by_category: BTreeMap::new(),
         };
+        let all = index.counts(reader);
         for category in Category::ALL {
             let count = if visible.contains(category) {
-                let (total, unread) = index.count(reader, category);
+                let (total, unread) = all[category.index()];
                 CategoryCount { total, unread }
             } else {
                 CategoryCount::default()

@@ -308,3 +308,72 @@ async fn deleted_rows_are_purged_in_the_background_and_keys_stay_correct() {
     assert_eq!(engine.pending_purge(), 0);
     assert_eq!(engine.counts(&op, a).unwrap().total, 1);
 }
+
+/// Counts are cached per reader and adjusted by every change; after any sequence of
+/// publishes, reads and deletes they must equal what the lists show.
+#[tokio::test]
+async fn counts_stay_exact_through_reads_deletes_and_publishes() {
+    let h = hub().await;
+    let alice = h
+        .user("alice", &[msghub::Policy::NotificationsFullAccess], None)
+        .await;
+    let readers = [h.root.clone(), alice];
+    let mut rng: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    let mut ids = Vec::new();
+    for step in 0..150 {
+        let who = &readers[next(2) as usize];
+        let category = Category::ALL[next(6) as usize];
+        match next(5) {
+            0 | 1 => {
+                let m = h
+                    .publish(NewMessage::new(category, format!("step {step}")))
+                    .await;
+                ids.push(m.id);
+            }
+            2 if !ids.is_empty() => {
+                let pick: Vec<_> = (0..3)
+                    .map(|_| ids[next(ids.len() as u64) as usize])
+                    .collect();
+                h.engine
+                    .mark_read(who, h.account, Selection::Ids(pick))
+                    .await
+                    .unwrap();
+            }
+            3 => {
+                let filter = Filter::default().categories([category]);
+                h.engine
+                    .mark_read(who, h.account, Selection::Filter(filter))
+                    .await
+                    .unwrap();
+            }
+            _ if !ids.is_empty() => {
+                let pick = vec![ids[next(ids.len() as u64) as usize]];
+                h.engine
+                    .delete_messages(&h.root, h.account, Selection::Ids(pick))
+                    .await
+                    .unwrap();
+            }
+            _ => {}
+        }
+        for reader in &readers {
+            let counts = h.engine.counts(reader, h.account).unwrap();
+            let listed = h.all(reader, &Filter::default()).await;
+            for c in Category::ALL {
+                let of_c: Vec<_> = listed.iter().filter(|m| m.category == c).collect();
+                let unread = of_c.iter().filter(|m| !m.read).count() as u64;
+                let got = counts.by_category[&c];
+                assert_eq!(
+                    (got.total, got.unread),
+                    (of_c.len() as u64, unread),
+                    "step {step}, {c}"
+                );
+            }
+        }
+    }
+}

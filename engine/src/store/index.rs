@@ -6,6 +6,8 @@
 
 use std::collections::HashMap;
 
+use parking_lot::Mutex;
+
 use roaring::RoaringBitmap;
 
 use super::bitmap::ChunkedBitmap;
@@ -32,7 +34,14 @@ pub(crate) struct AccountIndex {
     pub(crate) next_seq: u32,
     /// The latest creation time handed out, in µs.
     pub(crate) last_created: i64,
+    /// For readers who asked for counts: how many messages of each category they have
+    /// read. Kept exact by mark-read and deletes, so counts are O(1) while nothing else
+    /// changes; a reader missing here is counted with bitmap intersections.
+    read_counts: Mutex<HashMap<Reader, [u64; 6]>>,
 }
+
+/// Past this many cached readers, a delete drops the cache instead of adjusting each entry.
+const MAX_CACHED_READERS: usize = 64;
 
 /// A filter compiled against one index and one reader.
 #[derive(Debug, Clone)]
@@ -72,6 +81,18 @@ impl AccountIndex {
     }
 
     pub(crate) fn remove(&mut self, seq: u32, category: Category, severity: Severity) {
+        if !self.live.contains(seq) {
+            return;
+        }
+        let cache = self.read_counts.get_mut();
+        if cache.len() > MAX_CACHED_READERS {
+            cache.clear();
+        }
+        for (reader, counts) in cache.iter_mut() {
+            if self.read.get(reader).is_some_and(|r| r.contains(seq)) {
+                counts[category.index()] -= 1;
+            }
+        }
         self.live.remove(seq);
         self.categories[category.index()].remove(seq);
         self.severities[severity.index()].remove(seq);
@@ -163,14 +184,44 @@ impl AccountIndex {
         self.read.get(&reader).is_some_and(|r| r.contains(seq))
     }
 
-    /// Total and unread messages of `category` for `reader`.
-    pub(crate) fn count(&self, reader: Reader, category: Category) -> (u64, u64) {
-        let all = &self.categories[category.index()];
-        let read = self
-            .read
-            .get(&reader)
-            .map_or(0, |r| all.intersection_len(r));
-        (all.len(), all.len() - read)
+    /// Replaces one chunk of `reader`'s read set, keeping its cached counts exact.
+    pub(crate) fn set_read_chunk(&mut self, reader: Reader, chunk: u16, bitmap: RoaringBitmap) {
+        let set = self.read.entry(reader).or_default();
+        if let Some(counts) = self.read_counts.get_mut().get_mut(&reader) {
+            let old = set.chunk(chunk).cloned().unwrap_or_default();
+            let added = &bitmap - &old;
+            let removed = &old - &bitmap;
+            for category in Category::ALL {
+                if let Some(members) = self.categories[category.index()].chunk(chunk) {
+                    let slot = &mut counts[category.index()];
+                    *slot += added.intersection_len(members);
+                    *slot -= removed.intersection_len(members);
+                }
+            }
+        }
+        set.set_chunk(chunk, bitmap);
+    }
+
+    /// Forgets a reader (a deleted user) entirely.
+    pub(crate) fn forget_reader(&mut self, reader: Reader) {
+        self.read.remove(&reader);
+        self.read_counts.get_mut().remove(&reader);
+    }
+
+    /// (total, unread) per category for `reader`, in [`Category::ALL`] order.
+    pub(crate) fn counts(&self, reader: Reader) -> [(u64, u64); 6] {
+        let mut cache = self.read_counts.lock();
+        let read = *cache.entry(reader).or_insert_with(|| {
+            Category::ALL.map(|c| {
+                self.read
+                    .get(&reader)
+                    .map_or(0, |r| self.categories[c.index()].intersection_len(r))
+            })
+        });
+        Category::ALL.map(|c| {
+            let total = self.categories[c.index()].len();
+            (total, total - read[c.index()])
+        })
     }
 }
 

@@ -21,6 +21,7 @@ use self::index::AccountIndex;
 use self::records::{AccountRecord, MessageRecord, MessageText, TokenOwner, UserRecord, decode};
 use crate::access::Reader;
 use crate::error::{Error, StorageError};
+use crate::filter::TextMatcher;
 use crate::ids::{AccountId, UserId};
 
 /// The on-disk format this build reads and writes. Bump it, and add a migration in
@@ -154,6 +155,59 @@ impl Store {
 fn deserialize_bitmap(what: &'static str, bytes: &[u8]) -> Result<RoaringBitmap, StorageError> {
     RoaringBitmap::deserialize_from(bytes).map_err(|e| StorageError::Corrupt {
         what,
+        detail: e.to_string(),
+    })
+}
+
+impl Store {
+    /// The newest `wanted` messages among `candidates` whose title or body contains the
+    /// matcher's text, newest first. Dense candidates are read with one backwards range scan
+    /// (each B-tree leaf once); sparse ones with point lookups.
+    pub(crate) fn search(
+        table: &impl ReadableTable<(u64, u32), &'static [u8]>,
+        account: AccountId,
+        candidates: &RoaringBitmap,
+        matcher: &TextMatcher,
+        wanted: usize,
+    ) -> Result<Vec<(u32, MessageRecord)>, Error> {
+        let mut found = Vec::new();
+        let (Some(low), Some(high)) = (candidates.min(), candidates.max()) else {
+            return Ok(found);
+        };
+        if candidates.len() * 4 < u64::from(high - low) + 1 {
+            for seq in candidates.iter().rev() {
+                if let Some(record) =
+                    Store::message_if(table, account, seq, |t| t.matches(matcher))?
+                {
+                    found.push((seq, record));
+                    if found.len() == wanted {
+                        break;
+                    }
+                }
+            }
+            return Ok(found);
+        }
+        for row in table.range((account.0, low)..=(account.0, high))?.rev() {
+            let (key, bytes) = row?;
+            let seq = key.value().1;
+            if !candidates.contains(seq) {
+                continue;
+            }
+            let text: MessageText<'_> = decode_text(bytes.value())?;
+            if text.matches(matcher) {
+                found.push((seq, decode("message", bytes.value())?));
+                if found.len() == wanted {
+                    break;
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+fn decode_text(bytes: &[u8]) -> Result<MessageText<'_>, StorageError> {
+    postcard::from_bytes(bytes).map_err(|e| StorageError::Corrupt {
+        what: "message",
         detail: e.to_string(),
     })
 }

@@ -777,7 +777,7 @@ impl Group<'_> {
                     state.users.remove(&id);
                     state.tokens.remove(&token_hash);
                     if let Some(inbox) = state.inboxes.get(&AccountId(account)) {
-                        inbox.write().read.remove(&Reader(id.0));
+                        inbox.write().forget_reader(Reader(id.0));
                     }
                 }
                 Effect::Added(account, seq, record) => {
@@ -799,12 +799,7 @@ impl Group<'_> {
                 }
                 Effect::ReadChunk(account, reader, chunk, bitmap) => {
                     if let Some(inbox) = state.inboxes.get(&account) {
-                        inbox
-                            .write()
-                            .read
-                            .entry(reader)
-                            .or_default()
-                            .set_chunk(chunk, bitmap);
+                        inbox.write().set_read_chunk(reader, chunk, bitmap);
                     }
                 }
             }
