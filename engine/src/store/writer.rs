@@ -226,6 +226,36 @@ struct Group<'s> {
     effects: Vec<Effect>,
 }
 
+/// Every table, opened once per group: opening a table per job would cost more than the
+/// job itself.
+pub(crate) struct Tables<'t> {
+    accounts: Table<'t, u64, &'static [u8]>,
+    users: Table<'t, u64, &'static [u8]>,
+    tokens: Table<'t, &'static [u8], &'static [u8]>,
+    messages: Table<'t, (u64, u32), &'static [u8]>,
+    message_index: Table<'t, (u64, u32), (i64, u8)>,
+    dedupe: Table<'t, (u64, &'static str), u32>,
+    read_chunks: Table<'t, (u64, u64, u16), &'static [u8]>,
+    purge_chunks: Table<'t, (u64, u16), &'static [u8]>,
+    sequences: Table<'t, u64, u32>,
+}
+
+impl<'t> Tables<'t> {
+    fn open(txn: &'t WriteTransaction) -> Result<Tables<'t>, Error> {
+        Ok(Tables {
+            accounts: txn.open_table(ACCOUNTS)?,
+            users: txn.open_table(USERS)?,
+            tokens: txn.open_table(TOKENS)?,
+            messages: txn.open_table(MESSAGES)?,
+            message_index: txn.open_table(MESSAGE_INDEX)?,
+            dedupe: txn.open_table(DEDUPE)?,
+            read_chunks: txn.open_table(READ_CHUNKS)?,
+            purge_chunks: txn.open_table(PURGE_CHUNKS)?,
+            sequences: txn.open_table(SEQUENCES)?,
+        })
+    }
+}
+
 fn commit_group(
     store: &Store,
     clock: &dyn Clock,
@@ -242,8 +272,8 @@ fn commit_group(
             return;
         }
     };
-    // Bulk operations and publishes do not need redb's slower repair-on-crash bookkeeping
-    // beyond its default; durability stays Immediate (the default): one fsync per group.
+    // Durability stays Immediate (redb's default): one fsync per group. Quick repair would
+    // add allocator bookkeeping to every commit to speed up recovery after a crash.
     txn.set_quick_repair(false);
     let mut state = Group {
         store,
@@ -258,26 +288,25 @@ fn commit_group(
     };
     let mut answers = Vec::with_capacity(group.len());
     let mut jobs = group.into_iter();
-    let mut failure = None;
-    for job in jobs.by_ref() {
-        match state.apply(&txn, job) {
-            Ok(answer) => answers.push(answer),
-            Err(failed) => {
-                let (answer, why) = *failed;
-                answers.push(answer);
-                failure = Some(why);
-                break;
+    let applied = Tables::open(&txn)
+        .map_err(|e| e.to_string())
+        .and_then(|mut tables| {
+            for job in jobs.by_ref() {
+                match state.apply(&mut tables, job) {
+                    Ok(answer) => answers.push(answer),
+                    Err(failed) => {
+                        let (answer, why) = *failed;
+                        answers.push(answer);
+                        return Err(why);
+                    }
+                }
             }
-        }
-    }
-    let outcome = match failure {
-        Some(why) => Err(why),
-        None => state
-            .purge(&txn, purge_budget)
-            .and_then(|()| state.finish(&txn))
-            .map_err(|e| e.to_string())
-            .and_then(|()| txn.commit().map_err(|e| e.to_string())),
-    };
+            state
+                .purge(&mut tables, purge_budget)
+                .and_then(|()| state.finish(&mut tables))
+                .map_err(|e| e.to_string())
+        });
+    let outcome = applied.and_then(|()| txn.commit().map_err(|e| e.to_string()));
     match outcome {
         Ok(()) => {
             state.install();
@@ -310,7 +339,7 @@ fn split<T>(
 }
 
 impl Group<'_> {
-    fn apply(&mut self, txn: &WriteTransaction, job: Job) -> Applied {
+    fn apply(&mut self, t: &mut Tables<'_>, job: Job) -> Applied {
         match job {
             Job::CreateAccount {
                 id,
@@ -318,11 +347,11 @@ impl Group<'_> {
                 root_hash,
                 reply,
             } => {
-                let r = self.create_account(txn, id, record, root_hash);
+                let r = self.create_account(t, id, record, root_hash);
                 split(reply, r, Answer::Unit)
             }
             Job::CreateUser { id, record, reply } => {
-                let r = self.create_user(txn, id, record);
+                let r = self.create_user(t, id, record);
                 split(reply, r, Answer::Unit)
             }
             Job::UpdateUser {
@@ -331,11 +360,11 @@ impl Group<'_> {
                 categories,
                 reply,
             } => {
-                let r = self.update_user(txn, id, policies, categories);
+                let r = self.update_user(t, id, policies, categories);
                 split(reply, r, Answer::User)
             }
             Job::DeleteUser { id, reply } => {
-                let r = self.delete_user(txn, id);
+                let r = self.delete_user(t, id);
                 split(reply, r, Answer::Unit)
             }
             Job::Publish {
@@ -343,7 +372,7 @@ impl Group<'_> {
                 message,
                 reply,
             } => {
-                let r = self.publish(txn, account, message);
+                let r = self.publish(t, account, message);
                 split(reply, r, Answer::Stored)
             }
             Job::MarkRead {
@@ -353,7 +382,7 @@ impl Group<'_> {
                 target,
                 reply,
             } => {
-                let r = self.mark_read(txn, account, reader, visible, target);
+                let r = self.mark_read(t, account, reader, visible, target);
                 split(reply, r, Answer::Count)
             }
             Job::Delete {
@@ -363,7 +392,7 @@ impl Group<'_> {
                 target,
                 reply,
             } => {
-                let r = self.delete(txn, account, reader, visible, target);
+                let r = self.delete(t, account, reader, visible, target);
                 split(reply, r, Answer::Count)
             }
         }
@@ -371,7 +400,7 @@ impl Group<'_> {
 
     fn create_account(
         &mut self,
-        txn: &WriteTransaction,
+        t: &mut Tables<'_>,
         id: AccountId,
         record: AccountRecord,
         root_hash: [u8; 32],
@@ -388,20 +417,20 @@ impl Group<'_> {
                 record.name
             )));
         }
-        txn.open_table(ACCOUNTS)?
+        t.accounts
             .insert(id.0, encode("account", &record)?.as_slice())?;
-        txn.open_table(TOKENS)?.insert(
+        t.tokens.insert(
             root_hash.as_slice(),
             encode("token", &TokenOwner::Root(id.0))?.as_slice(),
         )?;
-        txn.open_table(SEQUENCES)?.insert(id.0, 0)?;
+        t.sequences.insert(id.0, 0)?;
         self.effects.push(Effect::Account(id, record, root_hash));
         Ok(())
     }
 
     fn create_user(
         &mut self,
-        txn: &WriteTransaction,
+        t: &mut Tables<'_>,
         id: UserId,
         record: UserRecord,
     ) -> Result<(), Error> {
@@ -418,9 +447,8 @@ impl Group<'_> {
                 record.name
             )));
         }
-        txn.open_table(USERS)?
-            .insert(id.0, encode("user", &record)?.as_slice())?;
-        txn.open_table(TOKENS)?.insert(
+        t.users.insert(id.0, encode("user", &record)?.as_slice())?;
+        t.tokens.insert(
             record.token_hash.as_slice(),
             encode("token", &TokenOwner::User(id.0))?.as_slice(),
         )?;
@@ -430,12 +458,12 @@ impl Group<'_> {
 
     fn update_user(
         &mut self,
-        txn: &WriteTransaction,
+        t: &mut Tables<'_>,
         id: UserId,
         policies: Option<Vec<Policy>>,
         categories: Option<Option<Vec<Category>>>,
     ) -> Result<UserRecord, Error> {
-        let mut users = txn.open_table(USERS)?;
+        let users = &mut t.users;
         let mut record: UserRecord = match users.get(id.0)? {
             Some(bytes) => decode("user", bytes.value())?,
             None => return Err(Error::NotFound(format!("user {id} does not exist"))),
@@ -451,14 +479,13 @@ impl Group<'_> {
         Ok(record)
     }
 
-    fn delete_user(&mut self, txn: &WriteTransaction, id: UserId) -> Result<(), Error> {
-        let record: UserRecord = match txn.open_table(USERS)?.remove(id.0)? {
+    fn delete_user(&mut self, t: &mut Tables<'_>, id: UserId) -> Result<(), Error> {
+        let record: UserRecord = match t.users.remove(id.0)? {
             Some(bytes) => decode("user", bytes.value())?,
             None => return Err(Error::NotFound(format!("user {id} does not exist"))),
         };
-        txn.open_table(TOKENS)?
-            .remove(record.token_hash.as_slice())?;
-        let mut chunks = txn.open_table(READ_CHUNKS)?;
+        t.tokens.remove(record.token_hash.as_slice())?;
+        let chunks = &mut t.read_chunks;
         chunks.retain_in(
             (record.account, id.0, 0)..=(record.account, id.0, u16::MAX),
             |_, _| false,
@@ -474,18 +501,18 @@ impl Group<'_> {
 
     fn publish(
         &mut self,
-        txn: &WriteTransaction,
+        t: &mut Tables<'_>,
         account: AccountId,
         message: ValidMessage,
     ) -> Result<Stored, Error> {
         let inbox = self.inbox(account)?;
         if let Some(key) = &message.dedupe_key
-            && let Some(seq) = txn.open_table(DEDUPE)?.get((account.0, key.as_str()))?
+            && let Some(seq) = t.dedupe.get((account.0, key.as_str()))?
             && self.is_live(&inbox, account, seq.value())
         {
             let seq = seq.value();
-            let table = txn.open_table(MESSAGES)?;
-            if let Some(record) = Store::message(&table, account, seq)? {
+            let table = &t.messages;
+            if let Some(record) = Store::message(table, account, seq)? {
                 return Ok(Stored {
                     seq,
                     record,
@@ -516,18 +543,17 @@ impl Group<'_> {
             resource: message.resource,
             dedupe_key: message.dedupe_key,
         };
-        txn.open_table(MESSAGES)?
+        t.messages
             .insert((account.0, seq), encode("message", &record)?.as_slice())?;
         let packed = pack(
             record.category,
             record.severity,
             record.dedupe_key.is_some(),
         );
-        txn.open_table(MESSAGE_INDEX)?
+        t.message_index
             .insert((account.0, seq), (record.created, packed))?;
         if let Some(key) = &record.dedupe_key {
-            txn.open_table(DEDUPE)?
-                .insert((account.0, key.as_str()), seq)?;
+            t.dedupe.insert((account.0, key.as_str()), seq)?;
         }
         self.fresh.insert((account, seq));
         self.effects
@@ -542,7 +568,7 @@ impl Group<'_> {
     /// The sequence numbers a bulk job applies to, newest first.
     fn resolve(
         &self,
-        txn: &WriteTransaction,
+        t: &mut Tables<'_>,
         account: AccountId,
         reader: Reader,
         visible: CategorySet,
@@ -573,10 +599,10 @@ impl Group<'_> {
                 drop(index);
                 if let Some(text) = &filter.text {
                     let matcher = TextMatcher::new(text);
-                    let table = txn.open_table(MESSAGES)?;
+                    let table = &t.messages;
                     let mut kept = Vec::with_capacity(seqs.len());
                     for seq in seqs {
-                        if Store::message_if(&table, account, seq, |t| t.matches(&matcher))?
+                        if Store::message_if(table, account, seq, |t| t.matches(&matcher))?
                             .is_some()
                         {
                             kept.push(seq);
@@ -591,13 +617,13 @@ impl Group<'_> {
 
     fn mark_read(
         &mut self,
-        txn: &WriteTransaction,
+        t: &mut Tables<'_>,
         account: AccountId,
         reader: Reader,
         visible: CategorySet,
         target: Target,
     ) -> Result<u64, Error> {
-        let seqs = self.resolve(txn, account, reader, visible, target)?;
+        let seqs = self.resolve(t, account, reader, visible, target)?;
         let inbox = self.inbox(account)?;
         let index = inbox.read();
         let mut updated = 0;
@@ -655,13 +681,13 @@ impl Group<'_> {
     /// delete costs what it changes in the index, not a rewrite of the message table.
     fn delete(
         &mut self,
-        txn: &WriteTransaction,
+        t: &mut Tables<'_>,
         account: AccountId,
         reader: Reader,
         visible: CategorySet,
         target: Target,
     ) -> Result<u64, Error> {
-        let seqs = self.resolve(txn, account, reader, visible, target)?;
+        let seqs = self.resolve(t, account, reader, visible, target)?;
         let inbox = self.inbox(account)?;
         let index = inbox.read();
         let mut deleted = 0;
@@ -683,7 +709,7 @@ impl Group<'_> {
     }
 
     /// Removes the rows of up to `budget` deleted messages from disk, with their dedupe keys.
-    fn purge(&mut self, txn: &WriteTransaction, budget: usize) -> Result<(), Error> {
+    fn purge(&mut self, t: &mut Tables<'_>, budget: usize) -> Result<(), Error> {
         let mut left = budget;
         let accounts: Vec<AccountId> = self.purging.iter().copied().collect();
         for account in accounts {
@@ -704,15 +730,15 @@ impl Group<'_> {
                 self.purging.remove(&account);
             }
             left -= seqs.len();
-            let mut index_table = txn.open_table(MESSAGE_INDEX)?;
-            let mut messages = txn.open_table(MESSAGES)?;
-            let mut dedupe = txn.open_table(DEDUPE)?;
+            let index_table = &mut t.message_index;
+            let messages = &mut t.messages;
+            let dedupe = &mut t.dedupe;
             for &seq in &seqs {
                 let has_key = match index_table.remove((account.0, seq))? {
                     Some(row) => has_dedupe_key(row.value().1),
                     None => false,
                 };
-                remove_message(&mut messages, &mut dedupe, account, seq, has_key)?;
+                remove_message(messages, dedupe, account, seq, has_key)?;
             }
             let index = inbox.read();
             for seq in seqs {
@@ -723,8 +749,8 @@ impl Group<'_> {
     }
 
     /// Writes what the group changed in aggregate: read-set chunks and sequence counters.
-    fn finish(&mut self, txn: &WriteTransaction) -> Result<(), Error> {
-        let mut chunks = txn.open_table(READ_CHUNKS)?;
+    fn finish(&mut self, t: &mut Tables<'_>) -> Result<(), Error> {
+        let chunks = &mut t.read_chunks;
         let mut buf = Vec::new();
         for ((account, reader, chunk), bitmap) in self.read_chunks.drain() {
             buf.clear();
@@ -735,7 +761,7 @@ impl Group<'_> {
             self.effects
                 .push(Effect::ReadChunk(account, reader, chunk, bitmap));
         }
-        let mut purged = txn.open_table(PURGE_CHUNKS)?;
+        let purged = &mut t.purge_chunks;
         for ((account, chunk), bitmap) in self.purge_chunks.drain() {
             if bitmap.is_empty() {
                 purged.remove((account.0, chunk))?;
@@ -749,7 +775,7 @@ impl Group<'_> {
             self.effects
                 .push(Effect::PurgeChunk(account, chunk, bitmap));
         }
-        let mut sequences = txn.open_table(SEQUENCES)?;
+        let sequences = &mut t.sequences;
         for (account, (next, _)) in &self.sequences {
             sequences.insert(account.0, *next)?;
         }
