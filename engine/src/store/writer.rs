@@ -104,7 +104,7 @@ enum Effect {
     Account(AccountId, AccountRecord, [u8; 32]),
     User(UserId, UserRecord),
     UserGone(UserId, u64, [u8; 32]),
-    Added(AccountId, u32, MessageRecord),
+    Added(AccountId, u32, Category, crate::model::Severity, i64),
     Removed(AccountId, u32, Category, crate::model::Severity),
     ReadChunk(AccountId, Reader, u16, RoaringBitmap),
     PurgeChunk(AccountId, u16, RoaringBitmap),
@@ -556,8 +556,13 @@ impl Group<'_> {
             t.dedupe.insert((account.0, key.as_str()), seq)?;
         }
         self.fresh.insert((account, seq));
-        self.effects
-            .push(Effect::Added(account, seq, record.clone()));
+        self.effects.push(Effect::Added(
+            account,
+            seq,
+            record.category,
+            record.severity,
+            record.created,
+        ));
         Ok(Stored {
             seq,
             record,
@@ -806,11 +811,9 @@ impl Group<'_> {
                         inbox.write().forget_reader(Reader(id.0));
                     }
                 }
-                Effect::Added(account, seq, record) => {
+                Effect::Added(account, seq, category, severity, created) => {
                     if let Some(inbox) = state.inboxes.get(&account) {
-                        inbox
-                            .write()
-                            .add(seq, record.category, record.severity, record.created);
+                        inbox.write().add(seq, category, severity, created);
                     }
                 }
                 Effect::Removed(account, seq, category, severity) => {
