@@ -14,6 +14,8 @@
 //! - [`inbox`]: publish, list, get, counts, mark read and delete, as methods on [`Engine`].
 //! - `store`: the redb tables, the in-memory bitmap indexes, and the single writer thread
 //!   that groups concurrent changes into shared commits.
+//! - `plugin`: the channel plugin host (feature `plugins`, on by default): loads
+//!   WebAssembly channel plugins and runs each call in a sandbox.
 //! - [`Engine`]: the handle that ties them together (built by [`EngineBuilder`]).
 //!
 //! # How a request flows
@@ -58,6 +60,8 @@ pub mod filter;
 pub mod ids;
 pub mod inbox;
 pub mod model;
+#[cfg(feature = "plugins")]
+pub mod plugin;
 mod store;
 
 pub use access::{Action, Policy, Principal, UserGrant, generate_operator_token};

@@ -1,0 +1,122 @@
+//! The plugin host's knobs, with the defaults of DESIGN.md and the operator's environment
+//! (`MSGHUB_ALLOW_NETWORKS`, `MSGHUB_SMTP_URL`, `MSGHUB_MAIL_FROM`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+use super::error::ConfigError;
+
+/// How the plugin host runs plugins. `Default` gives the documented defaults and no
+/// allow-listed networks, no SMTP relay and no compilation cache.
+#[derive(Debug, Clone)]
+pub struct PluginConfig {
+    /// The most one call (`info`, `validate-config`, `send`) may take; default 10 s.
+    pub call_deadline: Duration,
+    /// The most linear memory one plugin instance may use; default 16 MiB.
+    pub memory_limit: usize,
+    /// How many calls may run at once, across all plugins; default 64. Sizes the pooling
+    /// allocator: further calls wait for a free slot.
+    pub max_concurrent_calls: u32,
+    /// Networks every plugin may reach over http or https, although they are loopback or
+    /// private or outside the plugin's declared hosts (`MSGHUB_ALLOW_NETWORKS`).
+    pub allow_networks: Vec<IpNet>,
+    /// The SMTP relay for the `mail` import (`MSGHUB_SMTP_URL`): `smtp://[user:pass@]host:port`
+    /// (STARTTLS when the relay offers it) or `smtps://...` (implicit TLS). `None`: mail fails
+    /// with a clear error.
+    pub smtp_url: Option<String>,
+    /// The From address of mail (`MSGHUB_MAIL_FROM`); default `msghub@localhost`.
+    pub mail_from: String,
+    /// The most bytes of a response body a plugin may read; default 1 MiB.
+    pub response_body_limit: usize,
+    /// The most a TCP (and TLS) connection may take to open; default 5 s.
+    pub connect_timeout: Duration,
+    /// The most the target may take to start answering (counted from the start of the
+    /// request, connecting included, so keep it above `connect_timeout`), and to send each
+    /// next part of the body; default 10 s.
+    pub response_timeout: Duration,
+    /// Where compiled plugins are kept between restarts; `None` compiles at every start.
+    /// The directory must be writable only by the operator: its files are loaded as code.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for PluginConfig {
+    fn default() -> Self {
+        PluginConfig {
+            call_deadline: Duration::from_secs(10),
+            memory_limit: 16 << 20,
+            max_concurrent_calls: 64,
+            allow_networks: Vec::new(),
+            smtp_url: None,
+            mail_from: "msghub@localhost".to_owned(),
+            response_body_limit: 1 << 20,
+            connect_timeout: Duration::from_secs(5),
+            response_timeout: Duration::from_secs(10),
+            cache_dir: None,
+        }
+    }
+}
+
+impl PluginConfig {
+    /// The defaults, overridden by `MSGHUB_ALLOW_NETWORKS`, `MSGHUB_SMTP_URL` and
+    /// `MSGHUB_MAIL_FROM` where they are set.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let mut config = PluginConfig::default();
+        if let Ok(networks) = std::env::var("MSGHUB_ALLOW_NETWORKS") {
+            config.allow_networks = parse_networks(&networks)?;
+        }
+        if let Ok(url) = std::env::var("MSGHUB_SMTP_URL")
+            && !url.trim().is_empty()
+        {
+            config.smtp_url = Some(url.trim().to_owned());
+        }
+        if let Ok(from) = std::env::var("MSGHUB_MAIL_FROM")
+            && !from.trim().is_empty()
+        {
+            config.mail_from = from.trim().to_owned();
+        }
+        Ok(config)
+    }
+
+    /// Allow-lists `networks`, comma-separated CIDRs as in `MSGHUB_ALLOW_NETWORKS`.
+    pub fn allow_networks(mut self, networks: &str) -> Result<Self, ConfigError> {
+        self.allow_networks = parse_networks(networks)?;
+        Ok(self)
+    }
+}
+
+/// Parses comma-separated CIDRs (`127.0.0.0/8, ::1/128`); a bare address is its own /32 or
+/// /128.
+pub fn parse_networks(text: &str) -> Result<Vec<IpNet>, ConfigError> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            item.parse::<IpNet>()
+                .or_else(|_| item.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map(|net| net.trunc())
+                .map_err(|_| ConfigError::InvalidNetwork {
+                    value: item.to_owned(),
+                })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allow_list_takes_cidrs_and_bare_addresses() {
+        let nets = parse_networks(" 127.0.0.0/8, ::1 ,10.1.2.3").unwrap();
+        let shown: Vec<String> = nets.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["127.0.0.0/8", "::1/128", "10.1.2.3/32"]);
+    }
+
+    #[test]
+    fn allow_list_names_the_entry_it_cannot_read() {
+        let e = parse_networks("127.0.0.0/8,localhost").unwrap_err();
+        assert!(e.to_string().contains("'localhost'"), "{e}");
+    }
+}

@@ -1,0 +1,647 @@
+//! Outgoing HTTP for plugins: the request policy, and the one shared, pooled client.
+//!
+//! Two checks guard every request. Per plugin, before anything leaves the host
+//! ([`RequestGuard`], inside `WasiHttpHooks::send_request` on the final URI): the scheme is
+//! http or https, and the host is one the plugin declared, unless the plugin's target is
+//! user-supplied or the URL names an allow-listed address. Per connection, after DNS
+//! resolution ([`AddressPolicy`], inside the shared connector, so a name cannot be re-bound
+//! to another address between check and connect): an address is reached only if the
+//! operator allow-listed it, or over https if it is public: loopback, private, link-local,
+//! CGNAT, metadata and the other special ranges (also in their IPv4-mapped IPv6 forms) are
+//! refused. The address rule holds for every plugin, not only user-supplied targets: the
+//! connection pool is shared, and a declared host that resolves inside the network is no
+//! less dangerous.
+//!
+//! Redirects are never followed (the client does not), and answers are read whole under a
+//! response timeout (to the first byte, then between parts) and a body cap. The client keeps connections alive and shares them
+//! across calls and plugins; TLS is rustls with the webpki root store.
+
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::Uri;
+use http::uri::Scheme;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use ipnet::IpNet;
+use tokio::net::TcpStream;
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
+
+use super::config::PluginConfig;
+
+/// Where a request's refusal reasons are collected for the call's error.
+pub(crate) type Refusals = Arc<Mutex<Vec<String>>>;
+
+/// Records a refusal reason (and logs it).
+fn refuse(refusals: &Refusals, plugin: &str, reason: String) {
+    tracing::warn!(plugin, %reason, "plugin request refused by the sandbox");
+    if let Ok(mut list) = refusals.lock() {
+        list.push(reason);
+    }
+}
+
+/// Special-purpose ranges that plugins may not reach unless allow-listed, with a name for
+/// the error message. IPv4 as (network, prefix length).
+const V4_SPECIAL: &[(u32, u8, &str)] = &[
+    (0x0000_0000, 8, "\"this network\" (0.0.0.0/8)"),
+    (0x0a00_0000, 8, "private (10.0.0.0/8)"),
+    (0x6440_0000, 10, "shared CGNAT (100.64.0.0/10)"),
+    (0x7f00_0000, 8, "loopback (127.0.0.0/8)"),
+    (0xa9fe_a9fe, 32, "cloud metadata (169.254.169.254)"),
+    (0xa9fe_0000, 16, "link-local (169.254.0.0/16)"),
+    (0xac10_0000, 12, "private (172.16.0.0/12)"),
+    (0xc000_0000, 24, "IETF protocol assignment (192.0.0.0/24)"),
+    (0xc000_0200, 24, "documentation (192.0.2.0/24)"),
+    (0xc058_6300, 24, "6to4 relay (192.88.99.0/24)"),
+    (0xc0a8_0000, 16, "private (192.168.0.0/16)"),
+    (0xc612_0000, 15, "benchmarking (198.18.0.0/15)"),
+    (0xc633_6400, 24, "documentation (198.51.100.0/24)"),
+    (0xcb00_7100, 24, "documentation (203.0.113.0/24)"),
+    (0xa83f_8110, 32, "cloud metadata (168.63.129.16)"),
+    (0xe000_0000, 4, "multicast (224.0.0.0/4)"),
+    (0xf000_0000, 4, "reserved (240.0.0.0/4)"),
+];
+
+/// IPv6 special ranges, as (network, prefix length).
+const V6_SPECIAL: &[(u128, u8, &str)] = &[
+    (0, 128, "unspecified (::)"),
+    (1, 128, "loopback (::1)"),
+    (0x0100_0000_0000_0000 << 64, 64, "discard (100::/64)"),
+    (0x2001_0db8 << 96, 32, "documentation (2001:db8::/32)"),
+    (0xfc00 << 112, 7, "unique local (fc00::/7)"),
+    (0xfe80 << 112, 10, "link-local (fe80::/10)"),
+    (0xfec0 << 112, 10, "site-local (fec0::/10)"),
+    (0xff00 << 112, 8, "multicast (ff00::/8)"),
+];
+
+/// The special range `ip` lies in, if any. IPv6 forms that embed an IPv4 address
+/// (IPv4-mapped `::ffff:a.b.c.d`, IPv4-compatible `::a.b.c.d`, NAT64 `64:ff9b::/96`, 6to4
+/// `2002::/16`) are judged by the IPv4 address they carry.
+pub(crate) fn special_range(ip: IpAddr) -> Option<&'static str> {
+    match ip {
+        IpAddr::V4(v4) => special_v4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = embedded_v4(v6) {
+                return special_v4(v4);
+            }
+            let bits = u128::from(v6);
+            V6_SPECIAL
+                .iter()
+                .find(|(net, len, _)| prefix_match_128(bits, *net, *len))
+                .map(|(_, _, name)| *name)
+        }
+    }
+}
+
+fn special_v4(ip: Ipv4Addr) -> Option<&'static str> {
+    let bits = u32::from(ip);
+    V4_SPECIAL
+        .iter()
+        .find(|(net, len, _)| {
+            let mask = if *len == 0 { 0 } else { u32::MAX << (32 - len) };
+            bits & mask == *net
+        })
+        .map(|(_, _, name)| *name)
+}
+
+fn prefix_match_128(bits: u128, net: u128, len: u8) -> bool {
+    let mask = if len == 0 {
+        0
+    } else {
+        u128::MAX << (128 - len)
+    };
+    bits & mask == net
+}
+
+/// The IPv4 address an IPv6 address carries, for the forms that route to it.
+fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return Some(v4);
+    }
+    let bits = u128::from(ip);
+    let low32 = Ipv4Addr::from((bits & 0xffff_ffff) as u32);
+    if bits >> 32 == 0 && bits > 1 {
+        return Some(low32); // IPv4-compatible ::a.b.c.d (deprecated, still routed by some)
+    }
+    if prefix_match_128(bits, 0x0064_ff9b << 96, 96)
+        || prefix_match_128(bits, 0x0064_ff9b_0001 << 80, 48)
+    {
+        return Some(low32); // NAT64
+    }
+    if prefix_match_128(bits, 0x2002 << 112, 16) {
+        return Some(Ipv4Addr::from(((bits >> 80) & 0xffff_ffff) as u32)); // 6to4
+    }
+    None
+}
+
+/// Which addresses may be reached, over which scheme: the rule of the shared connector.
+#[derive(Debug, Clone)]
+pub(crate) struct AddressPolicy {
+    allow_networks: Arc<[IpNet]>,
+}
+
+impl AddressPolicy {
+    pub(crate) fn new(allow_networks: &[IpNet]) -> Self {
+        AddressPolicy {
+            allow_networks: allow_networks.into(),
+        }
+    }
+
+    fn allow_listed(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        self.allow_networks.iter().any(|net| net.contains(&ip))
+    }
+
+    /// Whether `ip` may be reached, and why not.
+    pub(crate) fn check(&self, ip: IpAddr, https: bool) -> Result<(), String> {
+        if self.allow_listed(ip) {
+            return Ok(());
+        }
+        if let Some(range) = special_range(ip) {
+            return Err(format!(
+                "{ip} is a {range} address, which plugins may reach only when the operator \
+                 allow-lists it (MSGHUB_ALLOW_NETWORKS)"
+            ));
+        }
+        if !https {
+            return Err(format!(
+                "plain http to {ip} is refused: plugins must use https, except to networks \
+                 the operator allow-lists (MSGHUB_ALLOW_NETWORKS)"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A plugin's request rule, checked on the final URI before anything leaves the host.
+#[derive(Debug, Clone)]
+pub(crate) struct RequestGuard {
+    plugin: Arc<str>,
+    hosts: Arc<[String]>,
+    user_supplied_host: bool,
+    addresses: AddressPolicy,
+}
+
+impl RequestGuard {
+    pub(crate) fn new(
+        plugin: Arc<str>,
+        hosts: &[String],
+        user_supplied_host: bool,
+        addresses: AddressPolicy,
+    ) -> Self {
+        RequestGuard {
+            plugin,
+            hosts: hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
+            user_supplied_host,
+            addresses,
+        }
+    }
+
+    fn declares(&self, host: &str) -> bool {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        self.hosts
+            .iter()
+            .any(|declared| match declared.strip_prefix("*.") {
+                Some(parent) => host
+                    .strip_suffix(parent)
+                    .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.')),
+                None => *declared == host,
+            })
+    }
+
+    /// Whether the plugin may send to `uri`; the reason when not.
+    pub(crate) fn check(&self, uri: &Uri) -> Result<(), String> {
+        let https = match uri.scheme() {
+            Some(s) if *s == Scheme::HTTPS => true,
+            Some(s) if *s == Scheme::HTTP => false,
+            other => {
+                return Err(format!(
+                    "scheme {:?} is refused: only http and https",
+                    other.map(Scheme::as_str)
+                ));
+            }
+        };
+        let Some(host) = uri.host() else {
+            return Err(format!("{uri} has no host"));
+        };
+        let literal = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .ok();
+        if let Some(ip) = literal
+            && self.addresses.allow_listed(ip)
+        {
+            return Ok(());
+        }
+        if !self.user_supplied_host && !self.declares(host) {
+            let declared = if self.hosts.is_empty() {
+                "none".to_owned()
+            } else {
+                self.hosts.join(", ")
+            };
+            return Err(format!(
+                "host '{host}' is not declared by plugin '{}' (it declares: {declared})",
+                self.plugin
+            ));
+        }
+        match literal {
+            Some(ip) => self.addresses.check(ip, https),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Why the shared connector did not connect.
+#[derive(Debug, thiserror::Error)]
+enum ConnectError {
+    #[error("{0}")]
+    Refused(String),
+    #[error("cannot resolve '{host}': {reason}")]
+    Dns { host: String, reason: String },
+    #[error("connecting to {0} timed out")]
+    Timeout(String),
+    #[error("cannot connect to {addr}: {source}")]
+    Io {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+/// The shared TCP connector: resolves, applies the [`AddressPolicy`] to every address, and
+/// connects only to the addresses it allows.
+#[derive(Debug, Clone)]
+struct GuardedConnector {
+    policy: AddressPolicy,
+    connect_timeout: Duration,
+}
+
+impl tower_service::Service<Uri> for GuardedConnector {
+    type Response = TokioIo<TcpStream>;
+    type Error = ConnectError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, ConnectError>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), ConnectError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move {
+            let https = uri.scheme() == Some(&Scheme::HTTPS);
+            let host = uri
+                .host()
+                .unwrap_or_default()
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned();
+            let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+            let deadline = tokio::time::Instant::now() + this.connect_timeout;
+            let candidates = this.resolve(&host, port, deadline).await?;
+            let mut refused = None;
+            let mut last_error = None;
+            for addr in candidates {
+                if let Err(reason) = this.policy.check(addr.ip(), https) {
+                    refused.get_or_insert(reason);
+                    continue;
+                }
+                match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
+                    Ok(Ok(stream)) => {
+                        // Small request/response exchanges: do not wait to fill segments.
+                        let _ = stream.set_nodelay(true);
+                        return Ok(TokioIo::new(stream));
+                    }
+                    Ok(Err(source)) => {
+                        last_error = Some(ConnectError::Io {
+                            addr: addr.to_string(),
+                            source,
+                        })
+                    }
+                    Err(_) => return Err(ConnectError::Timeout(format!("{host}:{port}"))),
+                }
+            }
+            Err(last_error
+                .or(refused.map(ConnectError::Refused))
+                .unwrap_or_else(|| ConnectError::Dns {
+                    host: host.clone(),
+                    reason: "no addresses".to_owned(),
+                }))
+        })
+    }
+}
+
+impl GuardedConnector {
+    async fn resolve(
+        &self,
+        host: &str,
+        port: u16,
+        deadline: tokio::time::Instant,
+    ) -> Result<Vec<SocketAddr>, ConnectError> {
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            return Ok(vec![SocketAddr::new(ip, port)]);
+        }
+        match tokio::time::timeout_at(deadline, tokio::net::lookup_host((host, port))).await {
+            Ok(Ok(addrs)) => Ok(addrs.collect()),
+            Ok(Err(e)) => Err(ConnectError::Dns {
+                host: host.to_owned(),
+                reason: e.to_string(),
+            }),
+            Err(_) => Err(ConnectError::Timeout(format!("{host}:{port} (DNS)"))),
+        }
+    }
+}
+
+/// The one HTTP client all plugins share.
+pub(crate) struct Outbound {
+    client: Client<HttpsConnector<GuardedConnector>, WasiBody>,
+    pub(crate) addresses: AddressPolicy,
+    response_timeout: Duration,
+    body_limit: usize,
+}
+
+impl Outbound {
+    pub(crate) fn new(config: &PluginConfig) -> Result<Self, String> {
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS configuration: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let addresses = AddressPolicy::new(&config.allow_networks);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(GuardedConnector {
+                policy: addresses.clone(),
+                connect_timeout: config.connect_timeout,
+            });
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(connector);
+        Ok(Outbound {
+            client,
+            addresses,
+            response_timeout: config.response_timeout,
+            body_limit: config.response_body_limit,
+        })
+    }
+
+    /// Sends a request that the guard allowed, under the response timeout and body cap.
+    async fn send(
+        self: Arc<Self>,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        plugin: Arc<str>,
+        refusals: Refusals,
+    ) -> Result<http::Response<WasiBody>, HttpError> {
+        // A plugin may shorten the host's timeouts, never lengthen them.
+        let shorter = |theirs: Option<Duration>| {
+            theirs.map_or(self.response_timeout, |t| t.min(self.response_timeout))
+        };
+        let first_byte = shorter(options.and_then(|o| o.first_byte_timeout));
+        let between_bytes = shorter(options.and_then(|o| o.between_bytes_timeout));
+        let response = match tokio::time::timeout(first_byte, self.client.request(request)).await {
+            Err(_) => return Err(HttpError::ConnectionReadTimeout),
+            Ok(Err(e)) => return Err(classify(&e, &plugin, &refusals)),
+            Ok(Ok(response)) => response,
+        };
+        let declared = response
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > self.body_limit as u64) {
+            return Err(HttpError::HttpResponseBodySize(Some(
+                self.body_limit as u64,
+            )));
+        }
+        // The answer is read whole here, under the cap and the idle timeout, so that a
+        // failure reaches the plugin as the response's error code: wasmtime-wasi-http 48
+        // hands errors raised while a plugin streams a body to it without their code.
+        let (parts, body) = response.into_parts();
+        let bytes = read_capped(body, self.body_limit, between_bytes).await?;
+        let body = Full::new(bytes)
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        Ok(http::Response::from_parts(parts, body))
+    }
+}
+
+/// The guest-visible error for a failed exchange; refusals are recorded with their reason.
+fn classify(e: &hyper_util::client::legacy::Error, plugin: &str, refusals: &Refusals) -> HttpError {
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if let Some(connect) = cause.downcast_ref::<ConnectError>() {
+            return match connect {
+                ConnectError::Refused(reason) => {
+                    refuse(refusals, plugin, reason.clone());
+                    HttpError::HttpRequestDenied
+                }
+                ConnectError::Timeout(_) => HttpError::ConnectionTimeout,
+                ConnectError::Dns { reason, .. } => HttpError::DnsError {
+                    rcode: Some(reason.clone()),
+                    info_code: None,
+                },
+                ConnectError::Io { .. } => HttpError::ConnectionRefused,
+            };
+        }
+        source = cause.source();
+    }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    HttpError::InternalError(Some(text))
+}
+
+/// Reads a whole response body, failing once it passes `limit` bytes or stalls for `idle`.
+async fn read_capped(mut body: Incoming, limit: usize, idle: Duration) -> Result<Bytes, HttpError> {
+    let mut data = BytesMut::new();
+    loop {
+        let frame = match tokio::time::timeout(idle, body.frame()).await {
+            Err(_) => return Err(HttpError::ConnectionReadTimeout),
+            Ok(None) => return Ok(data.freeze()),
+            Ok(Some(frame)) => frame.map_err(HttpError::from)?,
+        };
+        if let Some(chunk) = frame.data_ref() {
+            if data.len() + chunk.len() > limit {
+                return Err(HttpError::HttpResponseBodySize(Some(limit as u64)));
+            }
+            data.extend_from_slice(chunk);
+        }
+    }
+}
+
+/// The `wasi:http` hooks of one call: the plugin's guard, then the shared client.
+pub(crate) struct PluginHttp {
+    pub(crate) guard: RequestGuard,
+    pub(crate) outbound: Arc<Outbound>,
+    pub(crate) refusals: Refusals,
+}
+
+type IoFuture = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
+
+impl WasiHttpHooks for PluginHttp {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _response_errors: IoFuture,
+    ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), HttpError>> + Send>
+    {
+        let plugin = self.guard.plugin.clone();
+        if let Err(reason) = self.guard.check(request.uri()) {
+            refuse(&self.refusals, &plugin, reason);
+            return Box::new(async { Err(HttpError::HttpRequestDenied) });
+        }
+        let outbound = self.outbound.clone();
+        let refusals = self.refusals.clone();
+        Box::new(async move {
+            let response = outbound.send(request, options, plugin, refusals).await?;
+            // The pooled client drives the connection itself: nothing to report here.
+            let io: IoFuture = Box::new(async { Ok(()) });
+            Ok((response, io))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn internal_and_metadata_addresses_are_special() {
+        for (addr, range) in [
+            ("127.0.0.1", "loopback"),
+            ("10.1.2.3", "private"),
+            ("172.31.255.255", "private"),
+            ("192.168.0.1", "private"),
+            ("100.64.0.1", "CGNAT"),
+            ("100.100.100.200", "CGNAT"),
+            ("169.254.169.254", "metadata"),
+            ("169.254.1.1", "link-local"),
+            ("0.0.0.0", "this network"),
+            ("::1", "loopback"),
+            ("::", "unspecified"),
+            ("fe80::1", "link-local"),
+            ("fd00:ec2::254", "unique local"),
+            ("::ffff:127.0.0.1", "loopback"),
+            ("::ffff:169.254.169.254", "metadata"),
+            ("::ffff:10.0.0.1", "private"),
+            ("64:ff9b::a00:1", "private"),
+            ("2002:7f00:1::", "loopback"),
+        ] {
+            let found = special_range(ip(addr));
+            assert!(
+                found.is_some_and(|f| f.contains(range)),
+                "{addr}: {found:?}, expected {range}"
+            );
+        }
+    }
+
+    #[test]
+    fn public_addresses_are_not_special() {
+        for addr in [
+            "1.1.1.1",
+            "203.0.114.1",
+            "100.128.0.1",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
+            assert_eq!(special_range(ip(addr)), None, "{addr}");
+        }
+    }
+
+    #[test]
+    fn allow_list_opens_its_networks_over_http_and_nothing_else() {
+        let policy = AddressPolicy::new(&["127.0.0.0/8".parse().unwrap()]);
+        assert!(policy.check(ip("127.0.0.1"), false).is_ok());
+        assert!(policy.check(ip("::ffff:127.0.0.2"), false).is_ok());
+        assert!(
+            policy
+                .check(ip("10.0.0.1"), true)
+                .unwrap_err()
+                .contains("private")
+        );
+        assert!(
+            policy
+                .check(ip("8.8.8.8"), false)
+                .unwrap_err()
+                .contains("https")
+        );
+        assert!(policy.check(ip("8.8.8.8"), true).is_ok());
+    }
+
+    #[test]
+    fn declared_hosts_match_exactly_or_by_subdomain_wildcard() {
+        let guard = RequestGuard::new(
+            "slack".into(),
+            &["hooks.slack.com".to_owned(), "*.feishu.cn".to_owned()],
+            false,
+            AddressPolicy::new(&[]),
+        );
+        let check = |uri: &str| guard.check(&uri.parse().unwrap());
+        assert!(check("https://hooks.slack.com/services/x").is_ok());
+        assert!(check("https://HOOKS.slack.com./x").is_ok());
+        assert!(check("https://open.feishu.cn/x").is_ok());
+        assert!(check("https://feishu.cn/x").is_err());
+        assert!(check("https://evilfeishu.cn/x").is_err());
+        let e = check("https://evil.example/x").unwrap_err();
+        assert_eq!(
+            e,
+            "host 'evil.example' is not declared by plugin 'slack' (it declares: \
+             hooks.slack.com, *.feishu.cn)"
+        );
+        assert!(
+            check("ftp://hooks.slack.com/x")
+                .unwrap_err()
+                .contains("scheme")
+        );
+    }
+
+    #[test]
+    fn user_supplied_targets_reach_any_public_host_but_no_internal_literal() {
+        let guard = RequestGuard::new("webhook".into(), &[], true, AddressPolicy::new(&[]));
+        let check = |uri: &str| guard.check(&uri.parse().unwrap());
+        assert!(check("https://example.com/hook").is_ok());
+        assert!(check("https://93.184.215.14/hook").is_ok());
+        assert!(
+            check("https://127.0.0.1:8080/")
+                .unwrap_err()
+                .contains("loopback")
+        );
+        assert!(
+            check("https://[::ffff:169.254.169.254]/")
+                .unwrap_err()
+                .contains("metadata")
+        );
+        assert!(
+            check("http://example.com/").is_ok(),
+            "names are judged after DNS"
+        );
+    }
+}

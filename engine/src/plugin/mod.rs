@@ -1,0 +1,46 @@
+//! The channel plugin host: loads WebAssembly channel plugins and calls them in a sandbox.
+//!
+//! A channel plugin is a component of the WIT world `msghub:notifier/channel` (`wit/` at the
+//! repository root). This module owns everything between the engine and those components:
+//!
+//! - [`registry`]: the [`PluginRegistry`]: one wasmtime `Engine` (pooling allocator, epoch
+//!   interruption), loading of the bundled plugins and of a plugin directory, one
+//!   pre-linked `InstancePre` per plugin, and the typed calls [`PluginRegistry::info`],
+//!   [`PluginRegistry::validate_config`] and [`PluginRegistry::send`], each in a fresh
+//!   `Store` with a deadline and a memory cap.
+//! - `cache`: compiled components on disk, keyed by the engine's compatibility hash and the
+//!   component's digest, so a restart does not recompile.
+//! - `bindings`: the host bindings of each supported notifier version (0.1 today), and the
+//!   conversions between them and this module's [`types`].
+//! - `sandbox`: the per-call store state: an empty WASI context (no files, environment,
+//!   sockets), stdout/stderr into the log, the memory limiter, the `log` import.
+//! - `http`: the outgoing request policy (declared hosts, public addresses, allow-listed
+//!   networks, no redirects, timeouts, body cap) and the one shared, pooled HTTP client.
+//! - `mail`: the `mail` import, submitting through the operator's SMTP relay with lettre.
+//! - [`config`] and [`error`]: the knobs, and one error type per operation.
+//!
+//! This module must never let a plugin reach anything the sandbox does not grant, never let
+//! a plugin's failure escape the one call it happened in, and never log a plugin's
+//! configuration (it holds secrets).
+
+mod bindings;
+mod cache;
+pub mod config;
+pub mod error;
+mod http;
+mod mail;
+pub mod registry;
+mod sandbox;
+pub mod types;
+
+pub use config::PluginConfig;
+pub use error::{CallError, ConfigError, LoadError, RegistryError, SendError, ValidateError};
+pub use registry::{LoadReport, PluginRegistry, PluginRegistryBuilder};
+pub use types::{Delivery, DeliveryKind, FailureKind, PluginInfo, RateLimit, Receipt, Recipient};
+
+/// The notifier versions this host runs, newest first.
+pub const SUPPORTED_VERSIONS: &[&str] = &["0.1.0"];
+
+/// The channel plugins built with the workspace and embedded into the engine: `(name,
+/// component bytes)`. The list lives in `engine/build.rs`.
+pub const BUNDLED: &[(&str, &[u8])] = include!(concat!(env!("OUT_DIR"), "/bundled_plugins.rs"));
