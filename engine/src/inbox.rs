@@ -19,7 +19,7 @@ use crate::filter::{
 use crate::ids::{AccountId, MessageId};
 use crate::model::{Category, Message, NewMessage, Published};
 use crate::store::records::MessageRecord;
-use crate::store::writer::{Job, Target};
+use crate::store::writer::{BulkOp, Job, Target};
 use crate::store::{MESSAGES, Store};
 
 /// Total and unread messages of one category.
@@ -252,18 +252,8 @@ impl Engine {
         account: AccountId,
         selection: Selection,
     ) -> Result<u64, Error> {
-        let visible = visible_categories(principal, Action::MarkRead, account)?;
-        self.inner.store.inbox(account)?;
-        let target = target_of(account, selection)?;
-        let reader = principal.reader();
-        self.submit(|reply| Job::MarkRead {
-            account,
-            reader,
-            visible,
-            target,
-            reply,
-        })
-        .await
+        self.bulk(principal, account, selection, BulkOp::MarkRead)
+            .await
     }
 
     /// Deletes messages for the whole account, returning how many were deleted. Final.
@@ -273,11 +263,27 @@ impl Engine {
         account: AccountId,
         selection: Selection,
     ) -> Result<u64, Error> {
-        let visible = visible_categories(principal, Action::DeleteMessages, account)?;
+        self.bulk(principal, account, selection, BulkOp::Delete)
+            .await
+    }
+
+    async fn bulk(
+        &self,
+        principal: &Principal,
+        account: AccountId,
+        selection: Selection,
+        op: BulkOp,
+    ) -> Result<u64, Error> {
+        let action = match op {
+            BulkOp::MarkRead => Action::MarkRead,
+            BulkOp::Delete => Action::DeleteMessages,
+        };
+        let visible = visible_categories(principal, action, account)?;
         self.inner.store.inbox(account)?;
         let target = target_of(account, selection)?;
         let reader = principal.reader();
-        self.submit(|reply| Job::Delete {
+        self.submit(|reply| Job::Bulk {
+            op,
             account,
             reader,
             visible,

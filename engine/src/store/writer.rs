@@ -55,6 +55,15 @@ pub(crate) struct Stored {
     pub(crate) created: bool,
 }
 
+/// What a bulk job does to the messages it selects.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum BulkOp {
+    /// Mark them read for the reader.
+    MarkRead,
+    /// Delete them for the account.
+    Delete,
+}
+
 /// One change to the store.
 pub(crate) enum Job {
     CreateAccount {
@@ -83,14 +92,8 @@ pub(crate) enum Job {
         message: ValidMessage,
         reply: Reply<Stored>,
     },
-    MarkRead {
-        account: AccountId,
-        reader: Reader,
-        visible: CategorySet,
-        target: Target,
-        reply: Reply<u64>,
-    },
-    Delete {
+    Bulk {
+        op: BulkOp,
         account: AccountId,
         reader: Reader,
         visible: CategorySet,
@@ -148,9 +151,7 @@ impl Job {
             | Job::DeleteUser { reply, .. } => drop(reply.send(commit_failed(why))),
             Job::UpdateUser { reply, .. } => drop(reply.send(commit_failed(why))),
             Job::Publish { reply, .. } => drop(reply.send(commit_failed(why))),
-            Job::MarkRead { reply, .. } | Job::Delete { reply, .. } => {
-                drop(reply.send(commit_failed(why)))
-            }
+            Job::Bulk { reply, .. } => drop(reply.send(commit_failed(why))),
         }
     }
 }
@@ -375,24 +376,18 @@ impl Group<'_> {
                 let r = self.publish(t, account, message);
                 split(reply, r, Answer::Stored)
             }
-            Job::MarkRead {
+            Job::Bulk {
+                op,
                 account,
                 reader,
                 visible,
                 target,
                 reply,
             } => {
-                let r = self.mark_read(t, account, reader, visible, target);
-                split(reply, r, Answer::Count)
-            }
-            Job::Delete {
-                account,
-                reader,
-                visible,
-                target,
-                reply,
-            } => {
-                let r = self.delete(t, account, reader, visible, target);
+                let r = match op {
+                    BulkOp::MarkRead => self.mark_read(t, account, reader, visible, target),
+                    BulkOp::Delete => self.delete(t, account, reader, visible, target),
+                };
                 split(reply, r, Answer::Count)
             }
         }
