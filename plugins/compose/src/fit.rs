@@ -72,6 +72,26 @@ pub fn cut_notice(locale: Locale, dialect: Dialect, link: Option<&str>) -> Strin
     }
 }
 
+/// Appends a (possibly shortened) Markdown `body`, converted to `dialect`, to `text`; when it
+/// was cut, then also the notice pointing at the full message (`link`, or the inbox).
+pub fn push_body(
+    text: &mut String,
+    body: &str,
+    cut: bool,
+    locale: Locale,
+    dialect: Dialect,
+    link: Option<&str>,
+) {
+    if !body.is_empty() {
+        text.push_str("\n\n");
+        text.push_str(&crate::markdown::convert(body, dialect));
+    }
+    if cut {
+        text.push_str("\n\n");
+        text.push_str(&cut_notice(locale, dialect, link));
+    }
+}
+
 /// The largest character boundary of `text` at or below `index`.
 pub fn floor_char_boundary(text: &str, index: usize) -> usize {
     let mut end = index.min(text.len());

@@ -2,8 +2,8 @@
 //! body in card markdown, and a button to the details; the whole request within 20 KB.
 
 use msghub_compose::Locale;
-use msghub_compose::fit::{cut_notice, fit, fit_items};
-use msghub_compose::markdown::{Dialect, convert};
+use msghub_compose::fit::{fit, fit_items, push_body};
+use msghub_compose::markdown::Dialect;
 use msghub_sdk::{Delivery, DeliveryKind, Message, Severity};
 use serde_json::{Value, json};
 
@@ -31,14 +31,14 @@ fn single(message: &Message, locale: Locale) -> Value {
     let body = message.body.as_deref().unwrap_or_default();
     fit(body, MAX_CARD_BYTES, size, |body, cut| {
         let mut content = facts(message, locale);
-        if !body.is_empty() {
-            content.push_str("\n\n");
-            content.push_str(&convert(body, MARKUP));
-        }
-        if cut {
-            content.push_str("\n\n");
-            content.push_str(&cut_notice(locale, MARKUP, message.link.as_deref()));
-        }
+        push_body(
+            &mut content,
+            body,
+            cut,
+            locale,
+            MARKUP,
+            message.link.as_deref(),
+        );
         let mut elements = vec![json!({"tag": "markdown", "content": content})];
         if let Some(link) = &message.link {
             elements.push(button(locale.view_details(), link));

@@ -1,8 +1,8 @@
 //! The WeCom markdown message of a delivery, at most 4096 bytes.
 
 use msghub_compose::Locale;
-use msghub_compose::fit::{cut_notice, fit, fit_items};
-use msghub_compose::markdown::{Dialect, convert};
+use msghub_compose::fit::{fit, fit_items, push_body};
+use msghub_compose::markdown::Dialect;
 use msghub_sdk::{Delivery, DeliveryKind, Message, Severity};
 use serde_json::{Value, json};
 
@@ -31,14 +31,14 @@ fn single(message: &Message, locale: Locale) -> String {
             MARKUP.escape(&message.title),
             facts(message, locale)
         );
-        if !body.is_empty() {
-            text.push_str("\n\n");
-            text.push_str(&convert(body, MARKUP));
-        }
-        if cut {
-            text.push_str("\n\n");
-            text.push_str(&cut_notice(locale, MARKUP, message.link.as_deref()));
-        }
+        push_body(
+            &mut text,
+            body,
+            cut,
+            locale,
+            MARKUP,
+            message.link.as_deref(),
+        );
         if let Some(link) = &message.link {
             text.push_str("\n\n");
             text.push_str(&MARKUP.link(locale.view_details(), link));
