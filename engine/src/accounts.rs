@@ -92,7 +92,7 @@ pub struct UserUpdate {
     pub categories: Option<Option<Vec<Category>>>,
 }
 
-fn validate_name(field: &str, name: &str) -> Result<(), Error> {
+pub(crate) fn validate_name(field: &str, name: &str) -> Result<(), Error> {
     if name.trim().is_empty() {
         return Err(Error::invalid(
             field,

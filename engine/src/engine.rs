@@ -13,6 +13,10 @@ use time::OffsetDateTime;
 use tokio::sync::oneshot;
 
 use crate::access::{Principal, TokenHash, UserGrant};
+use crate::delivery::SecretKey;
+use crate::delivery::schedule::RetrySchedule;
+use crate::delivery::scheduler::{Scheduler, SchedulerState};
+use crate::delivery::secrets::Secrets;
 use crate::error::Error;
 use crate::ids::{AccountId, UserId};
 use crate::store::Store;
@@ -79,6 +83,15 @@ pub struct EngineBuilder {
     operator_token: Option<String>,
     clock: Arc<dyn Clock>,
     cache_bytes: Option<usize>,
+    retry: RetrySchedule,
+    secret_key: Option<SecretKey>,
+    background: bool,
+    #[cfg(feature = "plugins")]
+    plugins: Option<Arc<crate::plugin::PluginRegistry>>,
+    #[cfg(feature = "plugins")]
+    workers: crate::delivery::worker::WorkerConfig,
+    #[cfg(feature = "plugins")]
+    observer: Option<Arc<dyn crate::delivery::worker::DeliveryObserver>>,
 }
 
 impl EngineBuilder {
@@ -112,14 +125,70 @@ impl EngineBuilder {
         self
     }
 
+    /// The delay before each delivery attempt (default: the contract's
+    /// `0s,5s,5m,30m,2h,5h,10h,10h`).
+    pub fn retry_schedule(mut self, schedule: RetrySchedule) -> EngineBuilder {
+        self.retry = schedule;
+        self
+    }
+
+    /// Seals channel configurations at rest with this key.
+    pub fn secret_key(mut self, key: SecretKey) -> EngineBuilder {
+        self.secret_key = Some(key);
+        self
+    }
+
+    /// Whether the engine runs its delivery workers and scheduler in the background
+    /// (default: yes). Without them, deliveries wait in the outbox and
+    /// [`Engine::run_scheduled`] runs digests and retention when called.
+    pub fn background(mut self, run: bool) -> EngineBuilder {
+        self.background = run;
+        self
+    }
+
+    /// The channel plugins that deliver to channels and contacts; without them channels
+    /// cannot be created and deliveries wait in the outbox.
+    #[cfg(feature = "plugins")]
+    pub fn plugins(mut self, registry: Arc<crate::plugin::PluginRegistry>) -> EngineBuilder {
+        self.plugins = Some(registry);
+        self
+    }
+
+    /// How the delivery workers run (concurrency, lease, locale).
+    #[cfg(feature = "plugins")]
+    pub fn workers(mut self, config: crate::delivery::worker::WorkerConfig) -> EngineBuilder {
+        self.workers = config;
+        self
+    }
+
+    /// Told about every delivery attempt (for metrics).
+    #[cfg(feature = "plugins")]
+    pub fn observer(
+        mut self,
+        observer: Arc<dyn crate::delivery::worker::DeliveryObserver>,
+    ) -> EngineBuilder {
+        self.observer = Some(observer);
+        self
+    }
+
     /// Opens the store (running any migration), rebuilds the in-memory indexes and starts
-    /// the writer.
+    /// the writer, and (unless turned off) the delivery workers and the scheduler on the
+    /// current tokio runtime.
     pub async fn build(self) -> Result<Engine, Error> {
         let EngineBuilder {
             path,
             operator_token,
             clock,
             cache_bytes,
+            retry,
+            secret_key,
+            background,
+            #[cfg(feature = "plugins")]
+            plugins,
+            #[cfg(feature = "plugins")]
+            workers,
+            #[cfg(feature = "plugins")]
+            observer,
         } = self;
         let store = tokio::task::spawn_blocking(move || {
             let mut builder = redb::Database::builder();
@@ -130,22 +199,38 @@ impl EngineBuilder {
                 Some(path) => builder.create(path)?,
                 None => builder.create_with_backend(redb::backends::InMemoryBackend::new())?,
             };
-            Store::open(db)
+            Store::open(db, retry)
         })
         .await
         .map_err(|e| Error::Storage(crate::error::StorageError::WriterGone(e.to_string())))??;
         let store = Arc::new(store);
         let (sender, join) = writer::spawn(store.clone(), clock.clone())
             .map_err(|e| Error::Storage(crate::error::StorageError::WriterGone(e.to_string())))?;
-        Ok(Engine {
+        let engine = Engine {
             inner: Arc::new(Inner {
                 store,
                 clock,
                 operator: operator_token.as_deref().map(TokenHash::of),
                 writer: RwLock::new(Some(sender)),
                 join: Mutex::new(Some(join)),
+                secrets: Secrets::new(secret_key.as_ref()),
+                scheduler_state: Mutex::new(SchedulerState::default()),
+                background: Mutex::new(Background::default()),
+                #[cfg(feature = "plugins")]
+                plugins: plugins.clone(),
             }),
-        })
+        };
+        if background {
+            let mut running = engine.inner.background.lock();
+            running.scheduler = Some(Scheduler::start(&engine));
+            #[cfg(feature = "plugins")]
+            if let Some(registry) = plugins {
+                running.workers = Some(crate::delivery::worker::Workers::start(
+                    &engine, registry, workers, observer,
+                ));
+            }
+        }
+        Ok(engine)
     }
 }
 
@@ -162,6 +247,19 @@ pub(crate) struct Inner {
     operator: Option<TokenHash>,
     writer: RwLock<Option<Sender<Job>>>,
     join: Mutex<Option<std::thread::JoinHandle<()>>>,
+    pub(crate) secrets: Secrets,
+    pub(crate) scheduler_state: Mutex<SchedulerState>,
+    background: Mutex<Background>,
+    #[cfg(feature = "plugins")]
+    pub(crate) plugins: Option<Arc<crate::plugin::PluginRegistry>>,
+}
+
+/// The background tasks of an engine.
+#[derive(Default)]
+struct Background {
+    scheduler: Option<Arc<Scheduler>>,
+    #[cfg(feature = "plugins")]
+    workers: Option<Arc<crate::delivery::worker::Workers>>,
 }
 
 impl Engine {
@@ -172,7 +270,22 @@ impl Engine {
             operator_token: None,
             clock: Arc::new(SystemClock),
             cache_bytes: None,
+            retry: RetrySchedule::default(),
+            secret_key: None,
+            background: true,
+            #[cfg(feature = "plugins")]
+            plugins: None,
+            #[cfg(feature = "plugins")]
+            workers: crate::delivery::worker::WorkerConfig::default(),
+            #[cfg(feature = "plugins")]
+            observer: None,
         }
+    }
+
+    /// The channel plugins the engine delivers with, if it has any.
+    #[cfg(feature = "plugins")]
+    pub fn plugins(&self) -> Option<&Arc<crate::plugin::PluginRegistry>> {
+        self.inner.plugins.as_ref()
     }
 
     /// Finds who holds `token`: the operator, an account root, or a user with the policies it
@@ -220,10 +333,29 @@ impl Engine {
         self.inner.clock.now()
     }
 
-    /// Stops the writer after the changes already submitted, and waits for it; later calls
-    /// that change anything fail with [`Error::Closed`]. The file itself is released when
-    /// the last clone of the engine is dropped.
+    /// Shuts down gracefully: stops claiming deliveries and waits for the attempts in
+    /// flight to record their outcomes, stops the scheduler, then stops the writer after
+    /// the changes already submitted; later calls that change anything fail with
+    /// [`Error::Closed`]. The file itself is released when the last clone of the engine is
+    /// dropped.
     pub async fn close(&self) {
+        let (scheduler, workers) = {
+            let mut running = self.inner.background.lock();
+            #[cfg(feature = "plugins")]
+            let workers = running.workers.take();
+            #[cfg(not(feature = "plugins"))]
+            let workers: Option<()> = None;
+            (running.scheduler.take(), workers)
+        };
+        #[cfg(feature = "plugins")]
+        if let Some(workers) = workers {
+            workers.stop().await;
+        }
+        #[cfg(not(feature = "plugins"))]
+        let _ = workers;
+        if let Some(scheduler) = scheduler {
+            scheduler.stop().await;
+        }
         drop(self.inner.writer.write().take());
         let join = self.inner.join.lock().take();
         if let Some(join) = join {

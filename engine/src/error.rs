@@ -35,6 +35,10 @@ pub enum Error {
     /// The engine was closed while the request was in flight.
     #[error("the engine is shutting down; retry against a running instance")]
     Closed,
+    /// A part the operation needs is not working right now (a plugin that crashed or timed
+    /// out while checking a configuration); retrying later may help.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl Error {
@@ -56,7 +60,7 @@ impl Error {
             Error::NotFound(_) => "not_found",
             Error::Conflict(_) => "conflict",
             Error::Storage(_) => "internal",
-            Error::Closed => "unavailable",
+            Error::Closed | Error::Unavailable(_) => "unavailable",
         }
     }
 

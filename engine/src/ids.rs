@@ -125,6 +125,49 @@ impl UserId {
 
 string_id!(UserId, "usr_", "user");
 
+macro_rules! simple_id {
+    ($name:ident, $prefix:literal, $what:literal, $doc:literal) => {
+        #[doc = $doc]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(pub(crate) u64);
+
+        impl $name {
+            fn encode_body(&self, out: &mut String) {
+                encode(self.0, 13, out);
+            }
+
+            fn decode_body(body: &str) -> Option<$name> {
+                (body.len() == 13)
+                    .then(|| decode(body, 64))
+                    .flatten()
+                    .filter(|&v| v != 0)
+                    .map($name)
+            }
+        }
+
+        string_id!($name, $prefix, $what);
+    };
+}
+
+simple_id!(
+    ChannelId,
+    "chn_",
+    "channel",
+    "Identifies a channel (a plugin and its configuration) of an account."
+);
+simple_id!(
+    ContactId,
+    "cnt_",
+    "contact",
+    "Identifies an email contact of an account."
+);
+simple_id!(
+    DeliveryId,
+    "dlv_",
+    "delivery",
+    "Identifies one delivery job; its text is the idempotency key of every attempt."
+);
+
 /// Identifies a message: its account and its sequence number inside that account.
 /// Sequence numbers grow with every publish and are never reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

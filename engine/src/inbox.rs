@@ -42,7 +42,12 @@ pub struct Counts {
     pub by_category: BTreeMap<Category, CategoryCount>,
 }
 
-fn to_message(account: AccountId, seq: u32, record: MessageRecord, read: bool) -> Message {
+pub(crate) fn to_message(
+    account: AccountId,
+    seq: u32,
+    record: MessageRecord,
+    read: bool,
+) -> Message {
     Message {
         id: MessageId { account, seq },
         account_id: account,

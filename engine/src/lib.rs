@@ -12,6 +12,8 @@
 //! - [`access`]: principals, policies, tokens, and `authorize`, the one permission rule.
 //! - [`accounts`]: accounts and users, as methods on [`Engine`].
 //! - [`inbox`]: publish, list, get, counts, mark read and delete, as methods on [`Engine`].
+//! - [`delivery`]: channels, contacts, subscriptions, routing, the outbox workers with
+//!   retries and rate limits, digests and retention.
 //! - `store`: the redb tables, the in-memory bitmap indexes, and the single writer thread
 //!   that groups concurrent changes into shared commits.
 //! - `plugin`: the channel plugin host (feature `plugins`, on by default): loads
@@ -54,6 +56,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod delivery;
 mod engine;
 mod error;
 pub mod filter;
@@ -66,12 +69,20 @@ mod store;
 
 pub use access::{Action, Policy, Principal, UserGrant, generate_operator_token};
 pub use accounts::{Account, CreatedAccount, CreatedUser, NewUser, User, UserUpdate};
+pub use delivery::scheduler::ScheduledWork;
+#[cfg(feature = "plugins")]
+pub use delivery::worker::{DeliveryObserver, WorkerConfig};
+pub use delivery::{
+    Channel, Contact, DeliveryInfo, DeliveryStatus, Digest, NewChannel, NewContact, Requeue,
+    RetrySchedule, Route, Routing, SecretKey, Subscription, SubscriptionSpec, TargetKind,
+    TestOutcome,
+};
 pub use engine::{Clock, Engine, EngineBuilder, ManualClock, SystemClock};
 pub use error::{Error, StorageError};
 pub use filter::{
     CategorySet, Filter, Page, PageRequest, ReadStatus, Selection, SeveritySet, format_time,
     parse_time,
 };
-pub use ids::{AccountId, MessageId, UserId};
+pub use ids::{AccountId, ChannelId, ContactId, DeliveryId, MessageId, UserId};
 pub use inbox::{CategoryCount, Counts};
 pub use model::{Category, Message, NewMessage, Published, Severity, ValidMessage};

@@ -436,6 +436,11 @@ pub struct Published {
     pub created: bool,
 }
 
+/// Checks one subtype named somewhere other than a message (a subscription's list).
+pub(crate) fn check_subtype(field: &str, subtype: &str) -> Result<(), Error> {
+    optional_text(field, Some(subtype.to_owned()), MAX_SUBTYPE_CHARS).map(drop)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

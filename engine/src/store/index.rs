@@ -98,6 +98,13 @@ impl AccountIndex {
         self.severities[severity.index()].remove(seq);
     }
 
+    /// The creation time (µs) of the oldest live message.
+    pub(crate) fn oldest_live(&self) -> Option<i64> {
+        let seq = self.live.iter().next()?;
+        let i = self.times.partition_point(|&(first, _)| first <= seq);
+        i.checked_sub(1).map(|i| self.times[i].1)
+    }
+
     /// The category and severity of a live message.
     pub(crate) fn locate(&self, seq: u32) -> Option<(Category, Severity)> {
         let category = Category::ALL

@@ -7,26 +7,34 @@
 
 mod bitmap;
 pub(crate) mod index;
+pub(crate) mod queue;
 pub(crate) mod records;
 pub(crate) mod writer;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use roaring::RoaringBitmap;
 
 use self::index::AccountIndex;
-use self::records::{AccountRecord, MessageRecord, MessageText, TokenOwner, UserRecord, decode};
+use self::queue::Queue;
+use self::records::{
+    AccountRecord, ChannelRecord, ContactRecord, MessageRecord, MessageText, SubscriptionRecord,
+    TargetKey, TokenOwner, UserRecord, decode,
+};
 use crate::access::Reader;
+use crate::delivery::schedule::{DigestSchedule, RetrySchedule};
 use crate::error::{Error, StorageError};
 use crate::filter::TextMatcher;
 use crate::ids::{AccountId, UserId};
+use crate::model::Category;
 
 /// The on-disk format this build reads and writes. Bump it, and add a migration in
 /// [`Store::open`], whenever a table or record layout changes.
-pub(crate) const SCHEMA_VERSION: u64 = 1;
+pub(crate) const SCHEMA_VERSION: u64 = 2;
 
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 pub(crate) const ACCOUNTS: TableDefinition<u64, &[u8]> = TableDefinition::new("accounts");
@@ -50,6 +58,35 @@ pub(crate) const PURGE_CHUNKS: TableDefinition<(u64, u16), &[u8]> =
 /// account -> the next sequence number, so numbers are never reused after deletes.
 pub(crate) const SEQUENCES: TableDefinition<u64, u32> = TableDefinition::new("sequences");
 
+/// (account, channel id) -> the channel record.
+pub(crate) const CHANNELS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("channels");
+/// (account, contact id) -> the contact record.
+pub(crate) const CONTACTS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("contacts");
+/// (account, category index) -> the subscription record.
+pub(crate) const SUBSCRIPTIONS: TableDefinition<(u64, u8), &[u8]> =
+    TableDefinition::new("subscriptions");
+/// delivery id -> the delivery record.
+pub(crate) const DELIVERIES: TableDefinition<u64, &[u8]> = TableDefinition::new("deliveries");
+/// (account, seq, delivery id): the deliveries of each message, digests included.
+pub(crate) const MESSAGE_DELIVERIES: TableDefinition<(u64, u32, u64), ()> =
+    TableDefinition::new("message_deliveries");
+/// delivery id -> when it is due (µs): the outbox, every delivery still to be attempted. It
+/// is written in the same transaction as the message it delivers.
+pub(crate) const OUTBOX: TableDefinition<u64, i64> = TableDefinition::new("outbox");
+/// (account, category index, target kind, target id) -> the digest delivery gathering
+/// messages for that target until the subscription's next tick.
+pub(crate) const DIGEST_OPEN: TableDefinition<(u64, u8, u8, u64), u64> =
+    TableDefinition::new("digest_open");
+/// (digest delivery id, seq): the messages a digest gathered.
+pub(crate) const DIGEST_MEMBERS: TableDefinition<(u64, u32), ()> =
+    TableDefinition::new("digest_members");
+/// (account, category index) -> the last digest tick that was closed, µs.
+pub(crate) const DIGEST_TICKS: TableDefinition<(u64, u8), i64> =
+    TableDefinition::new("digest_ticks");
+/// (account, target kind, target id, delivery id): failed deliveries, for re-queueing a
+/// channel's dead letters.
+pub(crate) const FAILED: TableDefinition<(u64, u8, u64, u64), ()> = TableDefinition::new("failed");
+
 /// What the engine keeps in memory: accounts, users, tokens and inbox indexes.
 #[derive(Default)]
 pub(crate) struct State {
@@ -58,18 +95,51 @@ pub(crate) struct State {
     pub(crate) users: HashMap<UserId, UserRecord>,
     pub(crate) tokens: HashMap<[u8; 32], TokenOwner>,
     pub(crate) inboxes: HashMap<AccountId, Arc<RwLock<AccountIndex>>>,
+    pub(crate) channels: HashMap<(AccountId, u64), ChannelRecord>,
+    pub(crate) contacts: HashMap<(AccountId, u64), ContactRecord>,
+    pub(crate) subscriptions: HashMap<(AccountId, Category), Arc<Subscribed>>,
+    /// The digest delivery gathering messages for each (account, category, target).
+    pub(crate) digest_open: HashMap<(AccountId, Category, TargetKey), u64>,
+    /// The last digest tick closed per subscription, µs.
+    pub(crate) digest_ticks: HashMap<(AccountId, Category), i64>,
+}
+
+/// A subscription with its digest schedule compiled.
+#[derive(Debug)]
+pub(crate) struct Subscribed {
+    pub(crate) record: SubscriptionRecord,
+    pub(crate) schedule: Option<DigestSchedule>,
+}
+
+impl Subscribed {
+    /// Compiles a stored subscription.
+    pub(crate) fn new(record: SubscriptionRecord) -> Result<Subscribed, Error> {
+        let schedule = match &record.digest {
+            Some(d) => Some(DigestSchedule::parse(&d.cron, &d.timezone)?),
+            None => None,
+        };
+        Ok(Subscribed { record, schedule })
+    }
 }
 
 /// The database and the state derived from it.
 pub(crate) struct Store {
     pub(crate) db: Database,
     pub(crate) state: RwLock<State>,
+    /// The outbox's due times and the leases of deliveries in flight.
+    pub(crate) queue: Mutex<Queue>,
+    /// Wakes the delivery workers when something became due.
+    pub(crate) wake: tokio::sync::Notify,
+    /// The next delivery id (only the writer takes ids).
+    pub(crate) next_delivery: AtomicU64,
+    /// The delay before each attempt.
+    pub(crate) retry: RetrySchedule,
 }
 
 impl Store {
     /// Prepares the tables (creating them in a new file), checks the schema version, and
     /// loads the state.
-    pub(crate) fn open(db: Database) -> Result<Store, Error> {
+    pub(crate) fn open(db: Database, retry: RetrySchedule) -> Result<Store, Error> {
         let txn = db.begin_write()?;
         {
             let mut meta = txn.open_table(META)?;
@@ -79,6 +149,10 @@ impl Store {
                     meta.insert("schema_version", SCHEMA_VERSION)?;
                 }
                 Some(SCHEMA_VERSION) => {}
+                // Version 2 added the delivery tables, created below.
+                Some(1) => {
+                    meta.insert("schema_version", SCHEMA_VERSION)?;
+                }
                 Some(found) => {
                     return Err(StorageError::UnsupportedSchema {
                         found,
@@ -96,12 +170,27 @@ impl Store {
             txn.open_table(READ_CHUNKS)?;
             txn.open_table(SEQUENCES)?;
             txn.open_table(PURGE_CHUNKS)?;
+            txn.open_table(CHANNELS)?;
+            txn.open_table(CONTACTS)?;
+            txn.open_table(SUBSCRIPTIONS)?;
+            txn.open_table(DELIVERIES)?;
+            txn.open_table(MESSAGE_DELIVERIES)?;
+            txn.open_table(OUTBOX)?;
+            txn.open_table(DIGEST_OPEN)?;
+            txn.open_table(DIGEST_MEMBERS)?;
+            txn.open_table(DIGEST_TICKS)?;
+            txn.open_table(FAILED)?;
         }
         txn.commit()?;
         let state = load(&db)?;
+        let (queue, next_delivery) = load_outbox(&db)?;
         Ok(Store {
             db,
             state: RwLock::new(state),
+            queue: Mutex::new(queue),
+            wake: tokio::sync::Notify::new(),
+            next_delivery: AtomicU64::new(next_delivery),
+            retry,
         })
     }
 
@@ -285,10 +374,86 @@ fn load(db: &Database) -> Result<State, Error> {
         let index = indexes.entry(AccountId(account.value())).or_default();
         index.next_seq = index.next_seq.max(next.value());
     }
+    for row in txn.open_table(CHANNELS)?.iter()? {
+        let (key, bytes) = row?;
+        let (account, id) = key.value();
+        state
+            .channels
+            .insert((AccountId(account), id), decode("channel", bytes.value())?);
+    }
+    for row in txn.open_table(CONTACTS)?.iter()? {
+        let (key, bytes) = row?;
+        let (account, id) = key.value();
+        state
+            .contacts
+            .insert((AccountId(account), id), decode("contact", bytes.value())?);
+    }
+    for row in txn.open_table(SUBSCRIPTIONS)?.iter()? {
+        let (key, bytes) = row?;
+        let (account, category) = key.value();
+        let category = category_of(category)?;
+        let record: SubscriptionRecord = decode("subscription", bytes.value())?;
+        let subscribed = Subscribed::new(record).map_err(|e| StorageError::Corrupt {
+            what: "subscription",
+            detail: e.to_string(),
+        })?;
+        state
+            .subscriptions
+            .insert((AccountId(account), category), Arc::new(subscribed));
+    }
+    for row in txn.open_table(DIGEST_OPEN)?.iter()? {
+        let (key, id) = row?;
+        let (account, category, kind, target) = key.value();
+        state.digest_open.insert(
+            (
+                AccountId(account),
+                category_of(category)?,
+                TargetKey::from_parts(kind, target),
+            ),
+            id.value(),
+        );
+    }
+    for row in txn.open_table(DIGEST_TICKS)?.iter()? {
+        let (key, tick) = row?;
+        let (account, category) = key.value();
+        state
+            .digest_ticks
+            .insert((AccountId(account), category_of(category)?), tick.value());
+    }
     for (account, index) in indexes {
         if let Some(slot) = state.inboxes.get_mut(&account) {
             *slot = Arc::new(RwLock::new(index));
         }
     }
     Ok(state)
+}
+
+fn category_of(index: u8) -> Result<Category, StorageError> {
+    Category::from_index(usize::from(index)).ok_or_else(|| StorageError::Corrupt {
+        what: "category",
+        detail: format!("unknown category code {index}"),
+    })
+}
+
+/// The outbox as a queue (everything due when it was due: nothing is leased after a
+/// restart), and the next delivery id.
+fn load_outbox(db: &Database) -> Result<(Queue, u64), Error> {
+    let txn = db.begin_read()?;
+    let mut queue = Queue::default();
+    for row in txn.open_table(OUTBOX)?.iter()? {
+        let (id, due) = row?;
+        queue.schedule(id.value(), due.value());
+    }
+    // Ids are never reused, even after purges: each is an idempotency key that receivers
+    // may remember.
+    let stored = txn
+        .open_table(META)?
+        .get("next_delivery")?
+        .map(|v| v.value());
+    let after_last = txn
+        .open_table(DELIVERIES)?
+        .last()?
+        .map_or(1, |(id, _)| id.value() + 1);
+    let next = stored.unwrap_or(1).max(after_last);
+    Ok((queue, next))
 }

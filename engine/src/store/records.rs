@@ -72,6 +72,95 @@ impl MessageText<'_> {
     }
 }
 
+/// A channel as stored: its plugin and the configuration the plugin accepted, as JSON text,
+/// sealed with the operator's key when one is configured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ChannelRecord {
+    pub(crate) name: String,
+    pub(crate) plugin: String,
+    pub(crate) config: Vec<u8>,
+    pub(crate) sealed: bool,
+    pub(crate) created: i64,
+}
+
+/// An email contact as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ContactRecord {
+    pub(crate) name: String,
+    pub(crate) email: String,
+    pub(crate) created: i64,
+}
+
+/// A digest schedule as stored: a cron expression (seconds first) and an IANA time zone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct DigestRecord {
+    pub(crate) cron: String,
+    pub(crate) timezone: String,
+}
+
+/// The subscription of one account and category as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct SubscriptionRecord {
+    pub(crate) subtypes: Option<Vec<String>>,
+    pub(crate) min_severity: Severity,
+    pub(crate) contacts: Vec<u64>,
+    pub(crate) channels: Vec<u64>,
+    pub(crate) digest: Option<DigestRecord>,
+    pub(crate) updated: i64,
+}
+
+/// Where a delivery goes: a channel or an email contact of the delivery's account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub(crate) enum TargetKey {
+    Channel(u64),
+    Contact(u64),
+}
+
+impl TargetKey {
+    /// The target as the two numbers of a table key.
+    pub(crate) fn parts(self) -> (u8, u64) {
+        match self {
+            TargetKey::Channel(id) => (0, id),
+            TargetKey::Contact(id) => (1, id),
+        }
+    }
+
+    pub(crate) fn from_parts(kind: u8, id: u64) -> TargetKey {
+        if kind == 0 {
+            TargetKey::Channel(id)
+        } else {
+            TargetKey::Contact(id)
+        }
+    }
+}
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum DeliveryState {
+    Pending,
+    Retrying,
+    Delivered,
+    Failed,
+}
+
+/// One delivery job as stored: one message (or a digest of several) to one target.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct DeliveryRecord {
+    pub(crate) account: u64,
+    /// The message; for a digest, the first message gathered.
+    pub(crate) seq: u32,
+    pub(crate) category: Category,
+    pub(crate) digest: bool,
+    pub(crate) target: TargetKey,
+    pub(crate) plugin: String,
+    pub(crate) state: DeliveryState,
+    pub(crate) attempts: u32,
+    pub(crate) last_error: Option<String>,
+    /// When the next attempt is due (for a digest still gathering: its tick), in µs.
+    pub(crate) next_attempt: Option<i64>,
+    pub(crate) updated: i64,
+}
+
 pub(crate) fn encode<T: Serialize>(what: &'static str, value: &T) -> Result<Vec<u8>, StorageError> {
     postcard::to_stdvec(value).map_err(|e| StorageError::Corrupt {
         what,

@@ -5,6 +5,8 @@
 //! So an acknowledged change is durable, concurrent publishers share commits, and readers
 //! never see in memory what is not yet on disk.
 
+pub(crate) mod routing;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
@@ -13,14 +15,17 @@ use redb::{ReadableTable, Table, WriteTransaction};
 use roaring::RoaringBitmap;
 use tokio::sync::oneshot;
 
+use self::routing::DeliveryJob;
 use super::bitmap::chunk_of;
 use super::index::AccountIndex;
 use super::records::{
     AccountRecord, MessageRecord, TokenOwner, UserRecord, decode, encode, has_dedupe_key, pack,
 };
+use super::records::{ChannelRecord, ContactRecord};
 use super::{
-    ACCOUNTS, DEDUPE, MESSAGE_INDEX, MESSAGES, PURGE_CHUNKS, READ_CHUNKS, SEQUENCES, Store, TOKENS,
-    USERS,
+    ACCOUNTS, CHANNELS, CONTACTS, DEDUPE, DELIVERIES, DIGEST_MEMBERS, DIGEST_OPEN, DIGEST_TICKS,
+    FAILED, MESSAGE_DELIVERIES, MESSAGE_INDEX, MESSAGES, META, OUTBOX, PURGE_CHUNKS, READ_CHUNKS,
+    SEQUENCES, Store, Subscribed, TOKENS, USERS,
 };
 use crate::Clock;
 use crate::access::{Policy, Reader};
@@ -100,6 +105,10 @@ pub(crate) enum Job {
         target: Target,
         reply: Reply<u64>,
     },
+    Delivery {
+        job: DeliveryJob,
+        reply: Reply<u64>,
+    },
 }
 
 /// A change to the in-memory state, applied only after its commit succeeded.
@@ -111,6 +120,15 @@ enum Effect {
     Removed(AccountId, u32, Category, crate::model::Severity),
     ReadChunk(AccountId, Reader, u16, RoaringBitmap),
     PurgeChunk(AccountId, u16, RoaringBitmap),
+    AccountRecord(AccountId, AccountRecord),
+    Channel(AccountId, u64, Option<ChannelRecord>),
+    Contact(AccountId, u64, Option<ContactRecord>),
+    Subscription(AccountId, Category, Option<Arc<Subscribed>>),
+    DigestTick(AccountId, Category, i64),
+    /// A delivery is due at this time (µs).
+    Schedule(u64, i64),
+    /// A delivery left the outbox.
+    Settle(u64),
 }
 
 /// An answer waiting for the commit.
@@ -151,7 +169,9 @@ impl Job {
             | Job::DeleteUser { reply, .. } => drop(reply.send(commit_failed(why))),
             Job::UpdateUser { reply, .. } => drop(reply.send(commit_failed(why))),
             Job::Publish { reply, .. } => drop(reply.send(commit_failed(why))),
-            Job::Bulk { reply, .. } => drop(reply.send(commit_failed(why))),
+            Job::Bulk { reply, .. } | Job::Delivery { reply, .. } => {
+                drop(reply.send(commit_failed(why)))
+            }
         }
     }
 }
@@ -225,6 +245,8 @@ struct Group<'s> {
     purging: &'s mut HashSet<AccountId>,
     names: HashSet<(u64, String)>,
     effects: Vec<Effect>,
+    /// Whether this group took delivery ids (the next one is then stored).
+    deliveries_created: bool,
 }
 
 /// Every table, opened once per group: opening a table per job would cost more than the
@@ -239,6 +261,17 @@ pub(crate) struct Tables<'t> {
     read_chunks: Table<'t, (u64, u64, u16), &'static [u8]>,
     purge_chunks: Table<'t, (u64, u16), &'static [u8]>,
     sequences: Table<'t, u64, u32>,
+    meta: Table<'t, &'static str, u64>,
+    channels: Table<'t, (u64, u64), &'static [u8]>,
+    contacts: Table<'t, (u64, u64), &'static [u8]>,
+    subscriptions: Table<'t, (u64, u8), &'static [u8]>,
+    deliveries: Table<'t, u64, &'static [u8]>,
+    message_deliveries: Table<'t, (u64, u32, u64), ()>,
+    outbox: Table<'t, u64, i64>,
+    digest_open: Table<'t, (u64, u8, u8, u64), u64>,
+    digest_members: Table<'t, (u64, u32), ()>,
+    digest_ticks: Table<'t, (u64, u8), i64>,
+    failed: Table<'t, (u64, u8, u64, u64), ()>,
 }
 
 impl<'t> Tables<'t> {
@@ -253,6 +286,17 @@ impl<'t> Tables<'t> {
             read_chunks: txn.open_table(READ_CHUNKS)?,
             purge_chunks: txn.open_table(PURGE_CHUNKS)?,
             sequences: txn.open_table(SEQUENCES)?,
+            meta: txn.open_table(META)?,
+            channels: txn.open_table(CHANNELS)?,
+            contacts: txn.open_table(CONTACTS)?,
+            subscriptions: txn.open_table(super::SUBSCRIPTIONS)?,
+            deliveries: txn.open_table(DELIVERIES)?,
+            message_deliveries: txn.open_table(MESSAGE_DELIVERIES)?,
+            outbox: txn.open_table(OUTBOX)?,
+            digest_open: txn.open_table(DIGEST_OPEN)?,
+            digest_members: txn.open_table(DIGEST_MEMBERS)?,
+            digest_ticks: txn.open_table(DIGEST_TICKS)?,
+            failed: txn.open_table(FAILED)?,
         })
     }
 }
@@ -286,6 +330,7 @@ fn commit_group(
         purging,
         names: HashSet::new(),
         effects: Vec::new(),
+        deliveries_created: false,
     };
     let mut answers = Vec::with_capacity(group.len());
     let mut jobs = group.into_iter();
@@ -388,6 +433,10 @@ impl Group<'_> {
                     BulkOp::MarkRead => self.mark_read(t, account, reader, visible, target),
                     BulkOp::Delete => self.delete(t, account, reader, visible, target),
                 };
+                split(reply, r, Answer::Count)
+            }
+            Job::Delivery { job, reply } => {
+                let r = self.delivery_job(t, job);
                 split(reply, r, Answer::Count)
             }
         }
@@ -550,6 +599,7 @@ impl Group<'_> {
         if let Some(key) = &record.dedupe_key {
             t.dedupe.insert((account.0, key.as_str()), seq)?;
         }
+        self.route(t, account, seq, &record)?;
         self.fresh.insert((account, seq));
         self.effects.push(Effect::Added(
             account,
@@ -730,15 +780,13 @@ impl Group<'_> {
                 self.purging.remove(&account);
             }
             left -= seqs.len();
-            let index_table = &mut t.message_index;
-            let messages = &mut t.messages;
-            let dedupe = &mut t.dedupe;
             for &seq in &seqs {
-                let has_key = match index_table.remove((account.0, seq))? {
+                let has_key = match t.message_index.remove((account.0, seq))? {
                     Some(row) => has_dedupe_key(row.value().1),
                     None => false,
                 };
-                remove_message(messages, dedupe, account, seq, has_key)?;
+                remove_message(&mut t.messages, &mut t.dedupe, account, seq, has_key)?;
+                self.purge_deliveries(t, account, seq)?;
             }
             let index = inbox.read();
             for seq in seqs {
@@ -779,14 +827,58 @@ impl Group<'_> {
         for (account, (next, _)) in &self.sequences {
             sequences.insert(account.0, *next)?;
         }
+        if self.deliveries_created {
+            let next = self
+                .store
+                .next_delivery
+                .load(std::sync::atomic::Ordering::Relaxed);
+            t.meta.insert("next_delivery", next)?;
+        }
         Ok(())
     }
 
     /// Applies the committed changes to the in-memory state.
     fn install(self) {
         let mut state = self.store.state.write();
+        let mut queue = self.store.queue.lock();
+        let mut woke = false;
         for effect in self.effects {
             match effect {
+                Effect::AccountRecord(id, record) => {
+                    state.accounts.insert(id, record);
+                }
+                Effect::Channel(account, id, record) => match record {
+                    Some(record) => {
+                        state.channels.insert((account, id), record);
+                    }
+                    None => {
+                        state.channels.remove(&(account, id));
+                    }
+                },
+                Effect::Contact(account, id, record) => match record {
+                    Some(record) => {
+                        state.contacts.insert((account, id), record);
+                    }
+                    None => {
+                        state.contacts.remove(&(account, id));
+                    }
+                },
+                Effect::Subscription(account, category, sub) => match sub {
+                    Some(sub) => {
+                        state.subscriptions.insert((account, category), sub);
+                    }
+                    None => {
+                        state.subscriptions.remove(&(account, category));
+                    }
+                },
+                Effect::DigestTick(account, category, tick) => {
+                    state.digest_ticks.insert((account, category), tick);
+                }
+                Effect::Schedule(id, due) => {
+                    queue.schedule(id, due);
+                    woke = true;
+                }
+                Effect::Settle(id) => queue.settle(id),
                 Effect::Account(id, record, root_hash) => {
                     state.account_names.insert(record.name.clone(), id);
                     state.accounts.insert(id, record);
@@ -827,6 +919,11 @@ impl Group<'_> {
                     }
                 }
             }
+        }
+        drop(queue);
+        drop(state);
+        if woke {
+            self.store.wake.notify_one();
         }
     }
 }

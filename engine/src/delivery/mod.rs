@@ -1,0 +1,979 @@
+//! Delivery beyond the inbox: channels (a plugin and its configuration), email contacts,
+//! subscriptions that route each new message of a category to them, and the deliveries
+//! that result, with their status and attempts.
+//!
+//! Publishing writes the message and one delivery per matching target in one transaction
+//! (the outbox); workers ([`worker`]) claim due deliveries, call the channel's plugin and
+//! record each outcome with retries on the [`RetrySchedule`]; the scheduler ([`scheduler`])
+//! sends digests on their cron ticks and purges messages past the account's retention.
+
+pub mod schedule;
+pub(crate) mod scheduler;
+pub(crate) mod secrets;
+#[cfg(feature = "plugins")]
+pub(crate) mod worker;
+
+use redb::ReadableDatabase;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+pub use self::schedule::{DEFAULT_RETRY_SCHEDULE, RetrySchedule};
+pub use self::secrets::SecretKey;
+use crate::access::{Action, Denied, Principal, authorize, require};
+use crate::accounts::validate_name;
+use crate::engine::{Engine, from_micros};
+use crate::error::Error;
+use crate::filter::{Page, PageRequest, decode_cursor, encode_cursor};
+use crate::ids::{AccountId, ChannelId, ContactId, DeliveryId, MessageId};
+use crate::model::{Category, NewMessage, Severity};
+use crate::store::records::{
+    ChannelRecord, ContactRecord, DeliveryRecord, DeliveryState, DigestRecord, MessageRecord,
+    SubscriptionRecord, TargetKey, decode,
+};
+use crate::store::writer::Job;
+use crate::store::writer::micros;
+use crate::store::writer::routing::{
+    DeliveryJob, EMAIL_PLUGIN, RequeueScope, subscription_takes, targets_of,
+};
+use crate::store::{DELIVERIES, MESSAGE_DELIVERIES, Subscribed};
+
+/// What redacted secrets read as in every answer.
+pub const REDACTED: &str = "***";
+
+/// A channel: a plugin and the configuration it accepted, with secrets redacted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Channel {
+    /// The channel's id.
+    pub id: ChannelId,
+    /// Its name, unique in the account.
+    pub name: String,
+    /// The plugin that delivers through it.
+    pub plugin: String,
+    /// The configuration, secret fields shown as `***`.
+    pub config: serde_json::Value,
+    /// When it was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// What a new channel is made of.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewChannel {
+    /// A name, unique in the account.
+    pub name: String,
+    /// The plugin, e.g. `dingtalk`.
+    pub plugin: String,
+    /// The configuration as a JSON object; the plugin checks it.
+    pub config: serde_json::Value,
+}
+
+/// An email contact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    /// The contact's id.
+    pub id: ContactId,
+    /// A display name.
+    pub name: String,
+    /// The address.
+    pub email: String,
+    /// When it was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// What a new contact is made of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewContact {
+    /// A display name.
+    pub name: String,
+    /// The address.
+    pub email: String,
+}
+
+/// A digest schedule: a cron expression with seconds first, in an IANA time zone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Digest {
+    /// E.g. `0 0 9 * * *` for 09:00:00 every day.
+    pub cron: String,
+    /// E.g. `Asia/Shanghai`.
+    pub timezone: String,
+}
+
+/// What a subscription routes: given to [`Engine::put_subscription`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionSpec {
+    /// Only these subtypes; `None` means every subtype.
+    #[serde(default)]
+    pub subtypes: Option<Vec<String>>,
+    /// Only messages at least this severe (default `info`: all).
+    #[serde(default)]
+    pub min_severity: Option<Severity>,
+    /// Email contacts to deliver to.
+    #[serde(default)]
+    pub contacts: Vec<ContactId>,
+    /// Channels to deliver to.
+    #[serde(default)]
+    pub channels: Vec<ChannelId>,
+    /// Gather and send summaries on this schedule instead of one delivery per message.
+    #[serde(default)]
+    pub digest: Option<Digest>,
+}
+
+/// The subscription of one category.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subscription {
+    /// The category it routes.
+    pub category: Category,
+    /// Only these subtypes; `None` means every subtype.
+    pub subtypes: Option<Vec<String>>,
+    /// Only messages at least this severe.
+    pub min_severity: Severity,
+    /// Email contacts.
+    pub contacts: Vec<ContactId>,
+    /// Channels.
+    pub channels: Vec<ChannelId>,
+    /// The digest schedule, if messages are gathered.
+    pub digest: Option<Digest>,
+    /// When it was last set.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    /// Waiting for its first attempt (or, for a digest, for its tick).
+    Pending,
+    /// The target accepted it.
+    Delivered,
+    /// An attempt failed; another is scheduled.
+    Retrying,
+    /// Given up: a permanent error, or the last attempt failed. Stays visible until
+    /// re-queued.
+    Failed,
+}
+
+/// Whether a delivery goes to a channel or to an email contact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetKind {
+    /// A channel.
+    Channel,
+    /// An email contact.
+    Contact,
+}
+
+/// One delivery of a message (or of a digest it is part of) to one target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryInfo {
+    /// The delivery's id, also the idempotency key of every attempt.
+    pub id: DeliveryId,
+    /// Channel or contact.
+    pub target: TargetKind,
+    /// The channel's or contact's id.
+    pub target_id: String,
+    /// The plugin that delivers it.
+    pub plugin: String,
+    /// Where it stands.
+    pub status: DeliveryStatus,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// The error of the last failed attempt.
+    pub last_error: Option<String>,
+    /// When the next attempt is due (for a gathering digest: its tick).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub next_attempt_at: Option<OffsetDateTime>,
+    /// When it last changed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    /// Whether it is a digest of several messages.
+    pub digest: bool,
+}
+
+/// The outcome of a test send through a channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestOutcome {
+    /// `delivered` or `failed`.
+    pub status: DeliveryStatus,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// One target a message would reach.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Route {
+    /// Channel or contact.
+    pub target: TargetKind,
+    /// Its id.
+    pub target_id: String,
+    /// Its name.
+    pub name: String,
+    /// The plugin that would deliver.
+    pub plugin: String,
+    /// For a digest subscription: when the summary would go out.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub digest_at: Option<OffsetDateTime>,
+}
+
+/// Where a message would go if it were published now, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Routing {
+    /// The message's category.
+    pub category: Category,
+    /// Whether the category's subscription takes it.
+    pub matched: bool,
+    /// Why (or why not), in words.
+    pub reason: String,
+    /// The subscription consulted, if the category has one.
+    pub subscription: Option<Subscription>,
+    /// The targets it would reach (besides the inbox, which gets everything).
+    pub targets: Vec<Route>,
+}
+
+/// Which failed deliveries to take up again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requeue {
+    /// Every failed delivery of this message.
+    Message(MessageId),
+    /// Every failed delivery to this channel.
+    Channel(ChannelId),
+    /// Every failed delivery to this contact.
+    Contact(ContactId),
+}
+
+/// Most subtypes in one subscription.
+const MAX_SUBTYPES: usize = 100;
+/// Most targets of each kind in one subscription.
+const MAX_TARGETS: usize = 100;
+
+fn random_id() -> u64 {
+    loop {
+        let id = rand::random::<u64>();
+        if id != 0 {
+            return id;
+        }
+    }
+}
+
+fn channel_not_found(id: ChannelId) -> Error {
+    Error::NotFound(format!("channel {id} does not exist"))
+}
+
+fn contact_not_found(id: ContactId) -> Error {
+    Error::NotFound(format!("contact {id} does not exist"))
+}
+
+/// Checks an email address the way a mail form would: one `@`, a local part, a domain with a
+/// dot, no spaces or control characters, at most 254 characters.
+pub(crate) fn check_email(field: &str, email: &str) -> Result<(), Error> {
+    let bad = |why: &str| {
+        Error::invalid(
+            field,
+            format!(
+                "'{}' is not an email address ({why}); write one like ops@example.com",
+                email.chars().take(80).collect::<String>()
+            ),
+        )
+    };
+    if email.len() > 254 {
+        return Err(bad("longer than 254 characters"));
+    }
+    if email
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';' | '"'))
+    {
+        return Err(bad(
+            "it contains spaces or characters not allowed in an address",
+        ));
+    }
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return Err(bad("it has no '@'"));
+    };
+    if local.is_empty() || local.contains('@') {
+        return Err(bad("the part before '@' is empty or holds another '@'"));
+    }
+    let labels: Vec<&str> = domain.split('.').collect();
+    if labels.len() < 2 || labels.iter().any(|l| l.is_empty() || l.starts_with('-')) {
+        return Err(bad("the domain is not a name like example.com"));
+    }
+    Ok(())
+}
+
+fn channel_of(engine: &Engine, account: AccountId, id: u64, record: &ChannelRecord) -> Channel {
+    let config = engine
+        .inner
+        .secrets
+        .open(&record.config, record.sealed)
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .unwrap_or(serde_json::Value::Null);
+    let _ = account;
+    Channel {
+        id: ChannelId(id),
+        name: record.name.clone(),
+        plugin: record.plugin.clone(),
+        config: secrets::redact(config, &engine.secret_fields(&record.plugin)),
+        created_at: from_micros(record.created),
+    }
+}
+
+fn contact_of(id: u64, record: &ContactRecord) -> Contact {
+    Contact {
+        id: ContactId(id),
+        name: record.name.clone(),
+        email: record.email.clone(),
+        created_at: from_micros(record.created),
+    }
+}
+
+fn subscription_of(category: Category, record: &SubscriptionRecord) -> Subscription {
+    Subscription {
+        category,
+        subtypes: record.subtypes.clone(),
+        min_severity: record.min_severity,
+        contacts: record.contacts.iter().map(|&id| ContactId(id)).collect(),
+        channels: record.channels.iter().map(|&id| ChannelId(id)).collect(),
+        digest: record.digest.as_ref().map(|d| Digest {
+            cron: d.cron.clone(),
+            timezone: d.timezone.clone(),
+        }),
+        updated_at: from_micros(record.updated),
+    }
+}
+
+pub(crate) fn target_text(target: TargetKey) -> (TargetKind, String) {
+    match target {
+        TargetKey::Channel(id) => (TargetKind::Channel, ChannelId(id).to_string()),
+        TargetKey::Contact(id) => (TargetKind::Contact, ContactId(id).to_string()),
+    }
+}
+
+fn delivery_of(id: u64, record: &DeliveryRecord) -> DeliveryInfo {
+    let (target, target_id) = target_text(record.target);
+    DeliveryInfo {
+        id: DeliveryId(id),
+        target,
+        target_id,
+        plugin: record.plugin.clone(),
+        status: match record.state {
+            DeliveryState::Pending => DeliveryStatus::Pending,
+            DeliveryState::Retrying => DeliveryStatus::Retrying,
+            DeliveryState::Delivered => DeliveryStatus::Delivered,
+            DeliveryState::Failed => DeliveryStatus::Failed,
+        },
+        attempts: record.attempts,
+        last_error: record.last_error.clone(),
+        next_attempt_at: record.next_attempt.map(from_micros),
+        updated_at: from_micros(record.updated),
+        digest: record.digest,
+    }
+}
+
+/// A page of `items` sorted by id, after the cursor's id.
+fn page_by_id<T>(
+    account: AccountId,
+    kind: &[u8],
+    mut items: Vec<(u64, T)>,
+    page: &PageRequest,
+) -> Result<Page<T>, Error> {
+    page.validate()?;
+    let mut scope = account.0.to_be_bytes().to_vec();
+    scope.extend_from_slice(kind);
+    let after = match &page.cursor {
+        Some(c) => Some(decode_cursor(c, &scope, None)?),
+        None => None,
+    };
+    items.retain(|(id, _)| after.is_none_or(|a| *id > a));
+    items.sort_by_key(|(id, _)| *id);
+    let more = items.len() > page.limit;
+    items.truncate(page.limit);
+    let next_cursor = if more {
+        items.last().map(|(id, _)| encode_cursor(*id, &scope, None))
+    } else {
+        None
+    };
+    Ok(Page {
+        items: items.into_iter().map(|(_, t)| t).collect(),
+        next_cursor,
+    })
+}
+
+impl Engine {
+    async fn delivery_job(&self, job: DeliveryJob) -> Result<u64, Error> {
+        self.submit(|reply| Job::Delivery { job, reply }).await
+    }
+
+    /// The configuration fields the plugin marks secret.
+    fn secret_fields(&self, plugin: &str) -> Vec<String> {
+        #[cfg(feature = "plugins")]
+        if let Some(registry) = &self.inner.plugins {
+            return registry
+                .plugin(plugin)
+                .map(|p| p.secret_fields())
+                .unwrap_or_default();
+        }
+        let _ = plugin;
+        Vec::new()
+    }
+
+    fn check_account(&self, account: AccountId) -> Result<(), Error> {
+        self.inner.store.inbox(account).map(drop)
+    }
+
+    /// Creates a channel after its plugin accepted the configuration (operator, root or
+    /// full access). Secret fields are redacted in the answer and sealed at rest when the
+    /// engine has a secret key.
+    #[cfg(feature = "plugins")]
+    pub async fn create_channel(
+        &self,
+        principal: &Principal,
+        account: AccountId,
+        channel: NewChannel,
+    ) -> Result<Channel, Error> {
+        require(principal, Action::ManageConfig, Some(account))?;
+        self.check_account(account)?;
+        validate_name("name", &channel.name)?;
+        let registry =
+            self.inner.plugins.as_ref().ok_or_else(|| {
+                Error::invalid("plugin", "this engine has no channel plugins loaded")
+            })?;
+        if registry.plugin(&channel.plugin).is_none() {
+            let mut names: Vec<&str> = registry.plugins().map(|p| p.name.as_str()).collect();
+            names.sort_unstable();
+            return Err(Error::invalid(
+                "plugin",
+                format!(
+                    "there is no plugin named '{}'; loaded plugins: {}",
+                    channel.plugin.chars().take(64).collect::<String>(),
+                    names.join(", ")
+                ),
+            ));
+        }
+        if !channel.config.is_object() {
+            return Err(Error::invalid(
+                "config",
+                "config must be a JSON object with the plugin's settings (see its config_schema)",
+            ));
+        }
+        let text = channel.config.to_string();
+        registry
+            .validate_config(&channel.plugin, &text)
+            .await
+            .map_err(|e| match e {
+                crate::plugin::ValidateError::Invalid { message, .. } => {
+                    Error::invalid("config", message)
+                }
+                other => Error::Unavailable(other.to_string()),
+            })?;
+        let (config, sealed) = self.inner.secrets.seal(&text)?;
+        let id = random_id();
+        let record = ChannelRecord {
+            name: channel.name,
+            plugin: channel.plugin,
+            config,
+            sealed,
+            created: micros(self.now()),
+        };
+        let answer = channel_of(self, account, id, &record);
+        self.delivery_job(DeliveryJob::CreateChannel {
+            account,
+            id,
+            record,
+        })
+        .await?;
+        Ok(answer)
+    }
+
+    /// A page of the account's channels, secrets redacted.
+    pub fn channels(
+        &self,
+        principal: &Principal,
+        account: AccountId,
+        page: &PageRequest,
+    ) -> Result<Page<Channel>, Error> {
+        require(principal, Action::ReadConfig, Some(account))?;
+        self.check_account(account)?;
+        let state = self.inner.store.state.read();
+        let items = state
+            .channels
+            .iter()
+            .filter(|((a, _), _)| *a == account)
+            .map(|(&(_, id), r)| (id, channel_of(self, account, id, r)))
+            .collect();
+        page_by_id(account, b"channels", items, page)
+    }
+
+    /// One channel, secrets redacted.
+    pub fn channel(
+        &self,
+        principal: &Principal,
+        account: AccountId,
+        id: ChannelId,
+    ) -> Result<Channel, Error> {
+        require(principal, Action::ReadConfig, Some(account))?;
+        self.check_account(account)?;
+        let state = self.inner.store.state.read();
+        let record = state
+            .channels
+            .get(&(account, id.0))
+            .ok_or_else(|| channel_not_found(id))?;
+        Ok(channel_of(self, account, id.0, record))
+    }
+
+    /// Deletes a channel. A channel a subscription still names is a conflict: remove it
+    /// from the subscription first. Deliveries still due to it fail with that reason.
+    pub async fn delete_channel(
+        &self,
+        principal: &Principal,
+        account: AccountId,
+        id: ChannelId,
+    ) -> Result<(), Error> {
+        require(principal, Action::ManageConfig, Some(account))?;
+        self.check_account(account)?;
+        if !self
+            .inner
+            .store
+            .state
+            .read()
+            .channels
+            .contains_key(&(account, id.0))
+        {
+            return Err(channel_not_found(id));
+        }
+        self.delivery_job(DeliveryJob::DeleteChannel { account, id: id.0 })
+            .await
+            .map(drop)
+    }
+
+    /// Creates an email contact after checking the address.
+    pub async fn create_contact(
+        &self,
+        principal: &Principal,
+        account: AccountId,
+        contact: NewContact,
+    ) -> Result<Contact, Error> {
+        require(principal, Action::ManageConfig, Some(account))?;
+        self.check_account(account)?;
+        validate_name("name", &contact.name)?;
+        check_email("email", &contact.email)?;
+        let id = random_id();
+        let record = ContactRecord {
+            name: contact.name,
+            email: contact.email,
+            created: micros(self.now()),
+        };
+        let answer = contact_of(id, &record);
+        self.delivery_job(DeliveryJob::CreateContact {
+            account,
+            id,
+            record,
+        })
+        .await?;
+        Ok(answer)
+    }
+
+    /// A page of the account's contacts.
+    pub fn contacts(
+        &self,
+        principal: &Principal,
+        account: AccountId,
+        page: &PageRequest,
+    ) -> Result<Page<Contact>, Error> {
+        require(principal, Action::ReadConfig, Some(account))?;
+        self.check_account(account)?;
+        let state = self.inner.store.state.read();
+        let items = state
+            .contacts
+            .iter()
+            .filter(|((a, _), _)| *a == account)
+            .map(|(&(_, id), r)| (id, contact_of(id, r)))
+            .collect();
+        page_by_id(account, b"contacts", items, page)
+    }
+
+    /// Deletes a contact; a contact a subscription still names is a conflict.
+    pub async fn delete_contact(
+        &self,
+        principal: &Principal,
+        account: AccountId,
+        id: ContactId,
+    ) -> Result<(), Error> {
+        require(principal, Action::ManageConfig, Some(account))?;
+        self.check_account(account)?;
+        if !self
+            .inner
+            .store
+            .state
+            .read()
+            .contacts
+            .contains_key(&(account, id.0))
+        {
+            return Err(contact_not_found(id));
+        }
+        self.delivery_job(DeliveryJob::DeleteContact { account, id: id.0 })
+            .await
+            .map(drop)
+    }
+
+    /// Sets (replaces) the subscription of `category`. Unknown contact or channel ids, a bad
+    /// cron expression or time zone are errors naming the field. Whatever a previous digest
+    /// of this category had gathered is sent at once, so nothing is lost by the change.
+    pub async fn put_subscription(
+        &self,
+        principal: &Principal,
+        account: AccountId,
+        category: Category,
+        spec: SubscriptionSpec,
+    ) -> Result<Subscription, Error> {
+        scoped(principal, Action::ManageConfig, account, category)?;
+        self.check_account(account)?;
+        let subtypes = match spec.subtypes {
+            Some(list) => {
+                if list.len() > MAX_SUBTYPES {
+                    return Err(Error::invalid(
+                        "subtypes",
+                        format!(
+                            "at most {MAX_SUBTYPES} subtypes; leave it out to take every subtype"
+                        ),
+                    ));
+                }
+                for subtype in &list {
+                    crate::model::check_subtype("subtypes", subtype)?;
+                }
+                let mut list = list;
+                list.sort();
+                list.dedup();
+                Some(list)
+            }
+            None => None,
+        };
+        if spec.channels.len() > MAX_TARGETS || spec.contacts.len() > MAX_TARGETS {
+            return Err(Error::invalid(
+                "channels",
+                format!("at most {MAX_TARGETS} channels and {MAX_TARGETS} contacts"),
+            ));
+        }
+        {
+            let state = self.inner.store.state.read();
+            if let Some(id) = spec
+                .channels
+                .iter()
+                .find(|id| !state.channels.contains_key(&(account, id.0)))
+            {
+                return Err(Error::invalid(
+                    "channels",
+                    format!("channel {id} does not exist in this account"),
+                ));
+            }
+            if let Some(id) = spec
+                .contacts
+                .iter()
+                .find(|id| !state.contacts.contains_key(&(account, id.0)))
+            {
+                return Err(Error::invalid(
+                    "contacts",
+                    format!("contact {id} does not exist in this account"),
+                ));
+            }
+        }
+        let dedup = |mut ids: Vec<u64>| {
+            let mut seen = std::collections::HashSet::new();
+            ids.retain(|id| seen.insert(*id));
+            ids
+        };
+        let record = SubscriptionRecord {
+            subtypes,
+            min_severity: spec.min_severity.unwrap_or(Severity::Info),
+            contacts: dedup(spec.contacts.iter().map(|c| c.0).collect()),
+            channels: dedup(spec.channels.iter().map(|c| c.0).collect()),
+            digest: spec.digest.map(|d| DigestRecord {
+                cron: d.cron.trim().to_owned(),
+                timezone: d.timezone.trim().to_owned(),
+            }),
+            updated: micros(self.now()),
+        };
+        let subscribed = std::sync::Arc::new(Subscribed::new(record)?);
+        let answer = subscription_of(category, &subscribed.record);
+        self.delivery_job(DeliveryJob::PutSubscription {
+            account,
+            category,
+            subscription: subscribed,
+        })
+        .await?;
+        Ok(answer)
+    }
+
+    /// The account's subscriptions the caller may see, one per configured category.
+    pub fn subscriptions(
+        &self,
+        principal: &Principal,
+        account: AccountId,
+    ) -> Result<Vec<Subscription>, Error> {
+        require(principal, Action::ReadConfig, Some(account))?;
+        self.check_account(account)?;
+        let state = self.inner.store.state.read();
+        let mut list: Vec<Subscription> = Category::ALL
+            .into_iter()
+            .filter(|&c| authorize(principal, Action::ReadConfig, Some(account), Some(c)).is_ok())
+            .filter_map(|c| {
+                state
+                    .subscriptions
+                    .get(&(account, c))
+                    .map(|s| subscription_of(c, &s.record))
+            })
+            .collect();
+        list.sort_by_key(|s| s.category.index());
+        Ok(list)
+    }
+
+    /// The subscription of one category.
+    pub fn subscription(
+        &self,
+        principal: &Principal,
+        account: AccountId,
+        category: Category,
+    ) -> Result<Subscription, Error> {
+        scoped(principal, Action::ReadConfig, account, category)?;
+        self.check_account(account)?;
+        let state = self.inner.store.state.read();
+        state
+            .subscriptions
+            .get(&(account, category))
+            .map(|s| subscription_of(category, &s.record))
+            .ok_or_else(|| {
+                Error::NotFound(format!(
+                    "there is no subscription for category '{category}'"
+                ))
+            })
+    }
+
+    /// Deletes the subscription of `category`; a digest it was gathering is sent at once.
+    pub async fn delete_subscription(
+        &self,
+        principal: &Principal,
+        account: AccountId,
+        category: Category,
+    ) -> Result<(), Error> {
+        scoped(principal, Action::ManageConfig, account, category)?;
+        self.check_account(account)?;
+        self.delivery_job(DeliveryJob::DeleteSubscription { account, category })
+            .await
+            .map(drop)
+    }
+
+    /// Where `message` would go if it were published into `account` now, and why: the
+    /// subscription of its category, whether it takes the message, and each target.
+    pub fn explain_routing(
+        &self,
+        principal: &Principal,
+        account: AccountId,
+        message: NewMessage,
+    ) -> Result<Routing, Error> {
+        let message = message.validate()?;
+        scoped(principal, Action::ReadConfig, account, message.category)?;
+        self.check_account(account)?;
+        let record = MessageRecord {
+            category: message.category,
+            severity: message.severity,
+            created: micros(self.now()),
+            subtype: message.subtype,
+            title: message.title,
+            body: message.body,
+            link: message.link,
+            resource: message.resource,
+            dedupe_key: message.dedupe_key,
+        };
+        let state = self.inner.store.state.read();
+        let category = record.category;
+        let Some(sub) = state.subscriptions.get(&(account, category)) else {
+            return Ok(Routing {
+                category,
+                matched: false,
+                reason: format!(
+                    "category '{category}' has no subscription: the message reaches the inbox only"
+                ),
+                subscription: None,
+                targets: Vec::new(),
+            });
+        };
+        let matched = subscription_takes(sub, &record);
+        let reason = if matched {
+            let mut why = format!("the subscription of '{category}' takes it");
+            if let Some(subtypes) = &sub.record.subtypes {
+                why.push_str(&format!(" (subtype among {})", subtypes.join(", ")));
+            }
+            why.push_str(&format!(
+                " (severity {} is at least {})",
+                record.severity, sub.record.min_severity
+            ));
+            if sub.schedule.is_some() {
+                why.push_str("; it is gathered into the next digest");
+            }
+            why
+        } else if record.severity.index() < sub.record.min_severity.index() {
+            format!(
+                "severity {} is below the subscription's minimum {}",
+                record.severity, sub.record.min_severity
+            )
+        } else {
+            format!(
+                "subtype {} is not among the subscription's subtypes ({})",
+                record.subtype.as_deref().unwrap_or("(none)"),
+                sub.record
+                    .subtypes
+                    .as_deref()
+                    .unwrap_or_default()
+                    .join(", ")
+            )
+        };
+        let digest_at = sub
+            .schedule
+            .as_ref()
+            .and_then(|s| s.next_after(record.created))
+            .map(from_micros);
+        let targets = if matched {
+            targets_of(sub)
+                .filter_map(|target| {
+                    let (name, plugin) = match target {
+                        TargetKey::Channel(id) => state
+                            .channels
+                            .get(&(account, id))
+                            .map(|c| (c.name.clone(), c.plugin.clone()))?,
+                        TargetKey::Contact(id) => state
+                            .contacts
+                            .get(&(account, id))
+                            .map(|c| (c.name.clone(), EMAIL_PLUGIN.to_owned()))?,
+                    };
+                    let (target, target_id) = target_text(target);
+                    Some(Route {
+                        target,
+                        target_id,
+                        name,
+                        plugin,
+                        digest_at,
+                    })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(Routing {
+            category,
+            matched,
+            reason,
+            subscription: Some(subscription_of(category, &sub.record)),
+            targets,
+        })
+    }
+
+    /// The deliveries of a message the caller may see, oldest first.
+    pub async fn deliveries(
+        &self,
+        principal: &Principal,
+        account: AccountId,
+        id: MessageId,
+    ) -> Result<Vec<DeliveryInfo>, Error> {
+        self.message(principal, account, id).await?;
+        self.blocking(move |engine| {
+            let txn = engine.inner.store.db.begin_read()?;
+            let index = txn.open_table(MESSAGE_DELIVERIES)?;
+            let records = txn.open_table(DELIVERIES)?;
+            let mut list = Vec::new();
+            for row in index.range((account.0, id.seq, 0)..=(account.0, id.seq, u64::MAX))? {
+                let (key, _) = row?;
+                let delivery = key.value().2;
+                if let Some(bytes) = records.get(delivery)? {
+                    let record: DeliveryRecord = decode("delivery", bytes.value())?;
+                    list.push(delivery_of(delivery, &record));
+                }
+            }
+            Ok(list)
+        })
+        .await
+    }
+
+    /// Takes up failed deliveries again (dead letters) of a message, a channel or a
+    /// contact, with a fresh schedule of attempts; returns how many.
+    pub async fn requeue_failed(
+        &self,
+        principal: &Principal,
+        account: AccountId,
+        which: Requeue,
+    ) -> Result<u64, Error> {
+        require(principal, Action::ManageConfig, Some(account))?;
+        self.check_account(account)?;
+        let scope = match which {
+            Requeue::Message(id) => {
+                self.message(principal, account, id).await?;
+                RequeueScope::Message(id.seq)
+            }
+            Requeue::Channel(id) => {
+                self.channel(principal, account, id)?;
+                RequeueScope::Target(TargetKey::Channel(id.0))
+            }
+            Requeue::Contact(id) => {
+                if !self
+                    .inner
+                    .store
+                    .state
+                    .read()
+                    .contacts
+                    .contains_key(&(account, id.0))
+                {
+                    return Err(contact_not_found(id));
+                }
+                RequeueScope::Target(TargetKey::Contact(id.0))
+            }
+        };
+        self.delivery_job(DeliveryJob::Requeue { account, scope })
+            .await
+    }
+
+    /// Sets how many days the account keeps messages (operator or root); older ones are
+    /// purged by the scheduler.
+    pub async fn set_retention(
+        &self,
+        principal: &Principal,
+        account: AccountId,
+        days: u32,
+    ) -> Result<crate::Account, Error> {
+        require(principal, Action::ManageUsers, Some(account))?;
+        self.check_account(account)?;
+        if !(1..=36_500).contains(&days) {
+            return Err(Error::invalid(
+                "retention_days",
+                format!("retention_days {days} is out of range: use 1 to 36500"),
+            ));
+        }
+        self.delivery_job(DeliveryJob::SetRetention { account, days })
+            .await?;
+        self.account(principal, account)
+    }
+
+    /// Deliveries waiting in the outbox or in flight.
+    pub fn outbox_depth(&self) -> usize {
+        self.inner.store.queue.lock().len()
+    }
+}
+
+/// Requires `action` on `category` in `account`; a category outside a user's scope is
+/// forbidden here (there is no single thing to hide).
+fn scoped(
+    principal: &Principal,
+    action: Action,
+    account: AccountId,
+    category: Category,
+) -> Result<(), Error> {
+    match authorize(principal, action, Some(account), Some(category)) {
+        Ok(()) => Ok(()),
+        Err(Denied::Forbidden(why)) => Err(Error::Forbidden(why)),
+        Err(Denied::OutOfScope) => Err(Error::Forbidden(format!(
+            "you may act only on messages of your categories, not '{category}'"
+        ))),
+    }
+}

@@ -1,0 +1,261 @@
+//! Time rules of delivery: the retry schedule, digest schedules (cron in a time zone) and
+//! the token buckets that keep each target under its plugin's stated limit.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::TimeZone;
+
+use crate::engine::from_micros;
+use crate::error::Error;
+
+/// The delays before each attempt of a delivery: N entries allow N attempts. The first entry
+/// is the delay before the first attempt (normally zero).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetrySchedule {
+    delays: Vec<Duration>,
+}
+
+/// The schedule of the contract: at once, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+pub const DEFAULT_RETRY_SCHEDULE: &str = "0s,5s,5m,30m,2h,5h,10h,10h";
+
+impl Default for RetrySchedule {
+    fn default() -> RetrySchedule {
+        // The default text is a constant that parses.
+        RetrySchedule::parse(DEFAULT_RETRY_SCHEDULE).unwrap_or(RetrySchedule {
+            delays: vec![Duration::ZERO],
+        })
+    }
+}
+
+impl RetrySchedule {
+    /// Reads a comma-separated list of delays such as `0s,5s,5m,30m,2h` (units `ms`, `s`,
+    /// `m`, `h`, `d`), as `MSGHUB_RETRY_SCHEDULE` gives it.
+    pub fn parse(text: &str) -> Result<RetrySchedule, Error> {
+        let bad = |what: &str| {
+            Error::invalid(
+                "MSGHUB_RETRY_SCHEDULE",
+                format!(
+                    "{what}; write the delay before each attempt, comma-separated, \
+                     like '{DEFAULT_RETRY_SCHEDULE}' (units ms, s, m, h, d)"
+                ),
+            )
+        };
+        let mut delays = Vec::new();
+        for part in text.split(',') {
+            let part = part.trim();
+            let digits = part
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(part.len());
+            let (number, unit) = part.split_at(digits);
+            let number: u64 = number
+                .parse()
+                .map_err(|_| bad(&format!("'{part}' is not a number with a unit")))?;
+            let unit = match unit {
+                "ms" => Duration::from_millis(1),
+                "s" => Duration::from_secs(1),
+                "m" => Duration::from_secs(60),
+                "h" => Duration::from_secs(3600),
+                "d" => Duration::from_secs(86_400),
+                _ => return Err(bad(&format!("'{part}' has no known unit"))),
+            };
+            let delay = unit
+                .checked_mul(u32::try_from(number).map_err(|_| bad("a delay is too long"))?)
+                .ok_or_else(|| bad("a delay is too long"))?;
+            delays.push(delay);
+        }
+        if delays.len() > 100 {
+            return Err(bad("at most 100 attempts"));
+        }
+        Ok(RetrySchedule { delays })
+    }
+
+    /// A schedule of these delays.
+    pub fn new(delays: Vec<Duration>) -> Result<RetrySchedule, Error> {
+        if delays.is_empty() || delays.len() > 100 {
+            return Err(Error::invalid(
+                "retry_schedule",
+                "give between 1 and 100 delays, one per attempt",
+            ));
+        }
+        Ok(RetrySchedule { delays })
+    }
+
+    /// How many attempts a delivery gets.
+    pub fn attempts(&self) -> u32 {
+        u32::try_from(self.delays.len()).unwrap_or(u32::MAX)
+    }
+
+    /// The delay before attempt `attempt` (counted from 1), if there is such an attempt.
+    pub fn delay_before(&self, attempt: u32) -> Option<Duration> {
+        let index = usize::try_from(attempt.checked_sub(1)?).ok()?;
+        self.delays.get(index).copied()
+    }
+
+    /// The delays, one per attempt.
+    pub fn delays(&self) -> &[Duration] {
+        &self.delays
+    }
+}
+
+/// Adds up to 20 % of `delay` at random, so deliveries that failed together do not all
+/// retry in the same instant.
+pub(crate) fn jitter(delay: Duration) -> Duration {
+    if delay.is_zero() {
+        return delay;
+    }
+    let extra = rand::random::<f64>() * 0.2;
+    delay + delay.mul_f64(extra)
+}
+
+/// When a digest subscription sends its summaries: a cron expression (seconds first, as the
+/// `cron` crate reads it) in an IANA time zone.
+#[derive(Debug, Clone)]
+pub(crate) struct DigestSchedule {
+    schedule: cron::Schedule,
+    zone: chrono_tz::Tz,
+}
+
+impl DigestSchedule {
+    /// Checks and compiles a cron expression and a time zone; errors name the field.
+    pub(crate) fn parse(expression: &str, timezone: &str) -> Result<DigestSchedule, Error> {
+        let schedule = cron::Schedule::from_str(expression).map_err(|e| {
+            Error::invalid(
+                "digest.cron",
+                format!(
+                    "'{expression}' is not a cron expression ({e}); write seconds first, e.g. \
+                     '0 0 9 * * *' for 09:00:00 every day"
+                ),
+            )
+        })?;
+        let zone = chrono_tz::Tz::from_str(timezone).map_err(|_| {
+            Error::invalid(
+                "digest.timezone",
+                format!(
+                    "'{timezone}' is not an IANA time zone; write one like 'Asia/Shanghai', \
+                     'Europe/Berlin' or 'UTC'"
+                ),
+            )
+        })?;
+        if schedule.upcoming(zone).next().is_none() {
+            return Err(Error::invalid(
+                "digest.cron",
+                format!("'{expression}' never fires; give a schedule with future times"),
+            ));
+        }
+        Ok(DigestSchedule { schedule, zone })
+    }
+
+    /// The first tick strictly after `after` (µs since the epoch), in µs.
+    pub(crate) fn next_after(&self, after: i64) -> Option<i64> {
+        let at = from_micros(after);
+        let start = self
+            .zone
+            .timestamp_opt(at.unix_timestamp(), at.nanosecond())
+            .single()?;
+        let next = self.schedule.after(&start).next()?;
+        next.timestamp_micros().into()
+    }
+
+    /// The latest tick at or before `now` and after `after`, if any: missed ticks collapse
+    /// into one, so a restart after a long stop sends one summary, not one per tick.
+    pub(crate) fn latest_due(&self, after: i64, now: i64) -> Option<i64> {
+        let mut tick = self.next_after(after)?;
+        if tick > now {
+            return None;
+        }
+        for _ in 0..10_000 {
+            match self.next_after(tick) {
+                Some(next) if next <= now => tick = next,
+                _ => return Some(tick),
+            }
+        }
+        Some(now)
+    }
+}
+
+/// A token bucket: `capacity` tokens, refilled evenly over `period`.
+#[derive(Debug, Clone)]
+pub(crate) struct Bucket {
+    capacity: f64,
+    per_micro: f64,
+    tokens: f64,
+    at: i64,
+}
+
+impl Bucket {
+    /// A full bucket for `count` sends per `period`.
+    pub(crate) fn new(count: u32, period: Duration, now: i64) -> Bucket {
+        let count = f64::from(count.max(1));
+        let micros = (period.as_micros() as f64).max(1.0);
+        Bucket {
+            capacity: count,
+            per_micro: count / micros,
+            tokens: count,
+            at: now,
+        }
+    }
+
+    /// Takes a token now, or says when one will be there (µs).
+    pub(crate) fn take(&mut self, now: i64) -> Result<(), i64> {
+        if now > self.at {
+            self.tokens =
+                (self.tokens + (now - self.at) as f64 * self.per_micro).min(self.capacity);
+            self.at = now;
+        }
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            let wait = ((1.0 - self.tokens) / self.per_micro).ceil() as i64;
+            Err(self.at + wait.max(1))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_schedule_reads_the_contract_default() {
+        let schedule = RetrySchedule::default();
+        assert_eq!(schedule.attempts(), 8);
+        assert_eq!(schedule.delay_before(1), Some(Duration::ZERO));
+        assert_eq!(schedule.delay_before(3), Some(Duration::from_secs(300)));
+        assert_eq!(schedule.delay_before(9), None);
+        let err = RetrySchedule::parse("0s,5x").unwrap_err();
+        assert!(err.to_string().contains("'5x'"), "{err}");
+        assert!(RetrySchedule::parse("").is_err());
+    }
+
+    #[test]
+    fn digest_ticks_follow_the_time_zone() {
+        let schedule = DigestSchedule::parse("0 0 9 * * *", "Asia/Shanghai").unwrap();
+        // 2026-11-28T00:00:00Z is 08:00 in Shanghai: the next tick is 01:00 UTC.
+        let midnight = 1_795_824_000_000_000;
+        assert_eq!(
+            schedule.next_after(midnight),
+            Some(midnight + 3_600_000_000)
+        );
+        // Two days missed collapse into the latest tick.
+        let later = midnight + 2 * 86_400_000_000 + 7_200_000_000;
+        assert_eq!(
+            schedule.latest_due(midnight, later),
+            Some(midnight + 2 * 86_400_000_000 + 3_600_000_000)
+        );
+        assert!(DigestSchedule::parse("0 0 9 * *", "UTC").is_err());
+        let err = DigestSchedule::parse("0 0 9 * * *", "Mars/Olympus").unwrap_err();
+        assert_eq!(err.field(), Some("digest.timezone"));
+    }
+
+    #[test]
+    fn a_bucket_lets_a_burst_through_then_paces() {
+        let mut bucket = Bucket::new(20, Duration::from_secs(60), 0);
+        for _ in 0..20 {
+            assert!(bucket.take(0).is_ok());
+        }
+        assert_eq!(bucket.take(0), Err(3_000_000));
+        assert!(bucket.take(3_000_000).is_ok());
+    }
+}

@@ -1,0 +1,592 @@
+//! The writer's delivery jobs: channels, contacts and subscriptions; routing a new message
+//! to its targets inside the publishing transaction (the transactional outbox); digests;
+//! attempt outcomes; re-queues.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use redb::ReadableTable;
+
+use super::{Effect, Group, Tables};
+use crate::delivery::schedule::jitter;
+use crate::error::Error;
+use crate::ids::AccountId;
+use crate::model::Category;
+use crate::store::Subscribed;
+use crate::store::records::{
+    ChannelRecord, ContactRecord, DeliveryRecord, DeliveryState, MessageRecord, TargetKey, decode,
+    encode,
+};
+
+/// The plugin that delivers to email contacts.
+pub(crate) const EMAIL_PLUGIN: &str = "email";
+
+/// How one attempt ended, as a worker reports it.
+#[derive(Debug, Clone)]
+pub(crate) enum Attempt {
+    /// The target accepted it.
+    Delivered,
+    /// It failed; `retry` says whether another attempt may help, and not before when.
+    Failed {
+        error: String,
+        retry: bool,
+        retry_after: Option<Duration>,
+    },
+}
+
+/// Which failed deliveries a re-queue takes up again.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum RequeueScope {
+    /// Those of one message.
+    Message(u32),
+    /// Those to one target.
+    Target(TargetKey),
+}
+
+/// A delivery-side change; each answers a number (what it touched, or 0).
+pub(crate) enum DeliveryJob {
+    CreateChannel {
+        account: AccountId,
+        id: u64,
+        record: ChannelRecord,
+    },
+    DeleteChannel {
+        account: AccountId,
+        id: u64,
+    },
+    CreateContact {
+        account: AccountId,
+        id: u64,
+        record: ContactRecord,
+    },
+    DeleteContact {
+        account: AccountId,
+        id: u64,
+    },
+    PutSubscription {
+        account: AccountId,
+        category: Category,
+        subscription: Arc<Subscribed>,
+    },
+    DeleteSubscription {
+        account: AccountId,
+        category: Category,
+    },
+    Outcome {
+        id: u64,
+        attempt: Attempt,
+    },
+    CloseDigests {
+        account: AccountId,
+        category: Category,
+        tick: i64,
+    },
+    Requeue {
+        account: AccountId,
+        scope: RequeueScope,
+    },
+    SetRetention {
+        account: AccountId,
+        days: u32,
+    },
+}
+
+/// Whether a subscription takes a message of its category.
+pub(crate) fn subscription_takes(sub: &Subscribed, message: &MessageRecord) -> bool {
+    if message.severity.index() < sub.record.min_severity.index() {
+        return false;
+    }
+    match &sub.record.subtypes {
+        None => true,
+        Some(subtypes) => message
+            .subtype
+            .as_ref()
+            .is_some_and(|s| subtypes.iter().any(|t| t == s)),
+    }
+}
+
+/// The targets of a subscription: its channels, then its contacts.
+pub(crate) fn targets_of(sub: &Subscribed) -> impl Iterator<Item = TargetKey> + '_ {
+    let channels = sub.record.channels.iter().map(|&id| TargetKey::Channel(id));
+    let contacts = sub.record.contacts.iter().map(|&id| TargetKey::Contact(id));
+    channels.chain(contacts)
+}
+
+fn cat(category: Category) -> u8 {
+    category.index() as u8
+}
+
+impl Group<'_> {
+    pub(super) fn delivery_job(
+        &mut self,
+        t: &mut Tables<'_>,
+        job: DeliveryJob,
+    ) -> Result<u64, Error> {
+        match job {
+            DeliveryJob::CreateChannel {
+                account,
+                id,
+                record,
+            } => {
+                self.inbox(account)?;
+                let taken = self
+                    .store
+                    .state
+                    .read()
+                    .channels
+                    .iter()
+                    .any(|((a, _), c)| *a == account && c.name == record.name);
+                if taken || !self.names.insert((account.0 ^ 0xc4a7, record.name.clone())) {
+                    return Err(Error::Conflict(format!(
+                        "a channel named '{}' already exists in this account; choose another name",
+                        record.name
+                    )));
+                }
+                t.channels
+                    .insert((account.0, id), encode("channel", &record)?.as_slice())?;
+                self.effects
+                    .push(Effect::Channel(account, id, Some(record)));
+                Ok(1)
+            }
+            DeliveryJob::DeleteChannel { account, id } => {
+                self.refuse_if_subscribed(account, TargetKey::Channel(id))?;
+                if t.channels.remove((account.0, id))?.is_none() {
+                    return Err(Error::NotFound(format!(
+                        "channel {} does not exist",
+                        crate::ids::ChannelId(id)
+                    )));
+                }
+                self.effects.push(Effect::Channel(account, id, None));
+                Ok(1)
+            }
+            DeliveryJob::CreateContact {
+                account,
+                id,
+                record,
+            } => {
+                self.inbox(account)?;
+                t.contacts
+                    .insert((account.0, id), encode("contact", &record)?.as_slice())?;
+                self.effects
+                    .push(Effect::Contact(account, id, Some(record)));
+                Ok(1)
+            }
+            DeliveryJob::DeleteContact { account, id } => {
+                self.refuse_if_subscribed(account, TargetKey::Contact(id))?;
+                if t.contacts.remove((account.0, id))?.is_none() {
+                    return Err(Error::NotFound(format!(
+                        "contact {} does not exist",
+                        crate::ids::ContactId(id)
+                    )));
+                }
+                self.effects.push(Effect::Contact(account, id, None));
+                Ok(1)
+            }
+            DeliveryJob::PutSubscription {
+                account,
+                category,
+                subscription,
+            } => {
+                self.inbox(account)?;
+                {
+                    let state = self.store.state.read();
+                    for target in targets_of(&subscription) {
+                        let exists = match target {
+                            TargetKey::Channel(id) => state.channels.contains_key(&(account, id)),
+                            TargetKey::Contact(id) => state.contacts.contains_key(&(account, id)),
+                        };
+                        if !exists {
+                            let (field, text) = match target {
+                                TargetKey::Channel(id) => {
+                                    ("channels", crate::ids::ChannelId(id).to_string())
+                                }
+                                TargetKey::Contact(id) => {
+                                    ("contacts", crate::ids::ContactId(id).to_string())
+                                }
+                            };
+                            return Err(Error::invalid(
+                                field,
+                                format!("{text} does not exist in this account"),
+                            ));
+                        }
+                    }
+                }
+                // What was gathered under the old rules goes out now: nothing is lost.
+                self.close_digests(t, account, category)?;
+                t.subscriptions.insert(
+                    (account.0, cat(category)),
+                    encode("subscription", &subscription.record)?.as_slice(),
+                )?;
+                self.effects
+                    .push(Effect::Subscription(account, category, Some(subscription)));
+                Ok(1)
+            }
+            DeliveryJob::DeleteSubscription { account, category } => {
+                if t.subscriptions
+                    .remove((account.0, cat(category)))?
+                    .is_none()
+                {
+                    return Err(Error::NotFound(format!(
+                        "there is no subscription for category '{category}'"
+                    )));
+                }
+                self.close_digests(t, account, category)?;
+                self.effects
+                    .push(Effect::Subscription(account, category, None));
+                Ok(1)
+            }
+            DeliveryJob::Outcome { id, attempt } => self.outcome(t, id, attempt),
+            DeliveryJob::CloseDigests {
+                account,
+                category,
+                tick,
+            } => {
+                let last = t
+                    .digest_ticks
+                    .get((account.0, cat(category)))?
+                    .map(|v| v.value());
+                if last.is_some_and(|last| last >= tick) {
+                    return Ok(0);
+                }
+                t.digest_ticks.insert((account.0, cat(category)), tick)?;
+                self.effects
+                    .push(Effect::DigestTick(account, category, tick));
+                self.close_digests(t, account, category)
+            }
+            DeliveryJob::Requeue { account, scope } => self.requeue(t, account, scope),
+            DeliveryJob::SetRetention { account, days } => {
+                let mut record: crate::store::records::AccountRecord =
+                    match t.accounts.get(account.0)? {
+                        Some(bytes) => decode("account", bytes.value())?,
+                        None => return Err(crate::store::no_account(account)),
+                    };
+                record.retention_days = days;
+                t.accounts
+                    .insert(account.0, encode("account", &record)?.as_slice())?;
+                self.effects.push(Effect::AccountRecord(account, record));
+                Ok(1)
+            }
+        }
+    }
+
+    fn refuse_if_subscribed(&self, account: AccountId, target: TargetKey) -> Result<(), Error> {
+        let state = self.store.state.read();
+        let mut users: Vec<&str> = state
+            .subscriptions
+            .iter()
+            .filter(|((a, _), sub)| *a == account && targets_of(sub).any(|t| t == target))
+            .map(|((_, c), _)| c.as_str())
+            .collect();
+        if users.is_empty() {
+            return Ok(());
+        }
+        users.sort_unstable();
+        let what = match target {
+            TargetKey::Channel(_) => "channel",
+            TargetKey::Contact(_) => "contact",
+        };
+        Err(Error::Conflict(format!(
+            "the {what} is used by the subscription(s) of {}; remove it there first",
+            users.join(", ")
+        )))
+    }
+
+    /// Routes a message just stored: one delivery per target of its category's subscription
+    /// (or a place in the target's open digest), in the publishing transaction.
+    pub(super) fn route(
+        &mut self,
+        t: &mut Tables<'_>,
+        account: AccountId,
+        seq: u32,
+        message: &MessageRecord,
+    ) -> Result<(), Error> {
+        let sub = {
+            let state = self.store.state.read();
+            match state.subscriptions.get(&(account, message.category)) {
+                Some(sub) => sub.clone(),
+                None => return Ok(()),
+            }
+        };
+        if !subscription_takes(&sub, message) {
+            return Ok(());
+        }
+        for target in targets_of(&sub) {
+            let plugin = {
+                let state = self.store.state.read();
+                match target {
+                    TargetKey::Channel(id) => match state.channels.get(&(account, id)) {
+                        Some(channel) => channel.plugin.clone(),
+                        None => continue,
+                    },
+                    TargetKey::Contact(id) => {
+                        if !state.contacts.contains_key(&(account, id)) {
+                            continue;
+                        }
+                        EMAIL_PLUGIN.to_owned()
+                    }
+                }
+            };
+            match &sub.schedule {
+                None => {
+                    let delay = self.store.retry.delay_before(1).unwrap_or_default();
+                    let due = self.now + micros_of(jitter(delay));
+                    let id = self.new_delivery(
+                        t,
+                        account,
+                        seq,
+                        message.category,
+                        target,
+                        plugin,
+                        false,
+                        Some(due),
+                    )?;
+                    t.outbox.insert(id, due)?;
+                    self.effects.push(Effect::Schedule(id, due));
+                }
+                Some(schedule) => {
+                    let key = (
+                        account.0,
+                        cat(message.category),
+                        target.parts().0,
+                        target.parts().1,
+                    );
+                    let open = t.digest_open.get(key)?.map(|v| v.value());
+                    let id = match open {
+                        Some(id) => {
+                            t.message_deliveries.insert((account.0, seq, id), ())?;
+                            id
+                        }
+                        None => {
+                            let tick = schedule.next_after(self.now);
+                            let id = self.new_delivery(
+                                t,
+                                account,
+                                seq,
+                                message.category,
+                                target,
+                                plugin,
+                                true,
+                                tick,
+                            )?;
+                            t.digest_open.insert(key, id)?;
+                            id
+                        }
+                    };
+                    t.digest_members.insert((id, seq), ())?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn new_delivery(
+        &mut self,
+        t: &mut Tables<'_>,
+        account: AccountId,
+        seq: u32,
+        category: Category,
+        target: TargetKey,
+        plugin: String,
+        digest: bool,
+        next_attempt: Option<i64>,
+    ) -> Result<u64, Error> {
+        let id = self.store.next_delivery.fetch_add(1, Ordering::Relaxed);
+        self.deliveries_created = true;
+        let record = DeliveryRecord {
+            account: account.0,
+            seq,
+            category,
+            digest,
+            target,
+            plugin,
+            state: DeliveryState::Pending,
+            attempts: 0,
+            last_error: None,
+            next_attempt,
+            updated: self.now,
+        };
+        t.deliveries
+            .insert(id, encode("delivery", &record)?.as_slice())?;
+        t.message_deliveries.insert((account.0, seq, id), ())?;
+        Ok(id)
+    }
+
+    /// Sends every digest of `account` and `category` that is gathering, now.
+    fn close_digests(
+        &mut self,
+        t: &mut Tables<'_>,
+        account: AccountId,
+        category: Category,
+    ) -> Result<u64, Error> {
+        let c = cat(category);
+        let open: Vec<((u64, u8, u8, u64), u64)> = t
+            .digest_open
+            .range((account.0, c, 0, 0)..=(account.0, c, u8::MAX, u64::MAX))?
+            .map(|row| row.map(|(k, v)| (k.value(), v.value())))
+            .collect::<Result<_, _>>()?;
+        let now = self.now;
+        for (key, id) in &open {
+            t.digest_open.remove(*key)?;
+            let stored: Option<DeliveryRecord> = match t.deliveries.get(*id)? {
+                Some(bytes) => Some(decode("delivery", bytes.value())?),
+                None => None,
+            };
+            if let Some(mut record) = stored {
+                record.next_attempt = Some(now);
+                record.updated = now;
+                t.deliveries
+                    .insert(*id, encode("delivery", &record)?.as_slice())?;
+                t.outbox.insert(*id, now)?;
+                self.effects.push(Effect::Schedule(*id, now));
+            }
+        }
+        Ok(open.len() as u64)
+    }
+
+    fn outcome(&mut self, t: &mut Tables<'_>, id: u64, attempt: Attempt) -> Result<u64, Error> {
+        let Some(bytes) = t.deliveries.get(id)? else {
+            self.effects.push(Effect::Settle(id));
+            return Ok(0);
+        };
+        let mut record: DeliveryRecord = decode("delivery", bytes.value())?;
+        drop(bytes);
+        if matches!(
+            record.state,
+            DeliveryState::Delivered | DeliveryState::Failed
+        ) || t.outbox.get(id)?.is_none()
+        {
+            // A late report for a delivery another attempt already settled.
+            return Ok(0);
+        }
+        record.attempts = record.attempts.saturating_add(1);
+        record.updated = self.now;
+        match attempt {
+            Attempt::Delivered => {
+                record.state = DeliveryState::Delivered;
+                record.next_attempt = None;
+                t.outbox.remove(id)?;
+                self.effects.push(Effect::Settle(id));
+            }
+            Attempt::Failed {
+                error,
+                retry,
+                retry_after,
+            } => {
+                record.last_error = Some(error);
+                let next = self.store.retry.delay_before(record.attempts + 1);
+                match next {
+                    Some(delay) if retry => {
+                        let mut delay = jitter(delay);
+                        if let Some(after) = retry_after
+                            && after > delay
+                        {
+                            delay = after;
+                        }
+                        let due = self.now + micros_of(delay);
+                        record.state = DeliveryState::Retrying;
+                        record.next_attempt = Some(due);
+                        t.outbox.insert(id, due)?;
+                        self.effects.push(Effect::Schedule(id, due));
+                    }
+                    _ => {
+                        record.state = DeliveryState::Failed;
+                        record.next_attempt = None;
+                        t.outbox.remove(id)?;
+                        let (kind, target) = record.target.parts();
+                        t.failed.insert((record.account, kind, target, id), ())?;
+                        self.effects.push(Effect::Settle(id));
+                    }
+                }
+            }
+        }
+        t.deliveries
+            .insert(id, encode("delivery", &record)?.as_slice())?;
+        Ok(1)
+    }
+
+    fn requeue(
+        &mut self,
+        t: &mut Tables<'_>,
+        account: AccountId,
+        scope: RequeueScope,
+    ) -> Result<u64, Error> {
+        let ids: Vec<u64> = match scope {
+            RequeueScope::Message(seq) => t
+                .message_deliveries
+                .range((account.0, seq, 0)..=(account.0, seq, u64::MAX))?
+                .map(|row| row.map(|(k, _)| k.value().2))
+                .collect::<Result<_, _>>()?,
+            RequeueScope::Target(target) => {
+                let (kind, id) = target.parts();
+                t.failed
+                    .range((account.0, kind, id, 0)..=(account.0, kind, id, u64::MAX))?
+                    .map(|row| row.map(|(k, _)| k.value().3))
+                    .collect::<Result<_, _>>()?
+            }
+        };
+        let now = self.now;
+        let mut count = 0;
+        for id in ids {
+            let Some(bytes) = t.deliveries.get(id)? else {
+                continue;
+            };
+            let mut record: DeliveryRecord = decode("delivery", bytes.value())?;
+            drop(bytes);
+            if record.state != DeliveryState::Failed {
+                continue;
+            }
+            let (kind, target) = record.target.parts();
+            t.failed.remove((record.account, kind, target, id))?;
+            record.state = DeliveryState::Pending;
+            record.attempts = 0;
+            record.next_attempt = Some(now);
+            record.updated = now;
+            t.deliveries
+                .insert(id, encode("delivery", &record)?.as_slice())?;
+            t.outbox.insert(id, now)?;
+            self.effects.push(Effect::Schedule(id, now));
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    /// Drops the delivery bookkeeping of a message whose row is being purged: its index
+    /// rows, and the records of its finished single deliveries.
+    pub(super) fn purge_deliveries(
+        &mut self,
+        t: &mut Tables<'_>,
+        account: AccountId,
+        seq: u32,
+    ) -> Result<(), Error> {
+        let ids: Vec<u64> = t
+            .message_deliveries
+            .range((account.0, seq, 0)..=(account.0, seq, u64::MAX))?
+            .map(|row| row.map(|(k, _)| k.value().2))
+            .collect::<Result<_, _>>()?;
+        for id in ids {
+            t.message_deliveries.remove((account.0, seq, id))?;
+            if t.outbox.get(id)?.is_some() {
+                continue;
+            }
+            let Some(bytes) = t.deliveries.get(id)? else {
+                continue;
+            };
+            let record: DeliveryRecord = decode("delivery", bytes.value())?;
+            drop(bytes);
+            if record.digest {
+                continue;
+            }
+            t.deliveries.remove(id)?;
+            let (kind, target) = record.target.parts();
+            t.failed.remove((record.account, kind, target, id))?;
+        }
+        Ok(())
+    }
+}
+
+/// A duration in µs, the store's unit.
+pub(crate) fn micros_of(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
