@@ -1,0 +1,354 @@
+//! Accounts and their users: `/v1/accounts`, `/v1/accounts/{account}`,
+//! `/v1/accounts/{account}/users[/{user}]`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use msghub::{Category, NewUser, Policy, UserUpdate};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiJson, ApiQuery, Caller, account_id, user_id};
+use crate::state::AppState;
+
+/// The routes of this module.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_account))
+        .routes(routes!(get_account))
+        .routes(routes!(create_user, list_users))
+        .routes(routes!(update_user, delete_user))
+}
+
+/// `POST /v1/accounts`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAccountRequest {
+    /// The account's name, e.g. `acme`.
+    pub name: String,
+}
+
+/// An account.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AccountView {
+    /// The account's id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// When it was created (RFC 3339).
+    pub created_at: String,
+    /// How many days messages are kept.
+    pub retention_days: u32,
+}
+
+/// A new account with its root token, shown only in this answer.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreatedAccountView {
+    /// The account's id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// When it was created (RFC 3339).
+    pub created_at: String,
+    /// How many days messages are kept.
+    pub retention_days: u32,
+    /// The account root's token; keep it, it is not shown again.
+    pub root_token: String,
+}
+
+impl From<msghub::Account> for AccountView {
+    fn from(a: msghub::Account) -> Self {
+        AccountView {
+            id: a.id.to_string(),
+            name: a.name,
+            created_at: msghub::format_time(a.created_at),
+            retention_days: a.retention_days,
+        }
+    }
+}
+
+/// `POST /v1/accounts/{account}/users`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    /// The user's name.
+    pub name: String,
+    /// `NotificationsReadOnlyAccess` and/or `NotificationsFullAccess`; none by default.
+    #[serde(default)]
+    pub policies: Vec<String>,
+    /// The categories the user is limited to; absent or null for all.
+    #[serde(default)]
+    pub categories: Option<Vec<String>>,
+}
+
+/// `PATCH /v1/accounts/{account}/users/{user}`: only the fields given change.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUserRequest {
+    /// The new policies.
+    #[serde(default)]
+    pub policies: Option<Vec<String>>,
+    /// The new category scope; `null` removes the scope (all categories).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub categories: Option<Option<Vec<String>>>,
+}
+
+/// Tells a field given as `null` (Some(None)) from a field left out (None).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    de: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(de).map(Some)
+}
+
+/// A user (without its token).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UserView {
+    /// The user's id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// The policies it holds.
+    pub policies: Vec<String>,
+    /// The categories it is limited to; null for all.
+    pub categories: Option<Vec<String>>,
+    /// When it was created (RFC 3339).
+    pub created_at: String,
+}
+
+/// A new user with its token, shown only in this answer.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreatedUserView {
+    /// The user's id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// The policies it holds.
+    pub policies: Vec<String>,
+    /// The categories it is limited to; null for all.
+    pub categories: Option<Vec<String>>,
+    /// When it was created (RFC 3339).
+    pub created_at: String,
+    /// The user's token; keep it, it is not shown again.
+    pub token: String,
+}
+
+/// A page of users.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UserPage {
+    /// The users of this page, in id order.
+    pub items: Vec<UserView>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl From<msghub::User> for UserView {
+    fn from(u: msghub::User) -> Self {
+        UserView {
+            id: u.id.to_string(),
+            name: u.name,
+            policies: u.policies.iter().map(|p| p.as_str().to_owned()).collect(),
+            categories: u
+                .categories
+                .map(|c| c.iter().map(|c| c.as_str().to_owned()).collect()),
+            created_at: msghub::format_time(u.created_at),
+        }
+    }
+}
+
+fn policies(names: &[String]) -> Result<Vec<Policy>, ApiError> {
+    names
+        .iter()
+        .map(|n| Policy::parse_field(n, "policies").map_err(ApiError::from))
+        .collect()
+}
+
+fn categories(names: &[String]) -> Result<Vec<Category>, ApiError> {
+    names
+        .iter()
+        .map(|n| Category::parse_field(n, "categories").map_err(ApiError::from))
+        .collect()
+}
+
+/// Creates an account (operator only). The answer holds the root token, shown only once.
+#[utoipa::path(post, path = "/v1/accounts", tag = "accounts",
+    request_body = CreateAccountRequest,
+    responses(
+        (status = 201, description = "The account and its root token", body = CreatedAccountView),
+        (status = 400, description = "Invalid name", body = ErrorBody),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 403, description = "Not the operator", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+async fn create_account(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    ApiJson(body): ApiJson<CreateAccountRequest>,
+) -> Result<(StatusCode, Json<CreatedAccountView>), ApiError> {
+    let created = app.engine().create_account(&caller, &body.name).await?;
+    let a = AccountView::from(created.account);
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedAccountView {
+            id: a.id,
+            name: a.name,
+            created_at: a.created_at,
+            retention_days: a.retention_days,
+            root_token: created.root_token,
+        }),
+    ))
+}
+
+/// An account, without its token: for the operator and any principal of the account that
+/// holds a policy.
+#[utoipa::path(get, path = "/v1/accounts/{account}", tag = "accounts",
+    params(("account" = String, Path, description = "The account id")),
+    responses(
+        (status = 200, description = "The account", body = AccountView),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 403, description = "Not allowed", body = ErrorBody),
+        (status = 404, description = "No such account", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+async fn get_account(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path(account): Path<String>,
+) -> Result<Json<AccountView>, ApiError> {
+    let account = account_id(&account)?;
+    Ok(Json(app.engine().account(&caller, account)?.into()))
+}
+
+/// Creates a user (operator or the account's root). The answer holds its token, shown once.
+#[utoipa::path(post, path = "/v1/accounts/{account}/users", tag = "users",
+    params(("account" = String, Path, description = "The account id")),
+    request_body = CreateUserRequest,
+    responses(
+        (status = 201, description = "The user and its token", body = CreatedUserView),
+        (status = 400, description = "Unknown policy or category, invalid name", body = ErrorBody),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 403, description = "Not the operator or the account's root", body = ErrorBody),
+        (status = 404, description = "No such account", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+async fn create_user(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path(account): Path<String>,
+    ApiJson(body): ApiJson<CreateUserRequest>,
+) -> Result<(StatusCode, Json<CreatedUserView>), ApiError> {
+    let account = account_id(&account)?;
+    let new = NewUser {
+        name: body.name,
+        policies: policies(&body.policies)?,
+        categories: body.categories.as_deref().map(categories).transpose()?,
+    };
+    let created = app.engine().create_user(&caller, account, new).await?;
+    let u = UserView::from(created.user);
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedUserView {
+            id: u.id,
+            name: u.name,
+            policies: u.policies,
+            categories: u.categories,
+            created_at: u.created_at,
+            token: created.token,
+        }),
+    ))
+}
+
+/// A page of the account's users, without tokens (operator or root).
+#[utoipa::path(get, path = "/v1/accounts/{account}/users", tag = "users",
+    params(
+        ("account" = String, Path, description = "The account id"),
+        ("limit" = Option<u32>, Query, description = "1 to 200, default 50"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "A page of users", body = UserPage),
+        (status = 400, description = "Bad limit or cursor", body = ErrorBody),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 403, description = "Not the operator or the account's root", body = ErrorBody),
+        (status = 404, description = "No such account", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+async fn list_users(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path(account): Path<String>,
+    query: ApiQuery,
+) -> Result<Json<UserPage>, ApiError> {
+    let account = account_id(&account)?;
+    query.only(&["limit", "cursor"])?;
+    let page = app.engine().list_users(&caller, account, &query.page()?)?;
+    Ok(Json(UserPage {
+        items: page.items.into_iter().map(UserView::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// Changes a user's policies or category scope; takes effect on its next request.
+#[utoipa::path(patch, path = "/v1/accounts/{account}/users/{user}", tag = "users",
+    params(
+        ("account" = String, Path, description = "The account id"),
+        ("user" = String, Path, description = "The user id"),
+    ),
+    request_body = UpdateUserRequest,
+    responses(
+        (status = 200, description = "The user as it is now", body = UserView),
+        (status = 400, description = "Unknown policy or category", body = ErrorBody),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 403, description = "Not the operator or the account's root", body = ErrorBody),
+        (status = 404, description = "No such user in the account", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+async fn update_user(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path((account, user)): Path<(String, String)>,
+    ApiJson(body): ApiJson<UpdateUserRequest>,
+) -> Result<Json<UserView>, ApiError> {
+    let account = account_id(&account)?;
+    let user = user_id(&user)?;
+    let update = UserUpdate {
+        policies: body.policies.as_deref().map(policies).transpose()?,
+        categories: match body.categories {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(names)) => Some(Some(categories(&names)?)),
+        },
+    };
+    let user = app
+        .engine()
+        .update_user(&caller, account, user, update)
+        .await?;
+    Ok(Json(user.into()))
+}
+
+/// Deletes a user; its token stops working at once.
+#[utoipa::path(delete, path = "/v1/accounts/{account}/users/{user}", tag = "users",
+    params(
+        ("account" = String, Path, description = "The account id"),
+        ("user" = String, Path, description = "The user id"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 403, description = "Not the operator or the account's root", body = ErrorBody),
+        (status = 404, description = "No such user in the account", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+async fn delete_user(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path((account, user)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let account = account_id(&account)?;
+    let user = user_id(&user)?;
+    app.engine().delete_user(&caller, account, user).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,537 @@
+//! An account's inbox: publish, list, get, counts, mark read and delete, under
+//! `/v1/accounts/{account}/messages` and `/v1/accounts/{account}/counts`.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use msghub::{
+    Category, CategorySet, Filter, MessageId, NewMessage, ReadStatus, Selection, Severity,
+    SeveritySet, parse_time,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiJson, ApiQuery, Caller, account_id, message_id};
+use crate::state::AppState;
+
+/// The routes of this module.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(publish, list_messages))
+        .routes(routes!(get_message, delete_message))
+        .routes(routes!(counts))
+        .routes(routes!(mark_read))
+        .routes(routes!(delete_messages))
+}
+
+/// `POST /v1/accounts/{account}/messages`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PublishRequest {
+    /// One of `account`, `product`, `security`, `exception`, `activity`, `service`.
+    pub category: Option<String>,
+    /// A finer kind inside the category, e.g. `low-balance`.
+    #[serde(default)]
+    pub subtype: Option<String>,
+    /// One line, at most 256 characters.
+    pub title: Option<String>,
+    /// Markdown, at most 65,536 bytes.
+    #[serde(default)]
+    pub body: Option<String>,
+    /// `info` (default), `warning` or `critical`.
+    #[serde(default)]
+    pub severity: Option<String>,
+    /// An absolute http(s) URL.
+    #[serde(default)]
+    pub link: Option<String>,
+    /// The resource the message is about, e.g. `ecs/i-123`.
+    #[serde(default)]
+    pub resource: Option<String>,
+    /// Publishing again with the same key answers 200 with the stored message.
+    #[serde(default)]
+    pub dedupe_key: Option<String>,
+}
+
+/// A message as the caller sees it (`read` is the caller's own read state).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MessageView {
+    /// The message id.
+    pub id: String,
+    /// The account whose inbox holds it.
+    pub account_id: String,
+    /// The category.
+    pub category: String,
+    /// The subtype, or null.
+    pub subtype: Option<String>,
+    /// The title.
+    pub title: String,
+    /// The markdown body, or null.
+    pub body: Option<String>,
+    /// `info`, `warning` or `critical`.
+    pub severity: String,
+    /// The link, or null.
+    pub link: Option<String>,
+    /// The resource, or null.
+    pub resource: Option<String>,
+    /// The dedupe key it was published with, or null.
+    pub dedupe_key: Option<String>,
+    /// When it was stored (RFC 3339).
+    pub created_at: String,
+    /// Whether the caller has read it.
+    pub read: bool,
+}
+
+impl From<msghub::Message> for MessageView {
+    fn from(m: msghub::Message) -> Self {
+        MessageView {
+            id: m.id.to_string(),
+            account_id: m.account_id.to_string(),
+            category: m.category.as_str().to_owned(),
+            subtype: m.subtype,
+            title: m.title,
+            body: m.body,
+            severity: m.severity.as_str().to_owned(),
+            link: m.link,
+            resource: m.resource,
+            dedupe_key: m.dedupe_key,
+            created_at: msghub::format_time(m.created_at),
+            read: m.read,
+        }
+    }
+}
+
+/// A page of messages, newest first.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MessagePage {
+    /// The messages of this page.
+    pub items: Vec<MessageView>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Totals of one category.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CategoryCountView {
+    /// Messages the caller may see.
+    pub total: u64,
+    /// Of those, the ones the caller has not read.
+    pub unread: u64,
+}
+
+/// Totals for the caller, overall and per category (all six always present).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CountsView {
+    /// Messages the caller may see.
+    pub total: u64,
+    /// Of those, the ones the caller has not read.
+    pub unread: u64,
+    /// The same per category.
+    pub by_category: BTreeMap<String, CategoryCountView>,
+}
+
+/// A string or a list of strings.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    /// One name, or a comma-separated list.
+    One(String),
+    /// Several names.
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn names(&self) -> Vec<&str> {
+        match self {
+            OneOrMany::One(s) => s.split(',').map(str::trim).collect(),
+            OneOrMany::Many(v) => v.iter().map(|s| s.trim()).collect(),
+        }
+    }
+}
+
+/// The filter of a bulk call, with the same meanings as the list's query.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FilterBody {
+    /// A category or a list of them.
+    #[serde(default)]
+    pub category: Option<OneOrMany>,
+    /// `all` (default), `unread` or `read`.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// A severity or a list of them.
+    #[serde(default)]
+    pub severity: Option<OneOrMany>,
+    /// A literal, case-insensitive substring of title or body.
+    #[serde(default)]
+    pub q: Option<String>,
+    /// RFC 3339, inclusive.
+    #[serde(default)]
+    pub since: Option<String>,
+    /// RFC 3339, exclusive.
+    #[serde(default)]
+    pub until: Option<String>,
+}
+
+/// `POST .../messages/mark-read` and `POST .../messages/delete`: exactly one of `ids` and
+/// `filter`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkRequest {
+    /// At most 1000 message ids; unknown ids are skipped.
+    #[serde(default)]
+    pub ids: Option<Vec<String>>,
+    /// Every message under this filter that the caller may see; `{}` for all.
+    #[serde(default)]
+    pub filter: Option<FilterBody>,
+}
+
+/// The answer of mark-read.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UpdatedView {
+    /// How many went from unread to read for the caller.
+    pub updated: u64,
+}
+
+/// The answer of a bulk delete.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeletedView {
+    /// How many messages were deleted.
+    pub deleted: u64,
+}
+
+/// Builds a filter from names as the query string or a filter body gives them; `prefix`
+/// is prepended to field names in errors (`filter.` for bodies).
+struct FilterParts<'a> {
+    categories: Option<Vec<&'a str>>,
+    status: Option<&'a str>,
+    severities: Option<Vec<&'a str>>,
+    q: Option<&'a str>,
+    since: Option<&'a str>,
+    until: Option<&'a str>,
+}
+
+impl FilterParts<'_> {
+    fn build(self, prefix: &str) -> Result<Filter, ApiError> {
+        let field = |name: &str| format!("{prefix}{name}");
+        let mut filter = Filter::default();
+        if let Some(names) = self.categories {
+            filter.categories = Some(CategorySet::from_names(names, &field("category"))?);
+        }
+        if let Some(status) = self.status {
+            filter.status = ReadStatus::parse_field(status, &field("status"))?;
+        }
+        if let Some(names) = self.severities {
+            filter.severities = Some(SeveritySet::from_names(names, &field("severity"))?);
+        }
+        if let Some(q) = self.q.filter(|q| !q.is_empty()) {
+            filter.text = Some(q.to_owned());
+        }
+        if let Some(since) = self.since {
+            filter.since = Some(parse_time(since, &field("since"))?);
+        }
+        if let Some(until) = self.until {
+            filter.until = Some(parse_time(until, &field("until"))?);
+        }
+        Ok(filter)
+    }
+}
+
+impl FilterBody {
+    fn to_filter(&self) -> Result<Filter, ApiError> {
+        FilterParts {
+            categories: self.category.as_ref().map(OneOrMany::names),
+            status: self.status.as_deref(),
+            severities: self.severity.as_ref().map(OneOrMany::names),
+            q: self.q.as_deref(),
+            since: self.since.as_deref(),
+            until: self.until.as_deref(),
+        }
+        .build("filter.")
+    }
+}
+
+impl BulkRequest {
+    /// The selection, and whether it came from a filter (to name fields in errors).
+    fn selection(&self) -> Result<(Selection, bool), ApiError> {
+        match (&self.ids, &self.filter) {
+            (Some(ids), None) => {
+                let named = ids.len();
+                if named > msghub::filter::MAX_BULK_IDS {
+                    return Err(ApiError::invalid(
+                        "ids",
+                        format!(
+                            "ids names {named} messages; at most {} are allowed per call, or use a filter",
+                            msghub::filter::MAX_BULK_IDS
+                        ),
+                    ));
+                }
+                // An id that does not parse cannot exist: skipped like any unknown id.
+                let ids: Vec<MessageId> = ids.iter().filter_map(|s| s.parse().ok()).collect();
+                Ok((Selection::Ids(ids), false))
+            }
+            (None, Some(filter)) => Ok((Selection::Filter(filter.to_filter()?), true)),
+            (Some(_), Some(_)) => Err(ApiError::bad_request("send either ids or filter, not both")),
+            (None, None) => Err(ApiError::bad_request(
+                "send either ids (a list of message ids) or filter ({} for every message you may see)",
+            )),
+        }
+    }
+}
+
+/// Runs a bulk operation, naming filter fields as `filter.<name>` in errors.
+fn in_filter(error: msghub::Error, from_filter: bool) -> ApiError {
+    let error = ApiError::from(error);
+    if from_filter && error.field.as_deref() != Some("ids") {
+        error.within("filter")
+    } else {
+        error
+    }
+}
+
+/// Publishes a message (operator only): 201 with the new message, or 200 with the stored
+/// one when the account already has a message with the same `dedupe_key`.
+#[utoipa::path(post, path = "/v1/accounts/{account}/messages", tag = "messages",
+    params(("account" = String, Path, description = "The account id")),
+    request_body = PublishRequest,
+    responses(
+        (status = 201, description = "Stored (durably)", body = MessageView),
+        (status = 200, description = "A message with this dedupe_key exists; nothing new stored", body = MessageView),
+        (status = 400, description = "A field breaks a rule", body = ErrorBody),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 403, description = "Not the operator", body = ErrorBody),
+        (status = 404, description = "No such account", body = ErrorBody),
+        (status = 413, description = "Body over the limit", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+async fn publish(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path(account): Path<String>,
+    ApiJson(body): ApiJson<PublishRequest>,
+) -> Result<(StatusCode, Json<MessageView>), ApiError> {
+    let account = account_id(&account)?;
+    let message = NewMessage {
+        category: body
+            .category
+            .as_deref()
+            .map(|c| Category::parse_field(c, "category"))
+            .transpose()?,
+        subtype: body.subtype,
+        title: body.title.unwrap_or_default(),
+        body: body.body,
+        severity: body
+            .severity
+            .as_deref()
+            .map(|s| Severity::parse_field(s, "severity"))
+            .transpose()?,
+        link: body.link,
+        resource: body.resource,
+        dedupe_key: body.dedupe_key,
+    };
+    let published = app.engine().publish(&caller, account, message).await?;
+    let status = if published.created {
+        app.metrics().messages_published.inc();
+        StatusCode::CREATED
+    } else {
+        app.metrics().messages_deduplicated.inc();
+        StatusCode::OK
+    };
+    Ok((status, Json(published.message.into())))
+}
+
+/// A page of the messages the caller may see, newest first, under optional filters.
+#[utoipa::path(get, path = "/v1/accounts/{account}/messages", tag = "messages",
+    params(
+        ("account" = String, Path, description = "The account id"),
+        ("category" = Option<String>, Query, description = "A category or a comma-separated list"),
+        ("status" = Option<String>, Query, description = "all (default), unread or read"),
+        ("severity" = Option<String>, Query, description = "A severity or a comma-separated list"),
+        ("q" = Option<String>, Query, description = "A literal, case-insensitive substring of title or body"),
+        ("since" = Option<String>, Query, description = "RFC 3339, inclusive"),
+        ("until" = Option<String>, Query, description = "RFC 3339, exclusive"),
+        ("limit" = Option<u32>, Query, description = "1 to 200, default 50"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "A page of messages", body = MessagePage),
+        (status = 400, description = "A bad parameter, cursor or timestamp", body = ErrorBody),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 403, description = "Not allowed", body = ErrorBody),
+        (status = 404, description = "No such account", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+async fn list_messages(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path(account): Path<String>,
+    query: ApiQuery,
+) -> Result<Json<MessagePage>, ApiError> {
+    let account = account_id(&account)?;
+    query.only(&[
+        "category", "status", "severity", "q", "since", "until", "limit", "cursor",
+    ])?;
+    let filter = FilterParts {
+        categories: query.list("category"),
+        status: query.one("status"),
+        severities: query.list("severity"),
+        q: query.one("q"),
+        since: query.one("since"),
+        until: query.one("until"),
+    }
+    .build("")?;
+    let page = app
+        .engine()
+        .list_messages(&caller, account, &filter, &query.page()?)
+        .await?;
+    Ok(Json(MessagePage {
+        items: page.items.into_iter().map(MessageView::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// One message; 404 when it does not exist in the account or is outside the caller's
+/// categories.
+#[utoipa::path(get, path = "/v1/accounts/{account}/messages/{id}", tag = "messages",
+    params(
+        ("account" = String, Path, description = "The account id"),
+        ("id" = String, Path, description = "The message id"),
+    ),
+    responses(
+        (status = 200, description = "The message", body = MessageView),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 403, description = "Not allowed", body = ErrorBody),
+        (status = 404, description = "No such message for the caller", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+async fn get_message(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path((account, id)): Path<(String, String)>,
+) -> Result<Json<MessageView>, ApiError> {
+    let account = account_id(&account)?;
+    let id = message_id(&id)?;
+    Ok(Json(
+        app.engine().message(&caller, account, id).await?.into(),
+    ))
+}
+
+/// Deletes one message for the whole account. Final.
+#[utoipa::path(delete, path = "/v1/accounts/{account}/messages/{id}", tag = "messages",
+    params(
+        ("account" = String, Path, description = "The account id"),
+        ("id" = String, Path, description = "The message id"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 403, description = "Not allowed", body = ErrorBody),
+        (status = 404, description = "No such message for the caller", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+async fn delete_message(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path((account, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let account = account_id(&account)?;
+    let id = message_id(&id)?;
+    app.engine().delete_message(&caller, account, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Total and unread messages for the caller, overall and for each of the six categories.
+#[utoipa::path(get, path = "/v1/accounts/{account}/counts", tag = "messages",
+    params(("account" = String, Path, description = "The account id")),
+    responses(
+        (status = 200, description = "The counts", body = CountsView),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 403, description = "Not allowed", body = ErrorBody),
+        (status = 404, description = "No such account", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+async fn counts(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path(account): Path<String>,
+) -> Result<Json<CountsView>, ApiError> {
+    let account = account_id(&account)?;
+    let counts = app.engine().counts(&caller, account)?;
+    Ok(Json(CountsView {
+        total: counts.total,
+        unread: counts.unread,
+        by_category: counts
+            .by_category
+            .into_iter()
+            .map(|(c, n)| {
+                (
+                    c.as_str().to_owned(),
+                    CategoryCountView {
+                        total: n.total,
+                        unread: n.unread,
+                    },
+                )
+            })
+            .collect(),
+    }))
+}
+
+/// Marks messages read for the caller only.
+#[utoipa::path(post, path = "/v1/accounts/{account}/messages/mark-read", tag = "messages",
+    params(("account" = String, Path, description = "The account id")),
+    request_body = BulkRequest,
+    responses(
+        (status = 200, description = "How many went from unread to read", body = UpdatedView),
+        (status = 400, description = "Both or neither of ids and filter, or a bad filter", body = ErrorBody),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 403, description = "Not allowed", body = ErrorBody),
+        (status = 404, description = "No such account", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+async fn mark_read(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path(account): Path<String>,
+    ApiJson(body): ApiJson<BulkRequest>,
+) -> Result<Json<UpdatedView>, ApiError> {
+    let account = account_id(&account)?;
+    let (selection, from_filter) = body.selection()?;
+    let updated = app
+        .engine()
+        .mark_read(&caller, account, selection)
+        .await
+        .map_err(|e| in_filter(e, from_filter))?;
+    Ok(Json(UpdatedView { updated }))
+}
+
+/// Deletes messages for the whole account. Final.
+#[utoipa::path(post, path = "/v1/accounts/{account}/messages/delete", tag = "messages",
+    params(("account" = String, Path, description = "The account id")),
+    request_body = BulkRequest,
+    responses(
+        (status = 200, description = "How many were deleted", body = DeletedView),
+        (status = 400, description = "Both or neither of ids and filter, or a bad filter", body = ErrorBody),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 403, description = "Not allowed", body = ErrorBody),
+        (status = 404, description = "No such account", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+async fn delete_messages(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path(account): Path<String>,
+    ApiJson(body): ApiJson<BulkRequest>,
+) -> Result<Json<DeletedView>, ApiError> {
+    let account = account_id(&account)?;
+    let (selection, from_filter) = body.selection()?;
+    let deleted = app
+        .engine()
+        .delete_messages(&caller, account, selection)
+        .await
+        .map_err(|e| in_filter(e, from_filter))?;
+    Ok(Json(DeletedView { deleted }))
+}

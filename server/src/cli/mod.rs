@@ -1,0 +1,142 @@
+//! The `msghub` command line: `serve`, the commands that talk to a running server
+//! ([`remote`]), and the commands that run a plugin file locally ([`plugin`]).
+
+pub mod client;
+pub mod plugin;
+pub mod remote;
+pub mod table;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::ServerConfig;
+
+/// msghub: a notification hub with an inbox per account and delivery to chat and email
+/// channels through WebAssembly plugins.
+#[derive(Debug, Parser)]
+#[command(name = "msghub", version, propagate_version = true)]
+#[command(
+    after_help = "Start a server with `msghub serve`, then talk to it with the other \
+commands (MSGHUB_URL and MSGHUB_TOKEN say where and as whom)."
+)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (API, web console, metrics) until SIGINT or SIGTERM.
+    Serve(ServeArgs),
+    /// Publish a message into an account's inbox (needs the operator token).
+    Publish(remote::PublishArgs),
+    /// List messages, mark them read, delete them.
+    #[command(subcommand)]
+    Messages(remote::MessagesCommand),
+    /// Create accounts (operator).
+    #[command(subcommand)]
+    Accounts(remote::AccountsCommand),
+    /// Create users of an account (operator or the account's root).
+    #[command(subcommand)]
+    Users(remote::UsersCommand),
+    /// Inspect, validate and try out channel plugins locally, without a server.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
+}
+
+/// `msghub serve`: the environment variables of the configuration table override the
+/// file; these flags override both.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Environment: MSGHUB_LISTEN, MSGHUB_DATA_DIR, MSGHUB_ADMIN_TOKEN, \
+MSGHUB_PLUGIN_DIR, MSGHUB_ALLOW_NETWORKS, MSGHUB_SMTP_URL, MSGHUB_MAIL_FROM, \
+MSGHUB_RETRY_SCHEDULE, MSGHUB_LOG, MSGHUB_LOG_FORMAT (text or json), MSGHUB_BODY_LIMIT.\n\
+With no configuration the server listens on 127.0.0.1:8080, keeps its data in ./msghub-data \
+and prints a generated operator token once."
+)]
+pub struct ServeArgs {
+    /// A TOML file with any of: listen, data_dir, admin_token, plugin_dir, allow_networks,
+    /// smtp_url, mail_from, retry_schedule, log, log_format, body_limit.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The address to serve on [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Where the redb file and the operator token live [default: ./msghub-data].
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// A directory of extra channel plugins (*.wasm) to load beside the bundled ones.
+    #[arg(long, value_name = "DIR")]
+    pub plugins: Option<PathBuf>,
+}
+
+/// Runs the command line and returns the process's exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve(args).await,
+            Command::Publish(args) => remote::publish(args).await,
+            Command::Messages(command) => remote::messages(command).await,
+            Command::Accounts(command) => remote::accounts(command).await,
+            Command::Users(command) => remote::users(command).await,
+            Command::Plugin(command) => plugin::run(command).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<(), String> {
+    let mut config = ServerConfig::load(args.config.as_deref()).map_err(|e| e.to_string())?;
+    if let Some(listen) = &args.listen {
+        config
+            .set_listen("--listen", listen)
+            .map_err(|e| e.to_string())?;
+    }
+    if let Some(data) = args.data {
+        config.storage = crate::config::Storage::Dir(data);
+    }
+    if let Some(plugins) = args.plugins {
+        config.plugin_dir = Some(plugins);
+    }
+    crate::server::init_logging(&config.log, config.log_format).map_err(|e| e.to_string())?;
+    let token_file = match &config.storage {
+        crate::config::Storage::Dir(dir) => dir.join(crate::server::TOKEN_FILE),
+        crate::config::Storage::Memory => PathBuf::from("(memory)"),
+    };
+    let running = crate::server::start(config, crate::server::shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(token) = &running.generated_token {
+        println!(
+            "Generated the operator token; it is shown only now and kept in {}:",
+            token_file.display()
+        );
+        println!("{token}");
+    }
+    println!(
+        "msghub listening on http://{} ({} plugins loaded)",
+        running.addr, running.plugins
+    );
+    running.wait().await.map_err(|e| e.to_string())
+}

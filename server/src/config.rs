@@ -1,0 +1,324 @@
+//! The server's configuration: an optional TOML file, then the environment variables of
+//! `API.md` (which override the file), then command-line flags (which override both).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The default request body limit: 1 MiB.
+pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
+/// The default address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// The default data directory.
+pub const DEFAULT_DATA_DIR: &str = "./msghub-data";
+/// The default retry schedule of deliveries.
+pub const DEFAULT_RETRY_SCHEDULE: &str = "0s,5s,5m,30m,2h,5h,10h,10h";
+
+/// A configuration that cannot be used; the message names the setting.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read the config file {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this configuration.
+    #[error("the config file {} is not valid: {message}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said (with the line).
+        message: String,
+    },
+    /// A setting has a value that cannot be used.
+    #[error("{setting} = '{value}' is not valid: {reason}")]
+    Invalid {
+        /// The variable or key, e.g. `MSGHUB_LISTEN`.
+        setting: String,
+        /// The value given.
+        value: String,
+        /// What is allowed.
+        reason: String,
+    },
+}
+
+/// The TOML file's keys (all optional), named like the variables without `MSGHUB_`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// `MSGHUB_LISTEN`.
+    pub listen: Option<String>,
+    /// `MSGHUB_DATA_DIR`.
+    pub data_dir: Option<PathBuf>,
+    /// `MSGHUB_ADMIN_TOKEN`.
+    pub admin_token: Option<String>,
+    /// `MSGHUB_PLUGIN_DIR`.
+    pub plugin_dir: Option<PathBuf>,
+    /// `MSGHUB_ALLOW_NETWORKS`.
+    pub allow_networks: Option<String>,
+    /// `MSGHUB_SMTP_URL`.
+    pub smtp_url: Option<String>,
+    /// `MSGHUB_MAIL_FROM`.
+    pub mail_from: Option<String>,
+    /// `MSGHUB_RETRY_SCHEDULE`.
+    pub retry_schedule: Option<String>,
+    /// `MSGHUB_LOG`.
+    pub log: Option<String>,
+    /// `MSGHUB_LOG_FORMAT`: `text` or `json`.
+    pub log_format: Option<String>,
+    /// `MSGHUB_BODY_LIMIT`: the most bytes a request body may have.
+    pub body_limit: Option<usize>,
+}
+
+/// Where the store lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Storage {
+    /// In the data directory: the redb file, the operator token, the plugin cache.
+    Dir(PathBuf),
+    /// In memory, lost at exit (tests and demos).
+    Memory,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Everything `msghub serve` runs with.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The address to serve on; port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// Where the store lives.
+    pub storage: Storage,
+    /// The operator's token; `None` generates one on first start and keeps it in the data
+    /// directory.
+    pub admin_token: Option<String>,
+    /// Extra channel plugins (`*.wasm`) beside the bundled ones.
+    pub plugin_dir: Option<PathBuf>,
+    /// Whether to load the plugins bundled with the engine.
+    pub bundled_plugins: bool,
+    /// Where compiled plugins are cached; `None` means `<data dir>/plugin-cache` (or no
+    /// cache in memory).
+    pub plugin_cache_dir: Option<PathBuf>,
+    /// `MSGHUB_ALLOW_NETWORKS`.
+    pub allow_networks: Option<String>,
+    /// `MSGHUB_SMTP_URL`.
+    pub smtp_url: Option<String>,
+    /// `MSGHUB_MAIL_FROM`.
+    pub mail_from: Option<String>,
+    /// The delay before each delivery attempt.
+    pub retry_schedule: Vec<Duration>,
+    /// The tracing filter.
+    pub log: String,
+    /// The log line format.
+    pub log_format: LogFormat,
+    /// The most bytes a request body may have.
+    pub body_limit: usize,
+}
+
+impl ServerConfig {
+    /// The defaults of `API.md`: 127.0.0.1:8080, `./msghub-data`, bundled plugins.
+    pub fn new() -> ServerConfig {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            storage: Storage::Dir(PathBuf::from(DEFAULT_DATA_DIR)),
+            admin_token: None,
+            plugin_dir: None,
+            bundled_plugins: true,
+            plugin_cache_dir: None,
+            allow_networks: None,
+            smtp_url: None,
+            mail_from: None,
+            retry_schedule: parse_schedule("default", DEFAULT_RETRY_SCHEDULE).unwrap_or_default(),
+            log: "info".to_owned(),
+            log_format: LogFormat::Text,
+            body_limit: DEFAULT_BODY_LIMIT,
+        }
+    }
+
+    /// An in-memory server on a free loopback port: for tests.
+    pub fn ephemeral() -> ServerConfig {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            storage: Storage::Memory,
+            ..ServerConfig::new()
+        }
+    }
+
+    /// The defaults, overridden by the file at `file` (if any), then by the environment.
+    pub fn load(file: Option<&Path>) -> Result<ServerConfig, ConfigError> {
+        let file_config = match file {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let mut config = ServerConfig::new();
+        let pick = |var: &str, from_file: Option<String>| env(var).or(from_file);
+        if let Some(listen) = pick("MSGHUB_LISTEN", file_config.listen) {
+            config.set_listen("MSGHUB_LISTEN", &listen)?;
+        }
+        if let Some(dir) = env("MSGHUB_DATA_DIR")
+            .map(PathBuf::from)
+            .or(file_config.data_dir)
+        {
+            config.storage = Storage::Dir(dir);
+        }
+        config.admin_token = pick("MSGHUB_ADMIN_TOKEN", file_config.admin_token);
+        config.plugin_dir = env("MSGHUB_PLUGIN_DIR")
+            .map(PathBuf::from)
+            .or(file_config.plugin_dir);
+        config.allow_networks = pick("MSGHUB_ALLOW_NETWORKS", file_config.allow_networks);
+        config.smtp_url = pick("MSGHUB_SMTP_URL", file_config.smtp_url);
+        config.mail_from = pick("MSGHUB_MAIL_FROM", file_config.mail_from);
+        if let Some(schedule) = pick("MSGHUB_RETRY_SCHEDULE", file_config.retry_schedule) {
+            config.retry_schedule = parse_schedule("MSGHUB_RETRY_SCHEDULE", &schedule)?;
+        }
+        if let Some(log) = pick("MSGHUB_LOG", file_config.log) {
+            config.log = log;
+        }
+        if let Some(format) = pick("MSGHUB_LOG_FORMAT", file_config.log_format) {
+            config.log_format = match format.trim() {
+                "json" => LogFormat::Json,
+                "text" => LogFormat::Text,
+                other => {
+                    return Err(ConfigError::Invalid {
+                        setting: "MSGHUB_LOG_FORMAT".into(),
+                        value: other.into(),
+                        reason: "use text or json".into(),
+                    });
+                }
+            };
+        }
+        let limit = match env("MSGHUB_BODY_LIMIT") {
+            Some(text) => Some(text.trim().parse().map_err(|_| ConfigError::Invalid {
+                setting: "MSGHUB_BODY_LIMIT".into(),
+                value: text.clone(),
+                reason: "use a number of bytes such as 1048576".into(),
+            })?),
+            None => file_config.body_limit,
+        };
+        if let Some(limit) = limit {
+            config.body_limit = limit;
+        }
+        Ok(config)
+    }
+
+    /// Sets the address from text such as `127.0.0.1:8080`, naming `setting` in errors.
+    pub fn set_listen(&mut self, setting: &str, text: &str) -> Result<(), ConfigError> {
+        self.listen = text.trim().parse().map_err(|_| ConfigError::Invalid {
+            setting: setting.into(),
+            value: text.into(),
+            reason: "use host:port with an IP address, e.g. 127.0.0.1:8080 or [::]:8080".into(),
+        })?;
+        Ok(())
+    }
+
+    /// The plugin host's configuration.
+    pub fn plugin_config(&self) -> Result<msghub::plugin::PluginConfig, ConfigError> {
+        let mut config = msghub::plugin::PluginConfig::default();
+        if let Some(networks) = &self.allow_networks {
+            config.allow_networks =
+                msghub::plugin::config::parse_networks(networks).map_err(|e| {
+                    ConfigError::Invalid {
+                        setting: "MSGHUB_ALLOW_NETWORKS".into(),
+                        value: networks.clone(),
+                        reason: e.to_string(),
+                    }
+                })?;
+        }
+        config.smtp_url = self.smtp_url.clone();
+        if let Some(from) = &self.mail_from {
+            config.mail_from = from.clone();
+        }
+        config.cache_dir = match (&self.plugin_cache_dir, &self.storage) {
+            (Some(dir), _) => Some(dir.clone()),
+            (None, Storage::Dir(dir)) => Some(dir.join("plugin-cache")),
+            (None, Storage::Memory) => None,
+        };
+        Ok(config)
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig::new()
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// Parses a retry schedule such as `0s,5s,5m,30m,2h`.
+pub fn parse_schedule(setting: &str, text: &str) -> Result<Vec<Duration>, ConfigError> {
+    let invalid = |reason: &str| ConfigError::Invalid {
+        setting: setting.into(),
+        value: text.into(),
+        reason: reason.into(),
+    };
+    let delays: Vec<Duration> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|item| {
+            let split = item
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(item.len());
+            let (number, unit) = item.split_at(split);
+            let n: u64 = number
+                .parse()
+                .map_err(|_| invalid("each entry is a number with s, m or h, e.g. 5m"))?;
+            let seconds = match unit {
+                "s" => n,
+                "m" => n * 60,
+                "h" => n * 3600,
+                _ => return Err(invalid("each entry ends with s, m or h, e.g. 30s,5m,2h")),
+            };
+            Ok(Duration::from_secs(seconds))
+        })
+        .collect::<Result<_, _>>()?;
+    if delays.is_empty() {
+        return Err(invalid("give at least one delay, e.g. 0s,5s,5m"));
+    }
+    Ok(delays)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_schedule_reads_seconds_minutes_and_hours() {
+        let s = parse_schedule("x", DEFAULT_RETRY_SCHEDULE).unwrap();
+        assert_eq!(s.len(), 8);
+        assert_eq!(s[2], Duration::from_secs(300));
+        assert_eq!(s[7], Duration::from_secs(36_000));
+        let e = parse_schedule("MSGHUB_RETRY_SCHEDULE", "5x").unwrap_err();
+        assert!(e.to_string().contains("MSGHUB_RETRY_SCHEDULE"), "{e}");
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused_by_name() {
+        let e = toml::from_str::<FileConfig>("lisen = \"x\"").unwrap_err();
+        assert!(e.to_string().contains("lisen"), "{e}");
+    }
+}

@@ -1,0 +1,157 @@
+//! The contract's error answer, `{"error": {"code", "message", "field"}}`, and the mapping of
+//! engine errors onto HTTP statuses. Every failure the server answers goes through
+//! [`ApiError`], so no handler or extractor can answer in another shape.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// An error answer of the HTTP API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The contract's code, e.g. `invalid_argument`.
+    pub code: &'static str,
+    /// What went wrong and what to do, for a person.
+    pub message: String,
+    /// The request field at fault, when one is.
+    pub field: Option<String>,
+}
+
+/// The body of every error answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// The inside of [`ErrorBody`].
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// One of `invalid_argument`, `unauthenticated`, `forbidden`, `not_found`, `conflict`,
+    /// `payload_too_large`, `rate_limited`, `internal`, `unavailable` (and
+    /// `method_not_allowed` for a path that exists under another method).
+    pub code: String,
+    /// What went wrong and what to do about it.
+    pub message: String,
+    /// The request field at fault, if any.
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    /// A 400 naming `field`.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code: "invalid_argument",
+            message: message.into(),
+            field: Some(field.into()),
+        }
+    }
+
+    /// A 400 about the request as a whole (no single field at fault).
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code: "invalid_argument",
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    /// A 404 with `message`.
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            code: "not_found",
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    /// A 413 for a body over `limit` bytes.
+    pub fn too_large(limit: usize) -> ApiError {
+        ApiError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            code: "payload_too_large",
+            message: format!(
+                "the request body is larger than the limit of {limit} bytes; send less per request"
+            ),
+            field: None,
+        }
+    }
+
+    /// A 503 while the server is stopping.
+    pub fn unavailable(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "unavailable",
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    /// The answer for a path that exists but not under this method.
+    pub fn method_not_allowed(method: &str, path: &str) -> ApiError {
+        ApiError {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            code: "method_not_allowed",
+            message: format!(
+                "{method} is not allowed on {path}; the Allow header lists the methods that are"
+            ),
+            field: None,
+        }
+    }
+
+    /// Prefixes the field with `prefix.`, for errors found inside a nested object.
+    pub fn within(mut self, prefix: &str) -> ApiError {
+        if let Some(field) = &self.field
+            && !field.starts_with(prefix)
+        {
+            self.field = Some(format!("{prefix}.{field}"));
+        }
+        self
+    }
+}
+
+impl From<msghub::Error> for ApiError {
+    fn from(error: msghub::Error) -> ApiError {
+        let code = error.code();
+        let status = match code {
+            "invalid_argument" => StatusCode::BAD_REQUEST,
+            "unauthenticated" => StatusCode::UNAUTHORIZED,
+            "forbidden" => StatusCode::FORBIDDEN,
+            "not_found" => StatusCode::NOT_FOUND,
+            "conflict" => StatusCode::CONFLICT,
+            "payload_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
+            "rate_limited" => StatusCode::TOO_MANY_REQUESTS,
+            "unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status.is_server_error() {
+            tracing::error!(error = %error, "request failed");
+        }
+        ApiError {
+            status,
+            code,
+            message: error.to_string(),
+            field: error.field().map(str::to_owned),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message,
+                field: self.field,
+            },
+        };
+        (self.status, Json(body)).into_response()
+    }
+}

@@ -1,0 +1,256 @@
+//! Extractors that turn every malformed request into the contract's error shape: a JSON body
+//! with the body limit, the query string of lists, the caller's token, and ids in paths.
+//! axum's own rejections (plain text) never reach a client.
+
+use std::collections::BTreeMap;
+
+use axum::body::Body;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use http_body_util::BodyExt;
+use msghub::Principal;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// A JSON request body, read up to the server's body limit and decoded into `T`, with a 400
+/// that names the field at fault when it does not decode.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let bytes = read_body(req.into_body(), state.body_limit()).await?;
+        decode_json(&bytes).map(ApiJson)
+    }
+}
+
+/// The most bytes drained from a body that is already over the limit, so that the client
+/// can read the 413 instead of seeing its connection reset; beyond this the connection is
+/// closed.
+const DRAIN_LIMIT: usize = 64 << 20;
+
+/// Reads the whole body, or answers 413 when it is larger than `limit`.
+async fn read_body(body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
+    let mut body = body;
+    let mut bytes = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            ApiError::bad_request(format!("the request body could not be read: {e}"))
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen = seen.saturating_add(data.len());
+        if seen > limit {
+            if seen > DRAIN_LIMIT {
+                return Err(ApiError::too_large(limit));
+            }
+            continue;
+        }
+        bytes.extend_from_slice(&data);
+    }
+    if seen > limit {
+        return Err(ApiError::too_large(limit));
+    }
+    Ok(bytes)
+}
+
+/// Decodes JSON, naming the field at fault in the error.
+pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request(
+            "the request body is empty; send a JSON object (Content-Type: application/json)",
+        ));
+    }
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the request body is not valid JSON ({} at line {}, column {})",
+            strip_position(&e.to_string()),
+            e.line(),
+            e.column()
+        ))
+    })?;
+    if !value.is_object() {
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON object, such as {\"name\": \"acme\"}",
+        ));
+    }
+    serde_path_to_error::deserialize(value).map_err(json_error)
+}
+
+fn json_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = error.path().to_string();
+    let detail = strip_position(&error.inner().to_string());
+    let qualified = |name: &str| {
+        if path == "." {
+            name.to_owned()
+        } else {
+            format!("{path}.{name}")
+        }
+    };
+    // A missing field is reported at its parent; name the field itself.
+    if let Some(missing) = between(&detail, "missing field `", "`") {
+        let field = qualified(missing);
+        return ApiError::invalid(field.clone(), format!("{field} is required"));
+    }
+    if let Some(unknown) = between(&detail, "unknown field `", "`") {
+        // The path already ends at the unknown field.
+        let field = if path.ends_with(unknown) {
+            path.clone()
+        } else {
+            qualified(unknown)
+        };
+        let expected = detail
+            .split_once(", expected ")
+            .map(|(_, e)| format!("; expected {e}"))
+            .unwrap_or_default();
+        return ApiError::invalid(
+            field.clone(),
+            format!("{field} is not a field of this request{expected}"),
+        );
+    }
+    if path == "." {
+        ApiError::bad_request(format!("the request body is not accepted: {detail}"))
+    } else {
+        ApiError::invalid(path.clone(), format!("{path}: {detail}"))
+    }
+}
+
+fn strip_position(text: &str) -> String {
+    match text.rfind(" at line ") {
+        Some(at) => text[..at].to_owned(),
+        None => text.to_owned(),
+    }
+}
+
+fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let rest = &text[text.find(start)? + start.len()..];
+    Some(&rest[..rest.find(end)?])
+}
+
+/// The decoded query string: each parameter with every value it was given, in order.
+#[derive(Debug, Default)]
+pub struct ApiQuery {
+    params: BTreeMap<String, Vec<String>>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let mut params: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        if let Some(query) = parts.uri.query() {
+            for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+                params
+                    .entry(key.into_owned())
+                    .or_default()
+                    .push(value.into_owned());
+            }
+        }
+        Ok(ApiQuery { params })
+    }
+}
+
+impl ApiQuery {
+    /// Refuses any parameter not in `known`, so that a misspelt filter is not silently
+    /// ignored.
+    pub fn only(&self, known: &[&str]) -> Result<(), ApiError> {
+        match self.params.keys().find(|k| !known.contains(&k.as_str())) {
+            Some(unknown) => Err(ApiError::invalid(
+                unknown.clone(),
+                format!(
+                    "'{unknown}' is not a query parameter of this endpoint; use {}",
+                    known.join(", ")
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// The last non-empty value of `name`.
+    pub fn one(&self, name: &str) -> Option<&str> {
+        self.params
+            .get(name)
+            .and_then(|values| values.iter().rev().find(|v| !v.is_empty()))
+            .map(String::as_str)
+    }
+
+    /// Every non-empty value of `name`, comma-separated lists split.
+    pub fn list(&self, name: &str) -> Option<Vec<&str>> {
+        let values: Vec<&str> = self
+            .params
+            .get(name)?
+            .iter()
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .collect();
+        (!values.is_empty()).then_some(values)
+    }
+
+    /// The page request of a list: `limit` (1 to 200, default 50) and `cursor`.
+    pub fn page(&self) -> Result<msghub::PageRequest, ApiError> {
+        let mut page = msghub::PageRequest::default();
+        if let Some(limit) = self.one("limit") {
+            page.limit = limit.parse().map_err(|_| {
+                ApiError::invalid(
+                    "limit",
+                    format!("limit '{limit}' is not a whole number; use 1 to 200"),
+                )
+            })?;
+        }
+        page.cursor = self.one("cursor").map(str::to_owned);
+        Ok(page)
+    }
+}
+
+/// The authenticated caller, from `Authorization: Bearer <token>`.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = match parts.headers.get(AUTHORIZATION) {
+            None => "",
+            Some(value) => {
+                let value = value.to_str().unwrap_or_default();
+                match value.split_once(' ') {
+                    Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+                    _ => {
+                        return Err(msghub::Error::Unauthenticated(
+                            "the Authorization header must be 'Bearer <token>'".into(),
+                        )
+                        .into());
+                    }
+                }
+            }
+        };
+        Ok(Caller(state.engine().authenticate(token)?))
+    }
+}
+
+/// Parses an account id from a path; a malformed one cannot exist, so it is 404.
+pub fn account_id(text: &str) -> Result<msghub::AccountId, ApiError> {
+    text.parse()
+        .map_err(|_| ApiError::not_found(format!("account {text} does not exist")))
+}
+
+/// Parses a user id from a path; a malformed one cannot exist, so it is 404.
+pub fn user_id(text: &str) -> Result<msghub::UserId, ApiError> {
+    text.parse()
+        .map_err(|_| ApiError::not_found(format!("user {text} does not exist")))
+}
+
+/// Parses a message id from a path; a malformed one cannot exist, so it is 404.
+pub fn message_id(text: &str) -> Result<msghub::MessageId, ApiError> {
+    text.parse()
+        .map_err(|_| ApiError::not_found(format!("message {text} does not exist")))
+}

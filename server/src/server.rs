@@ -1,0 +1,263 @@
+//! Starting and stopping the server: the data directory and operator token, the engine, the
+//! plugins, the listener, and graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use msghub::Engine;
+use msghub::plugin::PluginRegistry;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::config::{ConfigError, ServerConfig, Storage};
+use crate::metrics::Metrics;
+use crate::state::AppState;
+
+/// The file in the data directory that keeps a generated operator token.
+pub const TOKEN_FILE: &str = "operator-token";
+/// The redb file in the data directory.
+pub const STORE_FILE: &str = "msghub.redb";
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The data directory or the token file cannot be used.
+    #[error("cannot use {}: {source}", path.display())]
+    DataDir {
+        /// The directory or file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The engine did not open.
+    #[error("cannot open the store: {0}")]
+    Engine(#[from] msghub::Error),
+    /// The plugin host did not start.
+    #[error("cannot start the plugin host: {0}")]
+    Plugins(#[from] msghub::plugin::RegistryError),
+    /// The address cannot be listened on.
+    #[error("cannot listen on {addr}: {source} (set MSGHUB_LISTEN or --listen to another address)")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Serving failed.
+    #[error("the server failed: {0}")]
+    Io(#[from] std::io::Error),
+    /// The serving task panicked.
+    #[error("the server task failed: {0}")]
+    Task(String),
+}
+
+/// A started server.
+#[derive(Debug)]
+pub struct Running {
+    /// The address it listens on (the real port when 0 was asked for).
+    pub addr: SocketAddr,
+    /// The operator token when this start generated it (show it once); `None` when it came
+    /// from the configuration or from an earlier start.
+    pub generated_token: Option<String>,
+    /// The operator token in use.
+    pub operator_token: String,
+    /// How many channel plugins were loaded.
+    pub plugins: usize,
+    task: JoinHandle<Result<(), ServeError>>,
+}
+
+impl Running {
+    /// Waits until the server has stopped (after `shutdown` resolved, the in-flight
+    /// requests finished and the engine closed).
+    pub async fn wait(self) -> Result<(), ServeError> {
+        self.task
+            .await
+            .map_err(|e| ServeError::Task(e.to_string()))?
+    }
+}
+
+/// Opens everything `config` names, starts serving, and returns once the listener is bound.
+/// When `shutdown` resolves the server stops accepting, finishes in-flight requests, closes
+/// the engine and [`Running::wait`] returns.
+pub async fn start(
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Running, ServeError> {
+    let (engine_builder, token, generated) = prepare_storage(&config)?;
+    let engine = engine_builder.operator_token(token.clone()).build().await?;
+    let plugins = load_plugins(&config).await?;
+    let metrics = Arc::new(Metrics::new());
+    let plugin_count = plugins.plugins().count();
+    metrics
+        .plugins_loaded
+        .set(i64::try_from(plugin_count).unwrap_or(i64::MAX));
+    let state = AppState::new(engine.clone(), plugins, metrics, config.body_limit);
+    let app = crate::api::router(state.clone());
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, plugins = plugin_count, "msghub is serving");
+    let stopping = state.clone();
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                stopping.begin_stopping();
+                tracing::info!("shutting down: finishing in-flight requests");
+            })
+            .await;
+        engine.close().await;
+        tracing::info!("stopped");
+        served.map_err(ServeError::Io)
+    });
+    Ok(Running {
+        addr,
+        generated_token: generated.then(|| token.clone()),
+        operator_token: token,
+        plugins: plugin_count,
+        task,
+    })
+}
+
+/// Creates the data directory and finds the operator token: from the configuration, from
+/// the token file of an earlier start, or newly generated (then kept in the token file).
+fn prepare_storage(
+    config: &ServerConfig,
+) -> Result<(msghub::EngineBuilder, String, bool), ServeError> {
+    match &config.storage {
+        Storage::Memory => {
+            let (token, generated) = match &config.admin_token {
+                Some(token) => (token.clone(), false),
+                None => (msghub::generate_operator_token(), true),
+            };
+            Ok((Engine::builder().in_memory(), token, generated))
+        }
+        Storage::Dir(dir) => {
+            std::fs::create_dir_all(dir).map_err(|source| ServeError::DataDir {
+                path: dir.clone(),
+                source,
+            })?;
+            let (token, generated) = match &config.admin_token {
+                Some(token) => (token.clone(), false),
+                None => stored_or_new_token(&dir.join(TOKEN_FILE))?,
+            };
+            Ok((
+                Engine::builder().path(dir.join(STORE_FILE)),
+                token,
+                generated,
+            ))
+        }
+    }
+}
+
+fn stored_or_new_token(path: &Path) -> Result<(String, bool), ServeError> {
+    let io = |source| ServeError::DataDir {
+        path: path.to_owned(),
+        source,
+    };
+    match std::fs::read_to_string(path) {
+        Ok(text) if !text.trim().is_empty() => return Ok((text.trim().to_owned(), false)),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(e)),
+    }
+    let token = msghub::generate_operator_token();
+    write_private(path, &token).map_err(io)?;
+    Ok((token, true))
+}
+
+/// Writes a file only its owner can read.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()
+}
+
+async fn load_plugins(config: &ServerConfig) -> Result<PluginRegistry, ServeError> {
+    let mut builder = PluginRegistry::builder(config.plugin_config()?);
+    if config.bundled_plugins {
+        builder = builder.bundled();
+    }
+    if let Some(dir) = &config.plugin_dir {
+        builder = builder.dir(dir);
+    }
+    let (registry, report) = builder.load().await?;
+    for refused in &report.refused {
+        tracing::warn!(error = %refused, "plugin refused");
+    }
+    tracing::info!(
+        loaded = ?report.loaded,
+        compiled = report.compiled,
+        cached = report.cached,
+        "plugins loaded"
+    );
+    Ok(registry)
+}
+
+/// A future that resolves on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed when
+/// this is called, not when the future is first polled, so a signal that arrives while the
+/// server is still starting is not lost (nor does it kill the process uncleanly). Call it
+/// inside the tokio runtime.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async move {
+            match (interrupt, terminate) {
+                (Ok(mut interrupt), Ok(mut terminate)) => {
+                    tokio::select! {
+                        _ = interrupt.recv() => {}
+                        _ = terminate.recv() => {}
+                    }
+                }
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Sets up logging: `filter` as a tracing filter (e.g. `info`, `msghub=debug`), as text or
+/// JSON lines on stderr. Calling it twice keeps the first setup.
+pub fn init_logging(filter: &str, format: crate::config::LogFormat) -> Result<(), ConfigError> {
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(filter).map_err(|e| ConfigError::Invalid {
+            setting: "MSGHUB_LOG".into(),
+            value: filter.into(),
+            reason: e.to_string(),
+        })?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        crate::config::LogFormat::Json => builder.json().try_init(),
+        crate::config::LogFormat::Text => builder.try_init(),
+    };
+    Ok(())
+}

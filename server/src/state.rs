@@ -1,0 +1,73 @@
+//! What every handler shares: the engine, the plugin registry, the metrics and the limits.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use msghub::Engine;
+use msghub::plugin::PluginRegistry;
+
+use crate::metrics::Metrics;
+
+/// The shared state of the server's handlers. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Engine,
+    plugins: PluginRegistry,
+    metrics: Arc<Metrics>,
+    body_limit: usize,
+    stopping: AtomicBool,
+}
+
+impl AppState {
+    /// Ties the parts together.
+    pub fn new(
+        engine: Engine,
+        plugins: PluginRegistry,
+        metrics: Arc<Metrics>,
+        body_limit: usize,
+    ) -> AppState {
+        AppState {
+            inner: Arc::new(Inner {
+                engine,
+                plugins,
+                metrics,
+                body_limit,
+                stopping: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// The loaded channel plugins.
+    pub fn plugins(&self) -> &PluginRegistry {
+        &self.inner.plugins
+    }
+
+    /// The metrics registry.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// The most bytes a request body may have.
+    pub fn body_limit(&self) -> usize {
+        self.inner.body_limit
+    }
+
+    /// Whether shutdown has begun (health checks then fail, so a balancer drains us).
+    pub fn is_stopping(&self) -> bool {
+        self.inner.stopping.load(Ordering::Relaxed)
+    }
+
+    /// Marks the start of shutdown.
+    pub fn begin_stopping(&self) {
+        self.inner.stopping.store(true, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,355 @@
+//! The `msghub` binary against a running server: tables for people, `--json` for scripts,
+//! errors on stderr with a non-zero exit; `--help` everywhere; graceful shutdown.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::{OPERATOR, start};
+use serde_json::Value;
+
+fn msghub(url: &str, token: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_msghub"))
+        .args(args)
+        .env("MSGHUB_URL", url)
+        .env("MSGHUB_TOKEN", token)
+        .env_remove("MSGHUB_ACCOUNT")
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+#[tokio::test]
+async fn accounts_users_publish_list_read_delete_from_the_command_line() {
+    let s = start().await;
+    let url = s.url();
+    let out = tokio::task::spawn_blocking(move || {
+        let account: Value = serde_json::from_str(&stdout(&msghub(
+            &url,
+            OPERATOR,
+            &["accounts", "create", "acme", "--json"],
+        )))
+        .unwrap();
+        let acc = account["id"].as_str().unwrap().to_owned();
+        let root = account["root_token"].as_str().unwrap().to_owned();
+        let table = stdout(&msghub(&url, OPERATOR, &["accounts", "create", "globex"]));
+        assert!(table.starts_with("ID"), "{table}");
+        assert!(
+            table.contains("root token (shown only now): mhr_"),
+            "{table}"
+        );
+
+        let user = stdout(&msghub(
+            &url,
+            &root,
+            &[
+                "users",
+                "create",
+                "--account",
+                &acc,
+                "alice",
+                "--policy",
+                "NotificationsReadOnlyAccess",
+                "--category",
+                "security,account",
+            ],
+        ));
+        assert!(
+            user.contains("alice") && user.contains("token (shown only now): mhu_"),
+            "{user}"
+        );
+
+        let published: Value = serde_json::from_str(&stdout(&msghub(
+            &url,
+            OPERATOR,
+            &[
+                "publish",
+                "--account",
+                &acc,
+                "--category",
+                "security",
+                "--severity",
+                "critical",
+                "--title",
+                "DDoS attack",
+                "--dedupe-key",
+                "k1",
+                "--json",
+            ],
+        )))
+        .unwrap();
+        let id = published["id"].as_str().unwrap().to_owned();
+        let again = stdout(&msghub(
+            &url,
+            OPERATOR,
+            &[
+                "publish",
+                "--account",
+                &acc,
+                "--category",
+                "security",
+                "--title",
+                "DDoS attack",
+                "--dedupe-key",
+                "k1",
+            ],
+        ));
+        assert!(again.contains("already published"), "{again}");
+        stdout(&msghub(
+            &url,
+            OPERATOR,
+            &[
+                "publish",
+                "--account",
+                &acc,
+                "--category",
+                "account",
+                "--title",
+                "New sign-in",
+            ],
+        ));
+
+        let listed = stdout(&msghub(
+            &url,
+            &root,
+            &["messages", "list", "--account", &acc],
+        ));
+        assert!(listed.lines().next().unwrap().starts_with("ID"), "{listed}");
+        assert!(
+            listed.contains("DDoS attack") && listed.contains("unread"),
+            "{listed}"
+        );
+        let page: Value = serde_json::from_str(&stdout(&msghub(
+            &url,
+            &root,
+            &[
+                "messages",
+                "list",
+                "--account",
+                &acc,
+                "--category",
+                "security",
+                "--json",
+            ],
+        )))
+        .unwrap();
+        assert_eq!(page["items"].as_array().unwrap().len(), 1);
+
+        let read = stdout(&msghub(
+            &url,
+            &root,
+            &["messages", "read", "--account", &acc, &id],
+        ));
+        assert_eq!(read.trim(), "marked 1 message(s) read");
+        let read: Value = serde_json::from_str(&stdout(&msghub(
+            &url,
+            &root,
+            &["messages", "read", "--account", &acc, "--all", "--json"],
+        )))
+        .unwrap();
+        assert_eq!(read["updated"], 1);
+        let deleted = stdout(&msghub(
+            &url,
+            &root,
+            &[
+                "messages",
+                "delete",
+                "--account",
+                &acc,
+                "--category",
+                "account",
+            ],
+        ));
+        assert_eq!(deleted.trim(), "deleted 1 message(s)");
+
+        // API errors: the message on stderr and a failing exit code.
+        let denied = msghub(
+            &url,
+            &root,
+            &[
+                "publish",
+                "--account",
+                &acc,
+                "--category",
+                "security",
+                "--title",
+                "x",
+            ],
+        );
+        assert!(!denied.status.success());
+        let err = String::from_utf8_lossy(&denied.stderr);
+        assert!(
+            err.starts_with("error: ") && err.contains("HTTP 403"),
+            "{err}"
+        );
+        let bad = msghub(
+            &url,
+            OPERATOR,
+            &[
+                "publish",
+                "--account",
+                &acc,
+                "--category",
+                "finance",
+                "--title",
+                "x",
+            ],
+        );
+        assert!(String::from_utf8_lossy(&bad.stderr).contains("[field: category]"));
+        let unreachable = msghub(
+            "http://127.0.0.1:1",
+            OPERATOR,
+            &["messages", "list", "--account", &acc],
+        );
+        assert!(String::from_utf8_lossy(&unreachable.stderr).contains("cannot reach the server"));
+        true
+    })
+    .await
+    .unwrap();
+    assert!(out);
+}
+
+#[test]
+fn every_command_has_help() {
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["publish", "--help"],
+        vec!["messages", "--help"],
+        vec!["messages", "list", "--help"],
+        vec!["messages", "read", "--help"],
+        vec!["messages", "delete", "--help"],
+        vec!["accounts", "create", "--help"],
+        vec!["users", "create", "--help"],
+        vec!["plugin", "--help"],
+        vec!["plugin", "list", "--help"],
+        vec!["plugin", "validate", "--help"],
+        vec!["plugin", "send", "--help"],
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_msghub"))
+            .args(&args)
+            .output()
+            .unwrap();
+        let text = stdout(&o);
+        assert!(text.contains("Usage: msghub"), "{args:?}: {text}");
+    }
+}
+
+#[test]
+fn plugin_list_validate_and_send_run_locally() {
+    let list = Command::new(env!("CARGO_BIN_EXE_msghub"))
+        .args(["plugin", "list", "--json"])
+        .output()
+        .unwrap();
+    let plugins: Value = serde_json::from_str(&stdout(&list)).unwrap();
+    assert_eq!(plugins.as_array().unwrap().len(), 6);
+    assert!(plugins[0]["config_schema"].is_object());
+
+    let bogus = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(bogus.path(), b"not wasm").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_msghub"))
+        .arg("plugin")
+        .arg("validate")
+        .arg(bogus.path())
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a WebAssembly component"));
+
+    // A real send through the bundled webhook plugin to a receiver on loopback (allowed
+    // for the sandbox by MSGHUB_ALLOW_NETWORKS, as the server reads it).
+    let receiver = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = receiver.local_addr().unwrap().port();
+    let got = std::thread::spawn(move || {
+        let (mut conn, _) = receiver.accept().unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 8192];
+        while !String::from_utf8_lossy(&seen).contains("Plugin check") {
+            let n = std::io::Read::read(&mut conn, &mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            seen.extend_from_slice(&buf[..n]);
+        }
+        std::io::Write::write_all(&mut conn, b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+            .unwrap();
+        String::from_utf8_lossy(&seen).into_owned()
+    });
+    let config = format!(
+        r#"{{"url": "http://127.0.0.1:{port}/hook", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}"#
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_msghub"))
+        .args([
+            "plugin",
+            "send",
+            "webhook",
+            "--title",
+            "Plugin check",
+            "--config",
+            &config,
+        ])
+        .env("MSGHUB_ALLOW_NETWORKS", "127.0.0.0/8")
+        .output()
+        .unwrap();
+    assert!(stdout(&o).starts_with("delivered through webhook"));
+    let request = got.join().unwrap();
+    assert!(request.starts_with("POST /hook"), "{request}");
+    assert!(request.contains("webhook-signature: v1,"), "{request}");
+
+    // The same send to a closed port fails with the plugin's reason and a failing exit.
+    let closed =
+        r#"{"url": "http://127.0.0.1:1/hook", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}"#;
+    let o = Command::new(env!("CARGO_BIN_EXE_msghub"))
+        .args(["plugin", "send", "webhook", "--config", closed])
+        .env("MSGHUB_ALLOW_NETWORKS", "127.0.0.0/8")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("not delivered"), "{err}");
+}
+
+#[test]
+fn sigterm_stops_the_server_gracefully_with_exit_code_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_msghub"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(dir.path())
+        .env("MSGHUB_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    let listening = loop {
+        let line = lines.next().unwrap().unwrap();
+        if let Some(rest) = line.strip_prefix("msghub listening on http://") {
+            break rest.split(' ').next().unwrap().to_owned();
+        }
+    };
+    // The server answers, then SIGTERM ends it cleanly.
+    let mut conn = std::net::TcpStream::connect(&listening).unwrap();
+    std::io::Write::write_all(
+        &mut conn,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut conn, &mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}

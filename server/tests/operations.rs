@@ -1,0 +1,159 @@
+//! `/healthz`, `/metrics`, `/openapi.json`, the console, and request ids.
+
+mod common;
+
+use common::{OPERATOR, start};
+use http::Method;
+use serde_json::Value;
+
+/// Every route the router serves, as the OpenAPI document must list it.
+const ROUTES: &[(&str, &str)] = &[
+    ("post", "/v1/accounts"),
+    ("get", "/v1/accounts/{account}"),
+    ("post", "/v1/accounts/{account}/users"),
+    ("get", "/v1/accounts/{account}/users"),
+    ("patch", "/v1/accounts/{account}/users/{user}"),
+    ("delete", "/v1/accounts/{account}/users/{user}"),
+    ("post", "/v1/accounts/{account}/messages"),
+    ("get", "/v1/accounts/{account}/messages"),
+    ("get", "/v1/accounts/{account}/messages/{id}"),
+    ("delete", "/v1/accounts/{account}/messages/{id}"),
+    ("get", "/v1/accounts/{account}/counts"),
+    ("post", "/v1/accounts/{account}/messages/mark-read"),
+    ("post", "/v1/accounts/{account}/messages/delete"),
+    ("get", "/v1/plugins"),
+    ("get", "/healthz"),
+    ("get", "/metrics"),
+    ("get", "/openapi.json"),
+    ("get", "/"),
+    ("get", "/console/{path}"),
+];
+
+#[tokio::test]
+async fn openapi_lists_every_route_the_server_serves() {
+    let s = start().await;
+    let r = s.raw(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(r.status, 200);
+    assert!(r.body["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = r.body["paths"].as_object().unwrap();
+    for (method, path) in ROUTES {
+        assert!(
+            paths.get(*path).and_then(|p| p.get(*method)).is_some(),
+            "{method} {path} missing"
+        );
+    }
+    let listed: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+    assert_eq!(
+        listed,
+        ROUTES.len(),
+        "the document lists routes this test does not know"
+    );
+    // And each documented operation is really served (not 404 "no route").
+    let (acc, _) = s.account("acme").await;
+    for (method, path) in ROUTES {
+        let concrete = path
+            .replace("{account}", &acc)
+            .replace("{user}", "usr_0000000000002")
+            .replace("{id}", "msg_x")
+            .replace("{path}", "index.html");
+        let method: Method = method.to_uppercase().parse().unwrap();
+        let r = s
+            .raw(
+                method.clone(),
+                &concrete,
+                Some(OPERATOR),
+                Some(bytes::Bytes::from("{}")),
+            )
+            .await;
+        let no_route = r.body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("no route"));
+        assert!(
+            !no_route && r.status != 405,
+            "{method} {concrete}: {}",
+            r.status
+        );
+    }
+}
+
+#[tokio::test]
+async fn health_metrics_and_request_ids() {
+    let s = start().await;
+    let r = s.raw(Method::GET, "/healthz", None, None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["status"], "ok");
+    assert!(r.headers.contains_key("x-request-id"));
+    let (acc, root) = s.account("acme").await;
+    s.publish(&acc, "security", "one").await;
+    s.get(&format!("/v1/accounts/{acc}/messages"), &root).await;
+    s.raw(Method::GET, "/v1/nothing", None, None).await;
+
+    let req = http::Request::builder()
+        .uri(format!("{}/healthz", s.url()))
+        .header("x-request-id", "trace-me-42")
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let res = s.client.request(req).await.unwrap();
+    assert_eq!(res.headers()["x-request-id"], "trace-me-42");
+
+    let m = s.raw(Method::GET, "/metrics", None, None).await;
+    let text = String::from_utf8(m.raw.to_vec()).unwrap();
+    assert!(
+        m.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    assert!(text.contains("msghub_messages_published_total 1"), "{text}");
+    assert!(text.contains(
+        "msghub_http_requests_total{route=\"/v1/accounts/{account}/messages\",method=\"GET\",status=\"200\"} 1"
+    ));
+    assert!(text.contains("route=\"unmatched\",method=\"GET\",status=\"404\""));
+    assert!(text.contains("msghub_http_request_duration_seconds_bucket{route=\"/v1/accounts/{account}/messages\",method=\"POST\",le=\"+Inf\"} 1"));
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        let name = line
+            .trim_start_matches("# HELP ")
+            .trim_start_matches("# TYPE ");
+        assert!(name.starts_with("msghub_"), "{line}");
+    }
+}
+
+#[tokio::test]
+async fn the_console_is_served_with_content_types_and_revalidation() {
+    let s = start().await;
+    let index = s.raw(Method::GET, "/", None, None).await;
+    assert_eq!(index.status, 200);
+    assert!(
+        index.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(String::from_utf8_lossy(&index.raw).contains("<html"));
+    let etag = index.headers["etag"].clone();
+    assert_eq!(index.headers["cache-control"], "no-cache");
+    let req = http::Request::builder()
+        .uri(format!("{}/", s.url()))
+        .header("if-none-match", etag)
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    assert_eq!(s.client.request(req).await.unwrap().status(), 304);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("console");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let r = s
+            .raw(Method::GET, &format!("/console/{name}"), None, None)
+            .await;
+        assert_eq!(r.status, 200, "{name}");
+        let ct = r.headers["content-type"].to_str().unwrap().to_owned();
+        if name.ends_with(".js") {
+            assert!(ct.starts_with("text/javascript"), "{name}: {ct}");
+        } else if name.ends_with(".css") {
+            assert!(ct.starts_with("text/css"), "{name}: {ct}");
+        }
+    }
+    let missing = s.raw(Method::GET, "/console/nope.js", None, None).await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.error().0, "not_found");
+    let _: Value = missing.body;
+}
