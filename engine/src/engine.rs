@@ -378,6 +378,21 @@ impl Engine {
         rx.await.map_err(|_| Error::Closed)?
     }
 
+    /// Runs `f` right here when its work is small and bounded (a page of at most 201
+    /// messages read through the index), saving the hop to the blocking pool; otherwise on
+    /// the blocking pool, as [`Engine::blocking`].
+    pub(crate) async fn bounded_or_blocking<T: Send + 'static>(
+        &self,
+        bounded: bool,
+        f: impl FnOnce(&Engine) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        if bounded {
+            f(self)
+        } else {
+            self.blocking(f).await
+        }
+    }
+
     /// Runs blocking store reads off the async worker threads.
     pub(crate) async fn blocking<T: Send + 'static>(
         &self,

@@ -115,7 +115,10 @@ impl Engine {
         let inbox = self.inner.store.inbox(account)?;
         let filter = filter.clone();
         let limit = page.limit;
-        self.blocking(move |engine| {
+        // Without a text search a page reads at most `limit + 1` messages; a search may
+        // scan many, so it leaves the async thread.
+        let bounded = filter.text.is_none();
+        self.bounded_or_blocking(bounded, move |engine| {
             let mut query = inbox.read().compile(&filter, visible, reader);
             if let Some(before) = before {
                 query.high = query.high.min(before);
@@ -192,7 +195,8 @@ impl Engine {
             return Err(message_not_found(id));
         }
         let principal = principal.clone();
-        self.blocking(move |engine| {
+        // One row: small enough to read on this thread.
+        self.bounded_or_blocking(true, move |engine| {
             let txn = engine.inner.store.db.begin_read()?;
             let table = txn.open_table(MESSAGES)?;
             // A deleted message's row may linger until it is purged: the index decides.

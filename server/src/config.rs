@@ -3,8 +3,8 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
+use msghub::{RetrySchedule, SecretKey};
 use serde::Deserialize;
 
 /// The default request body limit: 1 MiB.
@@ -13,8 +13,6 @@ pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// The default data directory.
 pub const DEFAULT_DATA_DIR: &str = "./msghub-data";
-/// The default retry schedule of deliveries.
-pub const DEFAULT_RETRY_SCHEDULE: &str = "0s,5s,5m,30m,2h,5h,10h,10h";
 
 /// A configuration that cannot be used; the message names the setting.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +66,8 @@ pub struct FileConfig {
     pub mail_from: Option<String>,
     /// `MSGHUB_RETRY_SCHEDULE`.
     pub retry_schedule: Option<String>,
+    /// `MSGHUB_SECRET_KEY`: base64 of 32 bytes that seal channel configurations at rest.
+    pub secret_key: Option<String>,
     /// `MSGHUB_LOG`.
     pub log: Option<String>,
     /// `MSGHUB_LOG_FORMAT`: `text` or `json`.
@@ -119,7 +119,9 @@ pub struct ServerConfig {
     /// `MSGHUB_MAIL_FROM`.
     pub mail_from: Option<String>,
     /// The delay before each delivery attempt.
-    pub retry_schedule: Vec<Duration>,
+    pub retry_schedule: RetrySchedule,
+    /// The key that seals channel configurations at rest; `None` stores them plain.
+    pub secret_key: Option<SecretKey>,
     /// The tracing filter.
     pub log: String,
     /// The log line format.
@@ -141,7 +143,8 @@ impl ServerConfig {
             allow_networks: None,
             smtp_url: None,
             mail_from: None,
-            retry_schedule: parse_schedule("default", DEFAULT_RETRY_SCHEDULE).unwrap_or_default(),
+            retry_schedule: RetrySchedule::default(),
+            secret_key: None,
             log: "info".to_owned(),
             log_format: LogFormat::Text,
             body_limit: DEFAULT_BODY_LIMIT,
@@ -183,7 +186,22 @@ impl ServerConfig {
         config.smtp_url = pick("MSGHUB_SMTP_URL", file_config.smtp_url);
         config.mail_from = pick("MSGHUB_MAIL_FROM", file_config.mail_from);
         if let Some(schedule) = pick("MSGHUB_RETRY_SCHEDULE", file_config.retry_schedule) {
-            config.retry_schedule = parse_schedule("MSGHUB_RETRY_SCHEDULE", &schedule)?;
+            config.retry_schedule =
+                RetrySchedule::parse(&schedule).map_err(|e| ConfigError::Invalid {
+                    setting: "MSGHUB_RETRY_SCHEDULE".into(),
+                    value: schedule.clone(),
+                    reason: reason_of(e),
+                })?;
+        }
+        if let Some(key) = pick("MSGHUB_SECRET_KEY", file_config.secret_key) {
+            config.secret_key =
+                Some(
+                    SecretKey::from_base64(&key).map_err(|e| ConfigError::Invalid {
+                        setting: "MSGHUB_SECRET_KEY".into(),
+                        value: "***".into(),
+                        reason: reason_of(e),
+                    })?,
+                );
         }
         if let Some(log) = pick("MSGHUB_LOG", file_config.log) {
             config.log = log;
@@ -268,38 +286,12 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
     })
 }
 
-/// Parses a retry schedule such as `0s,5s,5m,30m,2h`.
-pub fn parse_schedule(setting: &str, text: &str) -> Result<Vec<Duration>, ConfigError> {
-    let invalid = |reason: &str| ConfigError::Invalid {
-        setting: setting.into(),
-        value: text.into(),
-        reason: reason.into(),
-    };
-    let delays: Vec<Duration> = text
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|item| {
-            let split = item
-                .find(|c: char| !c.is_ascii_digit())
-                .unwrap_or(item.len());
-            let (number, unit) = item.split_at(split);
-            let n: u64 = number
-                .parse()
-                .map_err(|_| invalid("each entry is a number with s, m or h, e.g. 5m"))?;
-            let seconds = match unit {
-                "s" => n,
-                "m" => n * 60,
-                "h" => n * 3600,
-                _ => return Err(invalid("each entry ends with s, m or h, e.g. 30s,5m,2h")),
-            };
-            Ok(Duration::from_secs(seconds))
-        })
-        .collect::<Result<_, _>>()?;
-    if delays.is_empty() {
-        return Err(invalid("give at least one delay, e.g. 0s,5s,5m"));
+/// The engine's explanation of a refused setting, without its field prefix.
+fn reason_of(error: msghub::Error) -> String {
+    match error {
+        msghub::Error::InvalidArgument { message, .. } => message,
+        other => other.to_string(),
     }
-    Ok(delays)
 }
 
 #[cfg(test)]
@@ -307,13 +299,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn retry_schedule_reads_seconds_minutes_and_hours() {
-        let s = parse_schedule("x", DEFAULT_RETRY_SCHEDULE).unwrap();
-        assert_eq!(s.len(), 8);
-        assert_eq!(s[2], Duration::from_secs(300));
-        assert_eq!(s[7], Duration::from_secs(36_000));
-        let e = parse_schedule("MSGHUB_RETRY_SCHEDULE", "5x").unwrap_err();
-        assert!(e.to_string().contains("MSGHUB_RETRY_SCHEDULE"), "{e}");
+    fn the_default_retry_schedule_is_the_contract_s() {
+        let s = ServerConfig::new().retry_schedule;
+        assert_eq!(s.attempts(), 8);
+        assert_eq!(s.delays()[2], std::time::Duration::from_secs(300));
+        assert_eq!(s.delays()[7], std::time::Duration::from_secs(36_000));
     }
 
     #[test]

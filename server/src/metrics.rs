@@ -284,6 +284,20 @@ pub struct Metrics {
     pub plugins_refused: Gauge,
     /// Deleted messages whose rows still wait to be purged.
     pub pending_purge: Gauge,
+    /// Delivery attempts by plugin and outcome (`delivered`, `retryable`, `rate_limited`,
+    /// `permanent`).
+    pub deliveries: CounterVec<2>,
+    /// Time spent in the plugin per delivery attempt, by plugin.
+    pub plugin_duration: HistogramVec<1>,
+    /// Deliveries waiting in the outbox or in flight.
+    pub outbox_depth: Gauge,
+}
+
+impl msghub::DeliveryObserver for Metrics {
+    fn attempt(&self, plugin: &str, outcome: &'static str, elapsed: Duration) {
+        self.deliveries.inc([plugin, outcome]);
+        self.plugin_duration.observe([plugin], elapsed);
+    }
 }
 
 impl Default for Metrics {
@@ -324,6 +338,21 @@ impl Metrics {
                 "msghub_messages_pending_purge",
                 "Deleted messages whose rows still wait to be purged.",
             ),
+            deliveries: CounterVec::new(
+                "msghub_deliveries_total",
+                "Delivery attempts, by plugin and outcome (delivered, retryable, rate_limited, permanent).",
+                ["plugin", "outcome"],
+            ),
+            plugin_duration: HistogramVec::new(
+                "msghub_plugin_call_duration_seconds",
+                "Time a plugin took for one delivery attempt, by plugin.",
+                ["plugin"],
+                LATENCY_BUCKETS,
+            ),
+            outbox_depth: Gauge::new(
+                "msghub_outbox_depth",
+                "Deliveries waiting in the outbox or in flight.",
+            ),
         }
     }
 
@@ -345,6 +374,9 @@ impl Metrics {
         self.plugins_loaded.render(&mut out);
         self.plugins_refused.render(&mut out);
         self.pending_purge.render(&mut out);
+        self.deliveries.render(&mut out);
+        self.plugin_duration.render(&mut out);
+        self.outbox_depth.render(&mut out);
         out
     }
 }

@@ -90,9 +90,17 @@ pub async fn start(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Running, ServeError> {
     let (engine_builder, token, generated) = prepare_storage(&config)?;
-    let engine = engine_builder.operator_token(token.clone()).build().await?;
     let plugins = load_plugins(&config).await?;
     let metrics = Arc::new(Metrics::new());
+    let mut engine_builder = engine_builder
+        .operator_token(token.clone())
+        .retry_schedule(config.retry_schedule.clone())
+        .plugins(Arc::new(plugins.clone()))
+        .observer(metrics.clone());
+    if let Some(key) = &config.secret_key {
+        engine_builder = engine_builder.secret_key(key.clone());
+    }
+    let engine = engine_builder.build().await?;
     let plugin_count = plugins.plugins().count();
     metrics
         .plugins_loaded

@@ -756,7 +756,6 @@ fn read_request(stream: &mut TcpStream) -> Option<Vec<u8>> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the channel endpoints"]
 async fn channel_contact_and_subscription_are_created_in_the_console_and_deliver() {
     let (hook_port, received) = webhook_receiver();
     let browser = Browser::start().await;

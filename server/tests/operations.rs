@@ -21,6 +21,25 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/accounts/{account}/counts"),
     ("post", "/v1/accounts/{account}/messages/mark-read"),
     ("post", "/v1/accounts/{account}/messages/delete"),
+    ("get", "/v1/accounts/{account}/messages/{id}/deliveries"),
+    ("post", "/v1/accounts/{account}/messages/{id}/requeue"),
+    ("patch", "/v1/accounts/{account}"),
+    ("post", "/v1/accounts/{account}/channels"),
+    ("get", "/v1/accounts/{account}/channels"),
+    ("get", "/v1/accounts/{account}/channels/{channel}"),
+    ("delete", "/v1/accounts/{account}/channels/{channel}"),
+    ("post", "/v1/accounts/{account}/channels/{channel}/test"),
+    ("post", "/v1/accounts/{account}/channels/{channel}/requeue"),
+    ("post", "/v1/accounts/{account}/contacts"),
+    ("get", "/v1/accounts/{account}/contacts"),
+    ("get", "/v1/accounts/{account}/contacts/{contact}"),
+    ("delete", "/v1/accounts/{account}/contacts/{contact}"),
+    ("post", "/v1/accounts/{account}/contacts/{contact}/requeue"),
+    ("get", "/v1/accounts/{account}/subscriptions"),
+    ("put", "/v1/accounts/{account}/subscriptions/{category}"),
+    ("get", "/v1/accounts/{account}/subscriptions/{category}"),
+    ("delete", "/v1/accounts/{account}/subscriptions/{category}"),
+    ("post", "/v1/accounts/{account}/routing"),
     ("get", "/v1/plugins"),
     ("get", "/healthz"),
     ("get", "/metrics"),
@@ -55,6 +74,9 @@ async fn openapi_lists_every_route_the_server_serves() {
             .replace("{account}", &acc)
             .replace("{user}", "usr_0000000000002")
             .replace("{id}", "msg_x")
+            .replace("{channel}", "chn_x")
+            .replace("{contact}", "cnt_x")
+            .replace("{category}", "security")
             .replace("{path}", "index.html");
         let method: Method = method.to_uppercase().parse().unwrap();
         let r = s

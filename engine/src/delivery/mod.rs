@@ -596,6 +596,23 @@ impl Engine {
         page_by_id(account, b"contacts", items, page)
     }
 
+    /// One contact.
+    pub fn contact(
+        &self,
+        principal: &Principal,
+        account: AccountId,
+        id: ContactId,
+    ) -> Result<Contact, Error> {
+        require(principal, Action::ReadConfig, Some(account))?;
+        self.check_account(account)?;
+        let state = self.inner.store.state.read();
+        let record = state
+            .contacts
+            .get(&(account, id.0))
+            .ok_or_else(|| contact_not_found(id))?;
+        Ok(contact_of(id.0, record))
+    }
+
     /// Deletes a contact; a contact a subscription still names is a conflict.
     pub async fn delete_contact(
         &self,
@@ -738,7 +755,17 @@ impl Engine {
         account: AccountId,
         category: Category,
     ) -> Result<Subscription, Error> {
-        scoped(principal, Action::ReadConfig, account, category)?;
+        // A subscription of a category outside the caller's scope is invisible: 404, as a
+        // message of such a category is.
+        match authorize(principal, Action::ReadConfig, Some(account), Some(category)) {
+            Ok(()) => {}
+            Err(Denied::Forbidden(why)) => return Err(Error::Forbidden(why)),
+            Err(Denied::OutOfScope) => {
+                return Err(Error::NotFound(format!(
+                    "there is no subscription for category '{category}'"
+                )));
+            }
+        }
         self.check_account(account)?;
         let state = self.inner.store.state.read();
         state
@@ -917,16 +944,7 @@ impl Engine {
                 RequeueScope::Target(TargetKey::Channel(id.0))
             }
             Requeue::Contact(id) => {
-                if !self
-                    .inner
-                    .store
-                    .state
-                    .read()
-                    .contacts
-                    .contains_key(&(account, id.0))
-                {
-                    return Err(contact_not_found(id));
-                }
+                self.contact(principal, account, id)?;
                 RequeueScope::Target(TargetKey::Contact(id.0))
             }
         };

@@ -18,7 +18,7 @@ use crate::state::AppState;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_account))
-        .routes(routes!(get_account))
+        .routes(routes!(get_account, update_account))
         .routes(routes!(create_user, list_users))
         .routes(routes!(update_user, delete_user))
 }
@@ -29,6 +29,15 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct CreateAccountRequest {
     /// The account's name, e.g. `acme`.
     pub name: String,
+}
+
+/// `PATCH /v1/accounts/{account}`: only the fields given change.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateAccountRequest {
+    /// How many days messages are kept (1 to 36500); older ones are purged hourly.
+    #[serde(default)]
+    pub retention_days: Option<u32>,
 }
 
 /// An account.
@@ -220,6 +229,32 @@ async fn get_account(
 ) -> Result<Json<AccountView>, ApiError> {
     let account = account_id(&account)?;
     Ok(Json(app.engine().account(&caller, account)?.into()))
+}
+
+/// Changes an account's settings (operator or the account's root).
+#[utoipa::path(patch, path = "/v1/accounts/{account}", tag = "accounts",
+    params(("account" = String, Path, description = "The account id")),
+    request_body = UpdateAccountRequest,
+    responses(
+        (status = 200, description = "The account as it is now", body = AccountView),
+        (status = 400, description = "retention_days out of range", body = ErrorBody),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 403, description = "Not the operator or the account's root", body = ErrorBody),
+        (status = 404, description = "No such account", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+async fn update_account(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path(account): Path<String>,
+    ApiJson(body): ApiJson<UpdateAccountRequest>,
+) -> Result<Json<AccountView>, ApiError> {
+    let account = account_id(&account)?;
+    let updated = match body.retention_days {
+        Some(days) => app.engine().set_retention(&caller, account, days).await?,
+        None => app.engine().account(&caller, account)?,
+    };
+    Ok(Json(updated.into()))
 }
 
 /// Creates a user (operator or the account's root). The answer holds its token, shown once.

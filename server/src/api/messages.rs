@@ -27,6 +27,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(counts))
         .routes(routes!(mark_read))
         .routes(routes!(delete_messages))
+        .routes(routes!(list_deliveries))
+        .routes(routes!(requeue_message))
 }
 
 /// `POST /v1/accounts/{account}/messages`.
@@ -55,6 +57,31 @@ pub struct PublishRequest {
     /// Publishing again with the same key answers 200 with the stored message.
     #[serde(default)]
     pub dedupe_key: Option<String>,
+}
+
+impl PublishRequest {
+    /// The engine's message of this request; unknown category or severity names are 400s
+    /// naming the field.
+    pub fn into_message(self) -> Result<NewMessage, ApiError> {
+        Ok(NewMessage {
+            category: self
+                .category
+                .as_deref()
+                .map(|c| Category::parse_field(c, "category"))
+                .transpose()?,
+            subtype: self.subtype,
+            title: self.title.unwrap_or_default(),
+            body: self.body,
+            severity: self
+                .severity
+                .as_deref()
+                .map(|s| Severity::parse_field(s, "severity"))
+                .transpose()?,
+            link: self.link,
+            resource: self.resource,
+            dedupe_key: self.dedupe_key,
+        })
+    }
 }
 
 /// A message as the caller sees it (`read` is the caller's own read state).
@@ -315,24 +342,7 @@ async fn publish(
     ApiJson(body): ApiJson<PublishRequest>,
 ) -> Result<(StatusCode, Json<MessageView>), ApiError> {
     let account = account_id(&account)?;
-    let message = NewMessage {
-        category: body
-            .category
-            .as_deref()
-            .map(|c| Category::parse_field(c, "category"))
-            .transpose()?,
-        subtype: body.subtype,
-        title: body.title.unwrap_or_default(),
-        body: body.body,
-        severity: body
-            .severity
-            .as_deref()
-            .map(|s| Severity::parse_field(s, "severity"))
-            .transpose()?,
-        link: body.link,
-        resource: body.resource,
-        dedupe_key: body.dedupe_key,
-    };
+    let message = body.into_message()?;
     let published = app.engine().publish(&caller, account, message).await?;
     let status = if published.created {
         app.metrics().messages_published.inc();
@@ -534,4 +544,97 @@ async fn delete_messages(
         .await
         .map_err(|e| in_filter(e, from_filter))?;
     Ok(Json(DeletedView { deleted }))
+}
+
+/// One delivery of a message (or of a digest it is part of) to one target.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeliveryView {
+    /// The delivery's id; every attempt carries it as the idempotency key (`webhook-id`).
+    pub id: String,
+    /// `channel` or `contact`.
+    pub target: String,
+    /// The channel's or contact's id.
+    pub target_id: String,
+    /// The plugin that delivers it.
+    pub plugin: String,
+    /// `pending`, `delivered`, `retrying` or `failed`.
+    pub status: String,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// The error of the last failed attempt, or null.
+    pub last_error: Option<String>,
+    /// When the next attempt is due (RFC 3339), or null.
+    pub next_attempt_at: Option<String>,
+    /// When it last changed (RFC 3339).
+    pub updated_at: String,
+    /// Whether it is a digest summary of several messages.
+    pub digest: bool,
+}
+
+impl From<msghub::DeliveryInfo> for DeliveryView {
+    fn from(d: msghub::DeliveryInfo) -> Self {
+        DeliveryView {
+            id: d.id.to_string(),
+            target: crate::api::subscriptions::target_name(d.target).to_owned(),
+            target_id: d.target_id,
+            plugin: d.plugin,
+            status: crate::api::channels::status_name(d.status).to_owned(),
+            attempts: d.attempts,
+            last_error: d.last_error,
+            next_attempt_at: d.next_attempt_at.map(msghub::format_time),
+            updated_at: msghub::format_time(d.updated_at),
+            digest: d.digest,
+        }
+    }
+}
+
+/// Where a message went: one entry per channel or contact its subscription named.
+#[utoipa::path(get, path = "/v1/accounts/{account}/messages/{id}/deliveries", tag = "messages",
+    params(
+        ("account" = String, Path, description = "The account id"),
+        ("id" = String, Path, description = "The message id"),
+    ),
+    responses(
+        (status = 200, description = "The message's deliveries, oldest first", body = Vec<DeliveryView>),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 403, description = "Not allowed", body = ErrorBody),
+        (status = 404, description = "No such account or message", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+async fn list_deliveries(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path((account, id)): Path<(String, String)>,
+) -> Result<Json<Vec<DeliveryView>>, ApiError> {
+    let account = account_id(&account)?;
+    let id = message_id(&id)?;
+    let list = app.engine().deliveries(&caller, account, id).await?;
+    Ok(Json(list.into_iter().map(DeliveryView::from).collect()))
+}
+
+/// Takes the message's failed deliveries up again, with a fresh retry schedule.
+#[utoipa::path(post, path = "/v1/accounts/{account}/messages/{id}/requeue", tag = "messages",
+    params(
+        ("account" = String, Path, description = "The account id"),
+        ("id" = String, Path, description = "The message id"),
+    ),
+    responses(
+        (status = 200, description = "How many deliveries were requeued", body = crate::api::channels::RequeuedView),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 403, description = "Not allowed", body = ErrorBody),
+        (status = 404, description = "No such account or message", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+async fn requeue_message(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    Path((account, id)): Path<(String, String)>,
+) -> Result<Json<crate::api::channels::RequeuedView>, ApiError> {
+    let account = account_id(&account)?;
+    let id = message_id(&id)?;
+    let requeued = app
+        .engine()
+        .requeue_failed(&caller, account, msghub::Requeue::Message(id))
+        .await?;
+    Ok(Json(crate::api::channels::RequeuedView { requeued }))
 }

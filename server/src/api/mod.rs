@@ -3,7 +3,9 @@
 //! from the same handlers, so it cannot drift from the routes.
 //!
 //! - [`accounts`]: accounts and users.
-//! - [`messages`]: publish, list, get, counts, mark read, delete.
+//! - [`messages`]: publish, list, get, counts, mark read, delete, deliveries.
+//! - [`channels`]: channels and email contacts, test sends, requeues.
+//! - [`subscriptions`]: per-category subscriptions and the routing explanation.
 //! - [`plugins`]: the loaded channel plugins.
 //! - [`ops`]: health, metrics, the console.
 //!
@@ -12,9 +14,11 @@
 //! that is not already in the contract's shape (axum's plain-text 405s, for instance).
 
 pub mod accounts;
+pub mod channels;
 pub mod messages;
 pub mod ops;
 pub mod plugins;
+pub mod subscriptions;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -53,6 +57,9 @@ pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         (name = "users", description = "Users of an account and their policies"),
         (name = "messages", description = "An account's inbox"),
         (name = "plugins", description = "Channel plugins"),
+        (name = "channels", description = "Bot channels: a plugin and its configuration"),
+        (name = "contacts", description = "Email contacts"),
+        (name = "subscriptions", description = "Which messages go to which channels and contacts"),
         (name = "operations", description = "Health, metrics and this document"),
         (name = "console", description = "The web console"),
     )
@@ -97,6 +104,8 @@ fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(accounts::router())
         .merge(messages::router())
+        .merge(channels::router())
+        .merge(subscriptions::router())
         .merge(plugins::router())
         .merge(ops::router())
 }

@@ -63,6 +63,9 @@ async fn metrics(State(app): State<AppState>) -> Response {
     app.metrics()
         .pending_purge
         .set(i64::try_from(app.engine().pending_purge()).unwrap_or(i64::MAX));
+    app.metrics()
+        .outbox_depth
+        .set(i64::try_from(app.engine().outbox_depth()).unwrap_or(i64::MAX));
     (
         [(
             CONTENT_TYPE,

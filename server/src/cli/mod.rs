@@ -1,9 +1,11 @@
 //! The `msghub` command line: `serve`, the commands that talk to a running server
-//! ([`remote`]), and the commands that run a plugin file locally ([`plugin`]).
+//! ([`remote`] for the inbox, [`routing`] for channels, contacts, subscriptions and
+//! deliveries), and the commands that run a plugin file locally ([`plugin`]).
 
 pub mod client;
 pub mod plugin;
 pub mod remote;
+pub mod routing;
 pub mod table;
 
 use std::path::PathBuf;
@@ -43,6 +45,17 @@ pub enum Command {
     /// Create users of an account (operator or the account's root).
     #[command(subcommand)]
     Users(remote::UsersCommand),
+    /// Bot channels of an account: list, create, send a test message, delete.
+    #[command(subcommand)]
+    Channels(routing::ChannelsCommand),
+    /// Email contacts of an account: list, create, delete.
+    #[command(subcommand)]
+    Contacts(routing::ContactsCommand),
+    /// Which messages of a category go to which contacts and channels, and when.
+    #[command(subcommand)]
+    Subscriptions(routing::SubscriptionsCommand),
+    /// Where a message was delivered: each channel and contact, its status and attempts.
+    Deliveries(routing::DeliveriesArgs),
     /// Inspect, validate and try out channel plugins locally, without a server.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
@@ -54,13 +67,14 @@ pub enum Command {
 #[command(
     after_help = "Environment: MSGHUB_LISTEN, MSGHUB_DATA_DIR, MSGHUB_ADMIN_TOKEN, \
 MSGHUB_PLUGIN_DIR, MSGHUB_ALLOW_NETWORKS, MSGHUB_SMTP_URL, MSGHUB_MAIL_FROM, \
-MSGHUB_RETRY_SCHEDULE, MSGHUB_LOG, MSGHUB_LOG_FORMAT (text or json), MSGHUB_BODY_LIMIT.\n\
+MSGHUB_RETRY_SCHEDULE, MSGHUB_SECRET_KEY (base64 of 32 bytes; seals channel secrets at rest), \
+MSGHUB_LOG, MSGHUB_LOG_FORMAT (text or json), MSGHUB_BODY_LIMIT.\n\
 With no configuration the server listens on 127.0.0.1:8080, keeps its data in ./msghub-data \
 and prints a generated operator token once."
 )]
 pub struct ServeArgs {
     /// A TOML file with any of: listen, data_dir, admin_token, plugin_dir, allow_networks,
-    /// smtp_url, mail_from, retry_schedule, log, log_format, body_limit.
+    /// smtp_url, mail_from, retry_schedule, secret_key, log, log_format, body_limit.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// The address to serve on [default: 127.0.0.1:8080].
@@ -94,6 +108,10 @@ pub fn main() -> ExitCode {
             Command::Messages(command) => remote::messages(command).await,
             Command::Accounts(command) => remote::accounts(command).await,
             Command::Users(command) => remote::users(command).await,
+            Command::Channels(command) => routing::channels(command).await,
+            Command::Contacts(command) => routing::contacts(command).await,
+            Command::Subscriptions(command) => routing::subscriptions(command).await,
+            Command::Deliveries(args) => routing::deliveries(args).await,
             Command::Plugin(command) => plugin::run(command).await,
         }
     });

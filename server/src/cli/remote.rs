@@ -23,7 +23,8 @@ pub struct Remote {
 }
 
 impl Remote {
-    fn client(&self) -> Result<ApiClient, String> {
+    /// A client for this server and token.
+    pub(crate) fn client(&self) -> Result<ApiClient, String> {
         ApiClient::new(&self.url, self.token.clone())
     }
 }
@@ -189,15 +190,18 @@ pub enum UsersCommand {
     },
 }
 
-fn account_path(account: &str, rest: &str) -> String {
+/// The path of `rest` under the account.
+pub(crate) fn account_path(account: &str, rest: &str) -> String {
     format!("/v1/accounts/{}{rest}", encode(account))
 }
 
-fn encode(text: &str) -> String {
+/// Percent-encodes one path segment or query value.
+pub(crate) fn encode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
-fn text(value: &Value, key: &str) -> String {
+/// A field as display text (empty for null).
+pub(crate) fn text(value: &Value, key: &str) -> String {
     match value.get(key) {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Null) | None => String::new(),
