@@ -91,6 +91,7 @@ pub async fn start(
 ) -> Result<Running, ServeError> {
     let (engine_builder, token, generated) = prepare_storage(&config)?;
     let plugins = load_plugins(&config).await?;
+    release_freed_memory();
     let metrics = Arc::new(Metrics::new());
     let mut engine_builder = engine_builder
         .operator_token(token.clone())
@@ -221,6 +222,19 @@ async fn load_plugins(config: &ServerConfig) -> Result<PluginRegistry, ServeErro
     Ok(registry)
 }
 
+/// Gives the heap pages freed after loading back to the system. Compiling the plugins on a
+/// first start allocates tens of MiB that are freed at once, but glibc keeps freed pages
+/// of its arenas; without this an idle server that compiled its plugins stays twice as
+/// large as one that loaded them from the cache.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns unused pages of the allocator's own arenas to the
+    // kernel; it touches no memory in use and is safe to call from any thread at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// A future that resolves on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed when
 /// this is called, not when the future is first polled, so a signal that arrives while the
 /// server is still starting is not lost (nor does it kill the process uncleanly). Call it
@@ -260,8 +274,11 @@ pub fn init_logging(filter: &str, format: crate::config::LogFormat) -> Result<()
             value: filter.into(),
             reason: e.to_string(),
         })?;
+    use std::io::IsTerminal as _;
+    // Colours only for a person at a terminal, never into a file or a log collector.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = match format {
         crate::config::LogFormat::Json => builder.json().try_init(),

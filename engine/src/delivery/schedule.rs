@@ -120,10 +120,14 @@ impl DigestSchedule {
     /// Checks and compiles a cron expression and a time zone; errors name the field.
     pub(crate) fn parse(expression: &str, timezone: &str) -> Result<DigestSchedule, Error> {
         let schedule = cron::Schedule::from_str(expression).map_err(|e| {
+            // The parser's message repeats the input with a caret on lines of its own; its
+            // last line says what is wrong.
+            let text = e.to_string();
+            let why = text.lines().last().unwrap_or_default().trim().to_owned();
             Error::invalid(
                 "digest.cron",
                 format!(
-                    "'{expression}' is not a cron expression ({e}); write seconds first, e.g. \
+                    "'{expression}' is not a cron expression ({why}); write seconds first, e.g. \
                      '0 0 9 * * *' for 09:00:00 every day"
                 ),
             )
@@ -247,6 +251,17 @@ mod tests {
         assert!(DigestSchedule::parse("0 0 9 * *", "UTC").is_err());
         let err = DigestSchedule::parse("0 0 9 * * *", "Mars/Olympus").unwrap_err();
         assert_eq!(err.field(), Some("digest.timezone"));
+    }
+
+    #[test]
+    fn a_bad_cron_expression_is_one_line_naming_the_field() {
+        let error = DigestSchedule::parse("nope", "UTC").unwrap_err();
+        assert_eq!(error.field(), Some("digest.cron"));
+        let text = error.to_string();
+        assert!(!text.contains('\n'), "{text}");
+        assert!(text.contains("'nope' is not a cron expression ("), "{text}");
+        let error = DigestSchedule::parse("0 0 9 * * *", "Mars/Olympus").unwrap_err();
+        assert_eq!(error.field(), Some("digest.timezone"));
     }
 
     #[test]

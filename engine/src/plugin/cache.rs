@@ -68,8 +68,17 @@ impl CompileCache {
             }
         }
         let compiled = engine.precompile_component(bytes)?;
-        if let Some(path) = &path {
-            store(path, &compiled);
+        if let Some(path) = &path
+            && store(path, &compiled)
+        {
+            // Load what was just stored, as a restart would: the code is then mapped from
+            // the file (shared with the page cache) instead of held in anonymous memory,
+            // so a first start is as small as the next.
+            // SAFETY: the file was written just above from `precompile_component` of this
+            // very engine.
+            if let Ok(component) = unsafe { Component::deserialize_file(engine, path) } {
+                return Ok((component, Origin::Compiled));
+            }
         }
         // SAFETY: these bytes were produced just above by `precompile_component` of this
         // very engine.
@@ -79,7 +88,8 @@ impl CompileCache {
 }
 
 /// Writes a compiled component; a failure only costs a recompile at the next start.
-fn store(path: &Path, compiled: &[u8]) {
+/// Returns whether the file is in place.
+fn store(path: &Path, compiled: &[u8]) -> bool {
     let write = || -> std::io::Result<()> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
@@ -88,7 +98,11 @@ fn store(path: &Path, compiled: &[u8]) {
         std::fs::write(&tmp, compiled)?;
         std::fs::rename(&tmp, path)
     };
-    if let Err(e) = write() {
-        tracing::warn!(path = %path.display(), error = %e, "cannot cache a compiled plugin");
+    match write() {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot cache a compiled plugin");
+            false
+        }
     }
 }
