@@ -37,21 +37,36 @@ fn free_port() -> u16 {
 }
 
 fn wait_for_port(port: u16, what: &str, child: &mut Child, log: &Path) {
+    try_wait_for_port(port, what, child, log).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// Waits until `child` listens on `port`; an error when it exits or takes over 60 s.
+fn try_wait_for_port(port: u16, what: &str, child: &mut Child, log: &Path) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(60);
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
         if let Some(status) = child.try_wait().unwrap() {
-            panic!(
+            return Err(format!(
                 "{what} exited with {status}:\n{}",
                 std::fs::read_to_string(log).unwrap_or_default()
-            );
+            ));
         }
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not listen on 127.0.0.1:{port} within 60 s"
-        );
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "{what} did not listen on 127.0.0.1:{port} within 60 s"
+            ));
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
+    // The port answered, but it may belong to another process that took it first: the
+    // child must still be running.
+    if let Some(status) = child.try_wait().unwrap() {
+        return Err(format!(
+            "{what} exited with {status}:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        ));
+    }
+    Ok(())
 }
 
 /// A child process killed, with every process it started, when the test ends: it runs in a
@@ -266,7 +281,26 @@ struct Browser {
 }
 
 impl Browser {
+    /// Starts chromedriver and a session, trying three times: on a loaded machine a
+    /// session can fail to start (a port taken between choosing and binding it, chromium
+    /// slow to come up), which says nothing about the console.
     async fn start() -> Browser {
+        let mut failures = Vec::new();
+        for _ in 0..3 {
+            match Browser::try_start().await {
+                Ok(browser) => return browser,
+                Err(e) => failures.push(e),
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        panic!(
+            "chromedriver could not start a chromium session; is Debian's chromium installed? \
+             run scripts/install-browser. Attempts:\n{}",
+            failures.join("\n")
+        )
+    }
+
+    async fn try_start() -> Result<Browser, String> {
         let driver_path = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| CHROMEDRIVER.to_owned());
         assert!(
             Path::new(&driver_path).exists(),
@@ -283,7 +317,7 @@ impl Browser {
             .stdout(std::fs::File::create(&log).unwrap())
             .stderr(Stdio::null());
         let mut driver = Spawned::start(command);
-        wait_for_port(port, "chromedriver", &mut driver.child, &log);
+        try_wait_for_port(port, "chromedriver", &mut driver.child, &log)?;
 
         let mut options = json!({
             "args": [
@@ -302,17 +336,17 @@ impl Browser {
             .capabilities(capabilities)
             .connect(&format!("http://127.0.0.1:{port}"))
             .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "chromedriver could not start chromium ({e}); is Debian's chromium installed? \
-                     run scripts/install-browser"
+            .map_err(|e| {
+                format!(
+                    "{e}; chromedriver log: {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
                 )
-            });
-        Browser {
+            })?;
+        Ok(Browser {
             client,
             _driver: driver,
             _profile: profile,
-        }
+        })
     }
 
     async fn css(&self, selector: &str) -> fantoccini::elements::Element {

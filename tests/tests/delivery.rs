@@ -716,3 +716,49 @@ async fn bad_channels_contacts_and_subscriptions_are_refused_with_the_field() {
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channel_names_are_unique_even_when_created_at_once() {
+    let server = TestServer::start(|_| Reply::ok("")).await;
+    let hub = hub("0s").await;
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let engine = hub.engine.clone();
+        let account = hub.account;
+        let url = server.url("/hook");
+        tasks.push(tokio::spawn(async move {
+            engine
+                .create_channel(
+                    &OPERATOR,
+                    account,
+                    NewChannel {
+                        name: "same".into(),
+                        plugin: "webhook".into(),
+                        config: json!({"url": url, "secret": SECRET}),
+                    },
+                )
+                .await
+        }));
+    }
+    let mut created = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => created += 1,
+            Err(e) => assert_eq!(e.code(), "conflict", "{e}"),
+        }
+    }
+    assert_eq!(created, 1);
+    // A user may have the name a channel has: they are different namespaces.
+    hub.engine
+        .create_user(
+            &OPERATOR,
+            hub.account,
+            msghub::NewUser {
+                name: "same".into(),
+                policies: vec![],
+                categories: None,
+            },
+        )
+        .await
+        .unwrap();
+}

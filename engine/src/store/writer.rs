@@ -111,6 +111,15 @@ pub(crate) enum Job {
     },
 }
 
+/// The namespaces in which names are unique: account names, user names per account,
+/// channel names per account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum NameSpace {
+    Account,
+    User,
+    Channel,
+}
+
 /// A change to the in-memory state, applied only after its commit succeeded.
 enum Effect {
     Account(AccountId, AccountRecord, [u8; 32]),
@@ -243,7 +252,8 @@ struct Group<'s> {
     /// Messages published in this group, live although the index does not know them yet.
     fresh: HashSet<(AccountId, u32)>,
     purging: &'s mut HashSet<AccountId>,
-    names: HashSet<(u64, String)>,
+    /// Names taken in this group, by namespace (account, user, channel) and owner.
+    names: HashSet<(NameSpace, u64, String)>,
     effects: Vec<Effect>,
     /// Whether this group took delivery ids (the next one is then stored).
     deliveries_created: bool,
@@ -455,7 +465,11 @@ impl Group<'_> {
             .read()
             .account_names
             .contains_key(&record.name);
-        if taken || !self.names.insert((0, record.name.clone())) {
+        if taken
+            || !self
+                .names
+                .insert((NameSpace::Account, 0, record.name.clone()))
+        {
             return Err(Error::Conflict(format!(
                 "an account named '{}' already exists; choose another name",
                 record.name
@@ -485,7 +499,11 @@ impl Group<'_> {
             .users
             .values()
             .any(|u| u.account == record.account && u.name == record.name);
-        if taken || !self.names.insert((record.account, record.name.clone())) {
+        if taken
+            || !self
+                .names
+                .insert((NameSpace::User, record.account, record.name.clone()))
+        {
             return Err(Error::Conflict(format!(
                 "a user named '{}' already exists in this account; choose another name",
                 record.name

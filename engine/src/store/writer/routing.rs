@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use redb::ReadableTable;
 
-use super::{Effect, Group, Tables};
+use super::{Effect, Group, NameSpace, Tables};
 use crate::delivery::schedule::jitter;
 use crate::error::Error;
 use crate::ids::AccountId;
@@ -137,7 +137,11 @@ impl Group<'_> {
                     .channels
                     .iter()
                     .any(|((a, _), c)| *a == account && c.name == record.name);
-                if taken || !self.names.insert((account.0 ^ 0xc4a7, record.name.clone())) {
+                if taken
+                    || !self
+                        .names
+                        .insert((NameSpace::Channel, account.0, record.name.clone()))
+                {
                     return Err(Error::Conflict(format!(
                         "a channel named '{}' already exists in this account; choose another name",
                         record.name
