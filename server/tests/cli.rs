@@ -353,3 +353,90 @@ fn sigterm_stops_the_server_gracefully_with_exit_code_zero() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+#[tokio::test]
+async fn contacts_subscriptions_and_deliveries_from_the_command_line() {
+    let s = start().await;
+    let (acc, root) = s.account("acme").await;
+    let message = s.publish(&acc, "security", "New sign-in").await;
+    let url = s.url();
+    tokio::task::spawn_blocking(move || {
+        let with_account = |args: &[&str]| {
+            let mut all = args.to_vec();
+            all.extend(["--account", acc.as_str()]);
+            msghub(&url, &root, &all)
+        };
+        // A bad address fails with the field to fix, and nothing is created.
+        let bad = with_account(&["contacts", "create", "--email", "finance", "Finance"]);
+        assert!(!bad.status.success());
+        let error = String::from_utf8_lossy(&bad.stderr);
+        assert!(error.contains("[field: email]"), "{error}");
+        assert_eq!(
+            stdout(&with_account(&["contacts", "list"])),
+            "no contacts\n"
+        );
+
+        let created: Value = serde_json::from_str(&stdout(&with_account(&[
+            "contacts",
+            "create",
+            "--email",
+            "fin@example.com",
+            "Finance",
+            "--json",
+        ])))
+        .unwrap();
+        let contact = created["id"].as_str().unwrap().to_owned();
+        let table = stdout(&with_account(&["contacts", "list"]));
+        assert!(table.contains("fin@example.com"), "{table}");
+
+        let bad_cron = with_account(&[
+            "subscriptions",
+            "set",
+            "account",
+            "--contact",
+            &contact,
+            "--cron",
+            "daily",
+        ]);
+        assert!(!bad_cron.status.success());
+        let error = String::from_utf8_lossy(&bad_cron.stderr);
+        assert!(error.contains("[field: digest.cron]"), "{error}");
+        let set = stdout(&with_account(&[
+            "subscriptions",
+            "set",
+            "account",
+            "--subtype",
+            "low-balance",
+            "--min-severity",
+            "warning",
+            "--contact",
+            &contact,
+            "--cron",
+            "0 0 9 * * *",
+            "--timezone",
+            "Asia/Shanghai",
+        ]));
+        assert!(set.contains("low-balance"), "{set}");
+        assert!(set.contains("0 0 9 * * * Asia/Shanghai"), "{set}");
+        let list: Value =
+            serde_json::from_str(&stdout(&with_account(&["subscriptions", "list", "--json"])))
+                .unwrap();
+        assert_eq!(list[0]["contacts"][0], contact.as_str());
+
+        // The security message matched no subscription: it is in the inbox only.
+        let deliveries = stdout(&with_account(&["deliveries", &message]));
+        assert!(deliveries.starts_with("no deliveries"), "{deliveries}");
+
+        // A contact in use cannot be deleted; after the subscription goes, it can.
+        assert!(
+            !with_account(&["contacts", "delete", &contact])
+                .status
+                .success()
+        );
+        stdout(&with_account(&["subscriptions", "delete", "account"]));
+        let deleted = stdout(&with_account(&["contacts", "delete", &contact]));
+        assert!(deleted.contains("deleted contact"), "{deleted}");
+    })
+    .await
+    .unwrap();
+}

@@ -361,15 +361,15 @@ async fn a_subscription_routes_a_message_to_a_webhook_channel() {
         )
         .await;
     assert_eq!(r.status, 204, "{}", r.body);
-    let r = server
-        .call(
-            Method::DELETE,
-            &format!("{base}/channels/{channel}"),
-            &root,
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 204, "{}", r.body);
+    for gone in [
+        format!("{base}/channels/{channel}"),
+        format!("{base}/contacts/{contact}"),
+    ] {
+        let r = server.call(Method::DELETE, &gone, &root, None).await;
+        assert_eq!(r.status, 204, "{gone} the first time: {}", r.body);
+        let r = server.call(Method::DELETE, &gone, &root, None).await;
+        assert_eq!(r.status, 404, "{gone} again: {}", r.body);
+    }
     server.stop().await;
 }
 

@@ -535,16 +535,7 @@ impl Engine {
     ) -> Result<(), Error> {
         require(principal, Action::ManageConfig, Some(account))?;
         self.check_account(account)?;
-        if !self
-            .inner
-            .store
-            .state
-            .read()
-            .channels
-            .contains_key(&(account, id.0))
-        {
-            return Err(channel_not_found(id));
-        }
+        // The writer answers 404 for an id the account does not have.
         self.delivery_job(DeliveryJob::DeleteChannel { account, id: id.0 })
             .await
             .map(drop)
@@ -622,16 +613,7 @@ impl Engine {
     ) -> Result<(), Error> {
         require(principal, Action::ManageConfig, Some(account))?;
         self.check_account(account)?;
-        if !self
-            .inner
-            .store
-            .state
-            .read()
-            .contacts
-            .contains_key(&(account, id.0))
-        {
-            return Err(contact_not_found(id));
-        }
+        // The writer answers 404 for an id the account does not have.
         self.delivery_job(DeliveryJob::DeleteContact { account, id: id.0 })
             .await
             .map(drop)

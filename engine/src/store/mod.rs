@@ -23,7 +23,7 @@ use self::index::AccountIndex;
 use self::queue::Queue;
 use self::records::{
     AccountRecord, ChannelRecord, ContactRecord, MessageRecord, MessageText, SubscriptionRecord,
-    TargetKey, TokenOwner, UserRecord, decode,
+    TokenOwner, UserRecord, decode,
 };
 use crate::access::Reader;
 use crate::delivery::schedule::{DigestSchedule, RetrySchedule};
@@ -98,8 +98,6 @@ pub(crate) struct State {
     pub(crate) channels: HashMap<(AccountId, u64), ChannelRecord>,
     pub(crate) contacts: HashMap<(AccountId, u64), ContactRecord>,
     pub(crate) subscriptions: HashMap<(AccountId, Category), Arc<Subscribed>>,
-    /// The digest delivery gathering messages for each (account, category, target).
-    pub(crate) digest_open: HashMap<(AccountId, Category, TargetKey), u64>,
     /// The last digest tick closed per subscription, µs.
     pub(crate) digest_ticks: HashMap<(AccountId, Category), i64>,
 }
@@ -400,18 +398,6 @@ fn load(db: &Database) -> Result<State, Error> {
         state
             .subscriptions
             .insert((AccountId(account), category), Arc::new(subscribed));
-    }
-    for row in txn.open_table(DIGEST_OPEN)?.iter()? {
-        let (key, id) = row?;
-        let (account, category, kind, target) = key.value();
-        state.digest_open.insert(
-            (
-                AccountId(account),
-                category_of(category)?,
-                TargetKey::from_parts(kind, target),
-            ),
-            id.value(),
-        );
     }
     for row in txn.open_table(DIGEST_TICKS)?.iter()? {
         let (key, tick) = row?;

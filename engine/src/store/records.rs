@@ -124,14 +124,6 @@ impl TargetKey {
             TargetKey::Contact(id) => (1, id),
         }
     }
-
-    pub(crate) fn from_parts(kind: u8, id: u64) -> TargetKey {
-        if kind == 0 {
-            TargetKey::Channel(id)
-        } else {
-            TargetKey::Contact(id)
-        }
-    }
 }
 
 /// Where a delivery stands.

@@ -209,6 +209,20 @@ pub(crate) fn text(value: &Value, key: &str) -> String {
     }
 }
 
+/// A list field as display text: comma-separated, `-` when empty, `all` when null (a
+/// user's categories, a subscription's subtypes).
+pub(crate) fn list_of(value: &Value, key: &str) -> String {
+    match value.get(key).and_then(Value::as_array) {
+        Some(items) if !items.is_empty() => items
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(","),
+        Some(_) => "-".into(),
+        None => "all".into(),
+    }
+}
+
 /// `msghub publish`.
 pub async fn publish(args: PublishArgs) -> Result<(), String> {
     let body = match (&args.body, &args.body_file) {
@@ -435,15 +449,7 @@ pub async fn users(command: UsersCommand) -> Result<(), String> {
                 return Ok(());
             }
             let u = answer.json()?;
-            let list = |key: &str| match u.get(key).and_then(Value::as_array) {
-                Some(items) if !items.is_empty() => items
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .collect::<Vec<_>>()
-                    .join(","),
-                Some(_) => "-".into(),
-                None => "all".into(),
-            };
+            let list = |key: &str| list_of(&u, key);
             print!(
                 "{}",
                 render(

@@ -6,7 +6,7 @@ use clap::Subcommand;
 use http::Method;
 use serde_json::{Map, Value, json};
 
-use super::remote::{Remote, account_path, encode, text};
+use super::remote::{Remote, account_path, encode, list_of, text};
 use super::table::{render, truncate};
 
 /// `msghub channels ...`.
@@ -186,18 +186,6 @@ fn items(page: &Value) -> Vec<Value> {
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default()
-}
-
-fn list_of(value: &Value, key: &str) -> String {
-    match value.get(key).and_then(Value::as_array) {
-        Some(items) if !items.is_empty() => items
-            .iter()
-            .filter_map(Value::as_str)
-            .collect::<Vec<_>>()
-            .join(","),
-        Some(_) => "-".into(),
-        None => "all".into(),
-    }
 }
 
 fn print_table(headers: &[&str], rows: Vec<Vec<String>>, empty: &str) {
