@@ -53,6 +53,7 @@ pub fn build(manifest: &Path, packages: &[&str]) -> Result<Vec<PathBuf>, String>
     if packages.is_empty() {
         return Ok(Vec::new());
     }
+    ensure_target(&target_dir)?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command
@@ -98,6 +99,75 @@ pub fn build(manifest: &Path, packages: &[&str]) -> Result<Vec<PathBuf>, String>
             }
         })
         .collect()
+}
+
+/// Makes sure the toolchain that builds the guests has the `wasm32-wasip2` standard library.
+///
+/// rustup installs the targets of `rust-toolchain.toml` only when it installs the toolchain
+/// itself, so a machine whose toolchain was already there lacks the target, and the first
+/// `cargo run` would fail. The build adds it through rustup (once, under a lock, since the
+/// engine's and the tests' build scripts may run at the same time) and says so.
+fn ensure_target(target_dir: &Path) -> Result<(), String> {
+    if target_installed()? {
+        return Ok(());
+    }
+    std::fs::create_dir_all(target_dir)
+        .map_err(|e| format!("cannot create {}: {e}", target_dir.display()))?;
+    let lock_path = target_dir.join(".rustup-target.lock");
+    let lock = std::fs::File::create(&lock_path)
+        .map_err(|e| format!("cannot create {}: {e}", lock_path.display()))?;
+    lock.lock()
+        .map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?;
+    if target_installed()? {
+        return Ok(());
+    }
+    let mut command = Command::new("rustup");
+    command.args(["target", "add", TARGET]);
+    if let Some(toolchain) = std::env::var_os("RUSTUP_TOOLCHAIN") {
+        command.arg("--toolchain").arg(toolchain);
+    }
+    let output = command.output().map_err(|e| {
+        format!(
+            "the {TARGET} target is missing and rustup cannot be run ({e}): \
+             install the {TARGET} standard library for this toolchain"
+        )
+    })?;
+    if !output.status.success() {
+        return Err(format!(
+            "the {TARGET} target is missing and `rustup target add {TARGET}` failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    println!(
+        "cargo:warning=the {TARGET} target was missing from this toolchain; \
+         added it with `rustup target add {TARGET}`"
+    );
+    Ok(())
+}
+
+/// Whether the toolchain's sysroot holds the guest target's standard library.
+fn target_installed() -> Result<bool, String> {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let output = Command::new(&rustc)
+        .args(["--print", "target-libdir", "--target", TARGET])
+        .output()
+        .map_err(|e| format!("cannot run rustc to find its sysroot: {e}"))?;
+    if !output.status.success() {
+        // An unknown target: rustc too old to know it. The nested build says what to do.
+        return Ok(true);
+    }
+    let libdir = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+    let has_core = std::fs::read_dir(&libdir)
+        .map(|entries| {
+            entries.flatten().any(|entry| {
+                entry
+                    .file_name()
+                    .to_str()
+                    .is_some_and(|name| name.starts_with("libcore-"))
+            })
+        })
+        .unwrap_or(false);
+    Ok(has_core)
 }
 
 /// The root of the msghub repository: the nearest ancestor of `manifest` with a `wit/` dir.
