@@ -301,6 +301,44 @@ async fn retries_keep_their_key_and_end_as_a_dead_letter_that_can_be_requeued() 
     assert_eq!(again, 0);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_whose_channel_was_deleted_fails_with_that_reason() {
+    let hub = hub("0s,5s,10s").await;
+    let server = TestServer::start(|_| Reply::Answer(503, Vec::new(), b"busy".to_vec())).await;
+    let channel = hub.webhook("doomed", &server).await;
+    hub.subscribe(
+        Category::Exception,
+        SubscriptionSpec {
+            channels: vec![channel],
+            ..SubscriptionSpec::default()
+        },
+    )
+    .await;
+    let id = hub
+        .publish(NewMessage::new(Category::Exception, "disk full"))
+        .await;
+    hub.wait_for(id, status_is(DeliveryStatus::Retrying)).await;
+
+    // The channel leaves the subscription and is deleted while its delivery waits.
+    hub.engine
+        .delete_subscription(&OPERATOR, hub.account, Category::Exception)
+        .await
+        .unwrap();
+    hub.engine
+        .delete_channel(&OPERATOR, hub.account, channel)
+        .await
+        .unwrap();
+    hub.clock.advance(Duration::from_secs(7));
+    let list = hub.wait_for(id, status_is(DeliveryStatus::Failed)).await;
+    let error = list[0].last_error.as_deref().unwrap_or_default();
+    assert!(error.contains("channel was deleted"), "{list:?}");
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "nothing is sent to a deleted channel"
+    );
+}
+
 #[tokio::test]
 async fn permanent_errors_fail_at_once_and_retry_after_is_honoured() {
     let hub = hub("0s,5s,10s").await;

@@ -6,6 +6,7 @@
 //! never see in memory what is not yet on disk.
 
 pub(crate) mod routing;
+mod staged;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use tokio::sync::oneshot;
 
 use self::routing::DeliveryJob;
 use super::bitmap::chunk_of;
-use super::index::AccountIndex;
+use super::index::{AccountIndex, Query};
 use super::records::{
     AccountRecord, MessageRecord, TokenOwner, UserRecord, decode, encode, has_dedupe_key, pack,
 };
@@ -30,7 +31,7 @@ use super::{
 use crate::Clock;
 use crate::access::{Policy, Reader};
 use crate::error::{Error, StorageError};
-use crate::filter::{CategorySet, Filter, TextMatcher};
+use crate::filter::{CategorySet, Filter, ReadStatus, TextMatcher};
 use crate::ids::{AccountId, UserId};
 use crate::model::{Category, ValidMessage};
 
@@ -109,15 +110,6 @@ pub(crate) enum Job {
         job: DeliveryJob,
         reply: Reply<u64>,
     },
-}
-
-/// The namespaces in which names are unique: account names, user names per account,
-/// channel names per account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum NameSpace {
-    Account,
-    User,
-    Channel,
 }
 
 /// A change to the in-memory state, applied only after its commit succeeded.
@@ -252,8 +244,8 @@ struct Group<'s> {
     /// Messages published in this group, live although the index does not know them yet.
     fresh: HashSet<(AccountId, u32)>,
     purging: &'s mut HashSet<AccountId>,
-    /// Names taken in this group, by namespace (account, user, channel) and owner.
-    names: HashSet<(NameSpace, u64, String)>,
+    /// What the earlier jobs of this group changed, for the checks of the later ones.
+    staged: staged::Staged,
     effects: Vec<Effect>,
     /// Whether this group took delivery ids (the next one is then stored).
     deliveries_created: bool,
@@ -338,7 +330,7 @@ fn commit_group(
         purge_chunks: HashMap::new(),
         fresh: HashSet::new(),
         purging,
-        names: HashSet::new(),
+        staged: staged::Staged::default(),
         effects: Vec::new(),
         deliveries_created: false,
     };
@@ -459,17 +451,7 @@ impl Group<'_> {
         record: AccountRecord,
         root_hash: [u8; 32],
     ) -> Result<(), Error> {
-        let taken = self
-            .store
-            .state
-            .read()
-            .account_names
-            .contains_key(&record.name);
-        if taken
-            || !self
-                .names
-                .insert((NameSpace::Account, 0, record.name.clone()))
-        {
+        if self.account_name_taken(&record.name) {
             return Err(Error::Conflict(format!(
                 "an account named '{}' already exists; choose another name",
                 record.name
@@ -482,7 +464,7 @@ impl Group<'_> {
             encode("token", &TokenOwner::Root(id.0))?.as_slice(),
         )?;
         t.sequences.insert(id.0, 0)?;
-        self.effects.push(Effect::Account(id, record, root_hash));
+        self.effect(Effect::Account(id, record, root_hash));
         Ok(())
     }
 
@@ -492,18 +474,7 @@ impl Group<'_> {
         id: UserId,
         record: UserRecord,
     ) -> Result<(), Error> {
-        let taken = self
-            .store
-            .state
-            .read()
-            .users
-            .values()
-            .any(|u| u.account == record.account && u.name == record.name);
-        if taken
-            || !self
-                .names
-                .insert((NameSpace::User, record.account, record.name.clone()))
-        {
+        if self.user_name_taken(record.account, &record.name) {
             return Err(Error::Conflict(format!(
                 "a user named '{}' already exists in this account; choose another name",
                 record.name
@@ -514,7 +485,7 @@ impl Group<'_> {
             record.token_hash.as_slice(),
             encode("token", &TokenOwner::User(id.0))?.as_slice(),
         )?;
-        self.effects.push(Effect::User(id, record));
+        self.effect(Effect::User(id, record));
         Ok(())
     }
 
@@ -537,7 +508,7 @@ impl Group<'_> {
             record.categories = categories;
         }
         users.insert(id.0, encode("user", &record)?.as_slice())?;
-        self.effects.push(Effect::User(id, record.clone()));
+        self.effect(Effect::User(id, record.clone()));
         Ok(record)
     }
 
@@ -552,8 +523,7 @@ impl Group<'_> {
             (record.account, id.0, 0)..=(record.account, id.0, u16::MAX),
             |_, _| false,
         )?;
-        self.effects
-            .push(Effect::UserGone(id, record.account, record.token_hash));
+        self.effect(Effect::UserGone(id, record.account, record.token_hash));
         Ok(())
     }
 
@@ -619,7 +589,7 @@ impl Group<'_> {
         }
         self.route(t, account, seq, &record)?;
         self.fresh.insert((account, seq));
-        self.effects.push(Effect::Added(
+        self.effect(Effect::Added(
             account,
             seq,
             record.category,
@@ -644,13 +614,20 @@ impl Group<'_> {
     ) -> Result<Vec<u32>, Error> {
         let inbox = self.inbox(account)?;
         let index = inbox.read();
+        // Messages deleted by an earlier job of this group are gone for this one too.
+        let staged_deleted = |seq: u32| {
+            self.purge_chunks
+                .get(&(account, chunk_of(seq)))
+                .is_some_and(|c| c.contains(seq))
+        };
         match target {
             Target::Seqs(seqs) => Ok(seqs
                 .into_iter()
                 .filter(|&seq| {
-                    Category::ALL
-                        .into_iter()
-                        .any(|c| visible.contains(c) && index.categories[c.index()].contains(seq))
+                    !staged_deleted(seq)
+                        && Category::ALL.into_iter().any(|c| {
+                            visible.contains(c) && index.categories[c.index()].contains(seq)
+                        })
                 })
                 .collect()),
             Target::Filter(filter) => {
@@ -659,9 +636,27 @@ impl Group<'_> {
                 if query.is_empty() {
                     return Ok(seqs);
                 }
+                // The read state as earlier jobs of this group left it, where they changed it.
+                let any_status = Query {
+                    status: ReadStatus::All,
+                    ..query.clone()
+                };
                 let mut top = index.next_chunk(u16::MAX);
                 while let Some(chunk) = top {
-                    seqs.extend(index.candidates(&query, chunk).iter().rev());
+                    let staged_read = self.read_chunks.get(&(account, reader, chunk));
+                    let mut set = match (query.status, staged_read) {
+                        (ReadStatus::Unread, Some(read)) => {
+                            index.candidates(&any_status, chunk) - read
+                        }
+                        (ReadStatus::Read, Some(read)) => {
+                            index.candidates(&any_status, chunk) & read
+                        }
+                        _ => index.candidates(&query, chunk),
+                    };
+                    if let Some(deleted) = self.purge_chunks.get(&(account, chunk)) {
+                        set -= deleted;
+                    }
+                    seqs.extend(set.iter().rev());
                     top = chunk.checked_sub(1).and_then(|c| index.next_chunk(c));
                 }
                 drop(index);
@@ -766,8 +761,7 @@ impl Group<'_> {
             if !self.purge_chunk(&index, account, seq).insert(seq) {
                 continue;
             }
-            self.effects
-                .push(Effect::Removed(account, seq, category, severity));
+            self.effect(Effect::Removed(account, seq, category, severity));
             deleted += 1;
         }
         if deleted > 0 {
@@ -973,4 +967,224 @@ fn remove_message(
 /// An instant as microseconds since the Unix epoch, the store's unit of time.
 pub(crate) fn micros(t: time::OffsetDateTime) -> i64 {
     i64::try_from(t.unix_timestamp_nanos() / 1000).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    //! Jobs of one commit group see each other: each test hands the writer a group directly,
+    //! as concurrent requests would make it, and checks what the later job did.
+
+    use std::collections::HashSet;
+    use std::sync::Arc;
+
+    use redb::ReadableDatabase;
+    use tokio::sync::oneshot;
+
+    use super::routing::DeliveryJob;
+    use crate::store::records::{ChannelRecord, SubscriptionRecord};
+    use crate::store::{MESSAGE_DELIVERIES, Subscribed};
+
+    use super::{BulkOp, Job, Stored, Target, commit_group};
+    use crate::access::Reader;
+    use crate::delivery::schedule::RetrySchedule;
+    use crate::engine::SystemClock;
+    use crate::error::Error;
+    use crate::filter::{CategorySet, Filter, ReadStatus};
+    use crate::ids::AccountId;
+    use crate::model::{Category, Severity, ValidMessage};
+    use crate::store::Store;
+    use crate::store::records::AccountRecord;
+
+    const ACCOUNT: AccountId = AccountId(7);
+    const READER: Reader = Reader(1);
+
+    fn store() -> Store {
+        let db = redb::Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .unwrap();
+        let store = Store::open(db, RetrySchedule::default()).unwrap();
+        let (reply, _) = oneshot::channel();
+        let record = AccountRecord {
+            name: "acme".into(),
+            created: 0,
+            retention_days: 180,
+        };
+        run(
+            &store,
+            vec![Job::CreateAccount {
+                id: ACCOUNT,
+                record,
+                root_hash: [1; 32],
+                reply,
+            }],
+        );
+        store
+    }
+
+    fn run(store: &Store, group: Vec<Job>) {
+        commit_group(store, &SystemClock, group, &mut HashSet::new(), 0);
+    }
+
+    fn publish(store: &Store, title: &str) -> u32 {
+        let (job, answer) = publish_job(title);
+        run(store, vec![job]);
+        answer.blocking_recv().unwrap().unwrap().seq
+    }
+
+    fn publish_job(title: &str) -> (Job, oneshot::Receiver<Result<Stored, Error>>) {
+        let (reply, answer) = oneshot::channel::<Result<Stored, Error>>();
+        let message = ValidMessage {
+            category: Category::Security,
+            subtype: None,
+            title: title.into(),
+            body: None,
+            severity: Severity::Info,
+            link: None,
+            resource: None,
+            dedupe_key: None,
+        };
+        let job = Job::Publish {
+            account: ACCOUNT,
+            message,
+            reply,
+        };
+        (job, answer)
+    }
+
+    fn bulk(op: BulkOp, target: Target) -> (Job, oneshot::Receiver<Result<u64, Error>>) {
+        let (reply, answer) = oneshot::channel();
+        let job = Job::Bulk {
+            op,
+            account: ACCOUNT,
+            reader: READER,
+            visible: CategorySet::ALL,
+            target,
+            reply,
+        };
+        (job, answer)
+    }
+
+    fn live(store: &Store, seq: u32) -> bool {
+        store.inbox(ACCOUNT).unwrap().read().live.contains(seq)
+    }
+
+    #[test]
+    fn delete_of_read_messages_sees_a_mark_read_earlier_in_its_group() {
+        let store = store();
+        let seq = publish(&store, "one");
+        let (mark, marked) = bulk(BulkOp::MarkRead, Target::Seqs(vec![seq]));
+        let read = Filter::default().status(ReadStatus::Read);
+        let (delete, deleted) = bulk(BulkOp::Delete, Target::Filter(read));
+        run(&store, vec![mark, delete]);
+        assert_eq!(marked.blocking_recv().unwrap().unwrap(), 1);
+        assert_eq!(deleted.blocking_recv().unwrap().unwrap(), 1);
+        assert!(!live(&store, seq));
+    }
+
+    #[test]
+    fn mark_read_does_not_count_a_message_deleted_earlier_in_its_group() {
+        let store = store();
+        let seq = publish(&store, "one");
+        let (delete, deleted) = bulk(BulkOp::Delete, Target::Seqs(vec![seq]));
+        let (mark, marked) = bulk(BulkOp::MarkRead, Target::Seqs(vec![seq]));
+        let unread = Filter::default().status(ReadStatus::Unread);
+        let (mark_all, marked_all) = bulk(BulkOp::MarkRead, Target::Filter(unread));
+        run(&store, vec![delete, mark, mark_all]);
+        assert_eq!(deleted.blocking_recv().unwrap().unwrap(), 1);
+        assert_eq!(marked.blocking_recv().unwrap().unwrap(), 0);
+        assert_eq!(marked_all.blocking_recv().unwrap().unwrap(), 0);
+    }
+
+    #[test]
+    fn unread_filter_sees_reads_earlier_in_its_group() {
+        let store = store();
+        let first = publish(&store, "one");
+        let second = publish(&store, "two");
+        let (mark, _) = bulk(BulkOp::MarkRead, Target::Seqs(vec![first]));
+        let unread = Filter::default().status(ReadStatus::Unread);
+        let (delete, deleted) = bulk(BulkOp::Delete, Target::Filter(unread));
+        run(&store, vec![mark, delete]);
+        assert_eq!(deleted.blocking_recv().unwrap().unwrap(), 1);
+        assert!(
+            live(&store, first),
+            "the message read just before is not unread"
+        );
+        assert!(!live(&store, second));
+    }
+
+    fn delivery(job: DeliveryJob) -> (Job, oneshot::Receiver<Result<u64, Error>>) {
+        let (reply, answer) = oneshot::channel();
+        (Job::Delivery { job, reply }, answer)
+    }
+
+    fn subscription_to(channel: u64) -> DeliveryJob {
+        let record = SubscriptionRecord {
+            subtypes: None,
+            min_severity: Severity::Info,
+            contacts: Vec::new(),
+            channels: vec![channel],
+            digest: None,
+            updated: 0,
+        };
+        DeliveryJob::PutSubscription {
+            account: ACCOUNT,
+            category: Category::Security,
+            subscription: Arc::new(Subscribed::new(record).unwrap()),
+        }
+    }
+
+    fn with_channel() -> Store {
+        let store = store();
+        let record = ChannelRecord {
+            name: "hook".into(),
+            plugin: "webhook".into(),
+            config: b"{}".to_vec(),
+            sealed: false,
+            created: 0,
+        };
+        let (job, _) = delivery(DeliveryJob::CreateChannel {
+            account: ACCOUNT,
+            id: 9,
+            record,
+        });
+        run(&store, vec![job]);
+        store
+    }
+
+    /// The deliveries the store holds for a message.
+    fn deliveries_of(store: &Store, seq: u32) -> usize {
+        let txn = store.db.begin_read().unwrap();
+        let table = txn.open_table(MESSAGE_DELIVERIES).unwrap();
+        table
+            .range((ACCOUNT.0, seq, 0)..=(ACCOUNT.0, seq, u64::MAX))
+            .unwrap()
+            .count()
+    }
+
+    #[test]
+    fn a_publish_goes_by_the_subscription_set_earlier_in_its_group() {
+        let store = with_channel();
+        let (put, put_answer) = delivery(subscription_to(9));
+        let (publish, stored) = publish_job("routed");
+        run(&store, vec![put, publish]);
+        put_answer.blocking_recv().unwrap().unwrap();
+        let seq = stored.blocking_recv().unwrap().unwrap().seq;
+        assert_eq!(deliveries_of(&store, seq), 1);
+    }
+
+    #[test]
+    fn a_publish_ignores_the_subscription_removed_earlier_in_its_group() {
+        let store = with_channel();
+        let (put, _) = delivery(subscription_to(9));
+        run(&store, vec![put]);
+        let (remove, removed) = delivery(DeliveryJob::DeleteSubscription {
+            account: ACCOUNT,
+            category: Category::Security,
+        });
+        let (publish, stored) = publish_job("not routed");
+        run(&store, vec![remove, publish]);
+        removed.blocking_recv().unwrap().unwrap();
+        let seq = stored.blocking_recv().unwrap().unwrap().seq;
+        assert_eq!(deliveries_of(&store, seq), 0);
+    }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use redb::ReadableTable;
 
-use super::{Effect, Group, NameSpace, Tables};
+use super::{Effect, Group, Tables};
 use crate::delivery::schedule::jitter;
 use crate::error::Error;
 use crate::ids::AccountId;
@@ -130,18 +130,7 @@ impl Group<'_> {
                 record,
             } => {
                 self.inbox(account)?;
-                let taken = self
-                    .store
-                    .state
-                    .read()
-                    .channels
-                    .iter()
-                    .any(|((a, _), c)| *a == account && c.name == record.name);
-                if taken
-                    || !self
-                        .names
-                        .insert((NameSpace::Channel, account.0, record.name.clone()))
-                {
+                if self.channel_name_taken(account, &record.name) {
                     return Err(Error::Conflict(format!(
                         "a channel named '{}' already exists in this account; choose another name",
                         record.name
@@ -149,8 +138,7 @@ impl Group<'_> {
                 }
                 t.channels
                     .insert((account.0, id), encode("channel", &record)?.as_slice())?;
-                self.effects
-                    .push(Effect::Channel(account, id, Some(record)));
+                self.effect(Effect::Channel(account, id, Some(record)));
                 Ok(1)
             }
             DeliveryJob::DeleteChannel { account, id } => {
@@ -161,7 +149,7 @@ impl Group<'_> {
                         crate::ids::ChannelId(id)
                     )));
                 }
-                self.effects.push(Effect::Channel(account, id, None));
+                self.effect(Effect::Channel(account, id, None));
                 Ok(1)
             }
             DeliveryJob::CreateContact {
@@ -172,8 +160,7 @@ impl Group<'_> {
                 self.inbox(account)?;
                 t.contacts
                     .insert((account.0, id), encode("contact", &record)?.as_slice())?;
-                self.effects
-                    .push(Effect::Contact(account, id, Some(record)));
+                self.effect(Effect::Contact(account, id, Some(record)));
                 Ok(1)
             }
             DeliveryJob::DeleteContact { account, id } => {
@@ -184,7 +171,7 @@ impl Group<'_> {
                         crate::ids::ContactId(id)
                     )));
                 }
-                self.effects.push(Effect::Contact(account, id, None));
+                self.effect(Effect::Contact(account, id, None));
                 Ok(1)
             }
             DeliveryJob::PutSubscription {
@@ -194,13 +181,8 @@ impl Group<'_> {
             } => {
                 self.inbox(account)?;
                 {
-                    let state = self.store.state.read();
                     for target in targets_of(&subscription) {
-                        let exists = match target {
-                            TargetKey::Channel(id) => state.channels.contains_key(&(account, id)),
-                            TargetKey::Contact(id) => state.contacts.contains_key(&(account, id)),
-                        };
-                        if !exists {
+                        if !self.target_exists(account, target) {
                             let (field, text) = match target {
                                 TargetKey::Channel(id) => {
                                     ("channels", crate::ids::ChannelId(id).to_string())
@@ -222,8 +204,7 @@ impl Group<'_> {
                     (account.0, cat(category)),
                     encode("subscription", &subscription.record)?.as_slice(),
                 )?;
-                self.effects
-                    .push(Effect::Subscription(account, category, Some(subscription)));
+                self.effect(Effect::Subscription(account, category, Some(subscription)));
                 Ok(1)
             }
             DeliveryJob::DeleteSubscription { account, category } => {
@@ -236,8 +217,7 @@ impl Group<'_> {
                     )));
                 }
                 self.close_digests(t, account, category)?;
-                self.effects
-                    .push(Effect::Subscription(account, category, None));
+                self.effect(Effect::Subscription(account, category, None));
                 Ok(1)
             }
             DeliveryJob::Outcome { id, attempt } => self.outcome(t, id, attempt),
@@ -254,8 +234,7 @@ impl Group<'_> {
                     return Ok(0);
                 }
                 t.digest_ticks.insert((account.0, cat(category)), tick)?;
-                self.effects
-                    .push(Effect::DigestTick(account, category, tick));
+                self.effect(Effect::DigestTick(account, category, tick));
                 self.close_digests(t, account, category)
             }
             DeliveryJob::Requeue { account, scope } => self.requeue(t, account, scope),
@@ -268,19 +247,20 @@ impl Group<'_> {
                 record.retention_days = days;
                 t.accounts
                     .insert(account.0, encode("account", &record)?.as_slice())?;
-                self.effects.push(Effect::AccountRecord(account, record));
+                self.effect(Effect::AccountRecord(account, record));
                 Ok(1)
             }
         }
     }
 
     fn refuse_if_subscribed(&self, account: AccountId, target: TargetKey) -> Result<(), Error> {
-        let state = self.store.state.read();
-        let mut users: Vec<&str> = state
-            .subscriptions
-            .iter()
-            .filter(|((a, _), sub)| *a == account && targets_of(sub).any(|t| t == target))
-            .map(|((_, c), _)| c.as_str())
+        let mut users: Vec<&str> = Category::ALL
+            .into_iter()
+            .filter(|&category| {
+                self.subscription(account, category)
+                    .is_some_and(|sub| targets_of(&sub).any(|t| t == target))
+            })
+            .map(Category::as_str)
             .collect();
         if users.is_empty() {
             return Ok(());
@@ -305,31 +285,23 @@ impl Group<'_> {
         seq: u32,
         message: &MessageRecord,
     ) -> Result<(), Error> {
-        let sub = {
-            let state = self.store.state.read();
-            match state.subscriptions.get(&(account, message.category)) {
-                Some(sub) => sub.clone(),
-                None => return Ok(()),
-            }
+        let Some(sub) = self.subscription(account, message.category) else {
+            return Ok(());
         };
         if !subscription_takes(&sub, message) {
             return Ok(());
         }
         for target in targets_of(&sub) {
-            let plugin = {
-                let state = self.store.state.read();
-                match target {
-                    TargetKey::Channel(id) => match state.channels.get(&(account, id)) {
-                        Some(channel) => channel.plugin.clone(),
-                        None => continue,
-                    },
-                    TargetKey::Contact(id) => {
-                        if !state.contacts.contains_key(&(account, id)) {
-                            continue;
-                        }
-                        EMAIL_PLUGIN.to_owned()
-                    }
-                }
+            let plugin = match target {
+                TargetKey::Channel(id) => self.channel_plugin(account, id),
+                TargetKey::Contact(_) => Some(EMAIL_PLUGIN.to_owned()),
+            };
+            let Some(plugin) = plugin.filter(|_| self.target_exists(account, target)) else {
+                // The writer's rules keep subscriptions to existing targets; should one be
+                // missing all the same, the message says so in its deliveries rather than
+                // going nowhere in silence.
+                self.missing_target(t, account, seq, message.category, target)?;
+                continue;
             };
             match &sub.schedule {
                 None => {
@@ -346,7 +318,7 @@ impl Group<'_> {
                         Some(due),
                     )?;
                     t.outbox.insert(id, due)?;
-                    self.effects.push(Effect::Schedule(id, due));
+                    self.effect(Effect::Schedule(id, due));
                 }
                 Some(schedule) => {
                     let key = (
@@ -417,6 +389,47 @@ impl Group<'_> {
         Ok(id)
     }
 
+    /// Records a delivery to a target that no longer exists as failed, with the reason, so
+    /// that the message's deliveries show where it could not go.
+    fn missing_target(
+        &mut self,
+        t: &mut Tables<'_>,
+        account: AccountId,
+        seq: u32,
+        category: Category,
+        target: TargetKey,
+    ) -> Result<(), Error> {
+        let (what, name) = match target {
+            TargetKey::Channel(id) => ("channel", crate::ids::ChannelId(id).to_string()),
+            TargetKey::Contact(id) => ("contact", crate::ids::ContactId(id).to_string()),
+        };
+        tracing::warn!(%account, target = %name, "a subscription names a {what} that does not exist");
+        let id = self.new_delivery(
+            t,
+            account,
+            seq,
+            category,
+            target,
+            String::new(),
+            false,
+            None,
+        )?;
+        let mut record: DeliveryRecord = match t.deliveries.get(id)? {
+            Some(bytes) => decode("delivery", bytes.value())?,
+            None => return Ok(()),
+        };
+        record.state = DeliveryState::Failed;
+        record.last_error = Some(format!(
+            "the subscription names {what} {name}, which does not exist; \
+             fix the subscription of '{category}'"
+        ));
+        t.deliveries
+            .insert(id, encode("delivery", &record)?.as_slice())?;
+        let (kind, key) = target.parts();
+        t.failed.insert((account.0, kind, key, id), ())?;
+        Ok(())
+    }
+
     /// Sends every digest of `account` and `category` that is gathering, now.
     fn close_digests(
         &mut self,
@@ -443,7 +456,7 @@ impl Group<'_> {
                 t.deliveries
                     .insert(*id, encode("delivery", &record)?.as_slice())?;
                 t.outbox.insert(*id, now)?;
-                self.effects.push(Effect::Schedule(*id, now));
+                self.effect(Effect::Schedule(*id, now));
             }
         }
         Ok(open.len() as u64)
@@ -451,7 +464,7 @@ impl Group<'_> {
 
     fn outcome(&mut self, t: &mut Tables<'_>, id: u64, attempt: Attempt) -> Result<u64, Error> {
         let Some(bytes) = t.deliveries.get(id)? else {
-            self.effects.push(Effect::Settle(id));
+            self.effect(Effect::Settle(id));
             return Ok(0);
         };
         let mut record: DeliveryRecord = decode("delivery", bytes.value())?;
@@ -471,7 +484,7 @@ impl Group<'_> {
                 record.state = DeliveryState::Delivered;
                 record.next_attempt = None;
                 t.outbox.remove(id)?;
-                self.effects.push(Effect::Settle(id));
+                self.effect(Effect::Settle(id));
             }
             Attempt::Failed {
                 error,
@@ -492,7 +505,7 @@ impl Group<'_> {
                         record.state = DeliveryState::Retrying;
                         record.next_attempt = Some(due);
                         t.outbox.insert(id, due)?;
-                        self.effects.push(Effect::Schedule(id, due));
+                        self.effect(Effect::Schedule(id, due));
                     }
                     _ => {
                         record.state = DeliveryState::Failed;
@@ -500,7 +513,7 @@ impl Group<'_> {
                         t.outbox.remove(id)?;
                         let (kind, target) = record.target.parts();
                         t.failed.insert((record.account, kind, target, id), ())?;
-                        self.effects.push(Effect::Settle(id));
+                        self.effect(Effect::Settle(id));
                     }
                 }
             }
@@ -550,7 +563,7 @@ impl Group<'_> {
             t.deliveries
                 .insert(id, encode("delivery", &record)?.as_slice())?;
             t.outbox.insert(id, now)?;
-            self.effects.push(Effect::Schedule(id, now));
+            self.effect(Effect::Schedule(id, now));
             count += 1;
         }
         Ok(count)
