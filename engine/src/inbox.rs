@@ -289,7 +289,20 @@ impl Engine {
         };
         let visible = visible_categories(principal, action, account)?;
         self.inner.store.inbox(account)?;
-        let target = target_of(account, selection)?;
+        let target = match target_of(account, selection)? {
+            // A text scan runs here, never in the writer, which every account shares.
+            Target::Filter(filter, None) if filter.text.is_some() => {
+                self.blocking(move |engine| {
+                    let searched = engine
+                        .inner
+                        .store
+                        .search_for_bulk(account, &filter, visible)?;
+                    Ok(Target::Filter(filter, searched))
+                })
+                .await?
+            }
+            target => target,
+        };
         let reader = principal.reader();
         self.submit(|reply| Job::Bulk {
             op,
@@ -350,7 +363,7 @@ fn target_of(account: AccountId, selection: Selection) -> Result<Target, Error> 
         }
         Selection::Filter(filter) => {
             filter.validate()?;
-            Ok(Target::Filter(filter))
+            Ok(Target::Filter(filter, None))
         }
     }
 }

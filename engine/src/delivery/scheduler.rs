@@ -187,7 +187,7 @@ impl Engine {
                     account,
                     reader: Reader(1),
                     visible: CategorySet::ALL,
-                    target: Target::Filter(filter),
+                    target: Target::Filter(filter, None),
                     reply,
                 })
                 .await?;

@@ -19,7 +19,7 @@ use parking_lot::{Mutex, RwLock};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use roaring::RoaringBitmap;
 
-use self::index::AccountIndex;
+use self::index::{AccountIndex, Query};
 use self::queue::Queue;
 use self::records::{
     AccountRecord, ChannelRecord, ContactRecord, MessageRecord, MessageText, SubscriptionRecord,
@@ -28,7 +28,7 @@ use self::records::{
 use crate::access::Reader;
 use crate::delivery::schedule::{DigestSchedule, RetrySchedule};
 use crate::error::{Error, StorageError};
-use crate::filter::TextMatcher;
+use crate::filter::{CategorySet, Filter, ReadStatus, TextMatcher};
 use crate::ids::{AccountId, UserId};
 use crate::model::Category;
 
@@ -248,8 +248,7 @@ fn deserialize_bitmap(what: &'static str, bytes: &[u8]) -> Result<RoaringBitmap,
 
 impl Store {
     /// The newest `wanted` messages among `candidates` whose title or body contains the
-    /// matcher's text, newest first. Dense candidates are read with one backwards range scan
-    /// (each B-tree leaf once); sparse ones with point lookups.
+    /// matcher's text, newest first.
     pub(crate) fn search(
         table: &impl ReadableTable<(u64, u32), &'static [u8]>,
         account: AccountId,
@@ -258,21 +257,37 @@ impl Store {
         wanted: usize,
     ) -> Result<Vec<(u32, MessageRecord)>, Error> {
         let mut found = Vec::new();
+        Store::scan_text(table, account, candidates, matcher, |seq, bytes| {
+            found.push((seq, decode("message", bytes)?));
+            Ok(found.len() < wanted)
+        })?;
+        Ok(found)
+    }
+
+    /// Calls `hit` with each message among `candidates` whose title or body contains the
+    /// matcher's text, newest first, until it answers false. Dense candidates are read with
+    /// one backwards range scan (each B-tree leaf once); sparse ones with point lookups.
+    fn scan_text(
+        table: &impl ReadableTable<(u64, u32), &'static [u8]>,
+        account: AccountId,
+        candidates: &RoaringBitmap,
+        matcher: &TextMatcher,
+        mut hit: impl FnMut(u32, &[u8]) -> Result<bool, Error>,
+    ) -> Result<(), Error> {
         let (Some(low), Some(high)) = (candidates.min(), candidates.max()) else {
-            return Ok(found);
+            return Ok(());
         };
         if candidates.len() * 4 < u64::from(high - low) + 1 {
             for seq in candidates.iter().rev() {
-                if let Some(record) =
-                    Store::message_if(table, account, seq, |t| t.matches(matcher))?
-                {
-                    found.push((seq, record));
-                    if found.len() == wanted {
-                        break;
-                    }
+                let Some(bytes) = table.get((account.0, seq))? else {
+                    continue;
+                };
+                let bytes = bytes.value();
+                if decode_text(bytes)?.matches(matcher) && !hit(seq, bytes)? {
+                    break;
                 }
             }
-            return Ok(found);
+            return Ok(());
         }
         for row in table.range((account.0, low)..=(account.0, high))?.rev() {
             let (key, bytes) = row?;
@@ -280,15 +295,53 @@ impl Store {
             if !candidates.contains(seq) {
                 continue;
             }
-            let text: MessageText<'_> = decode_text(bytes.value())?;
-            if text.matches(matcher) {
-                found.push((seq, decode("message", bytes.value())?));
-                if found.len() == wanted {
-                    break;
-                }
+            let bytes = bytes.value();
+            if decode_text(bytes)?.matches(matcher) && !hit(seq, bytes)? {
+                break;
             }
         }
-        Ok(found)
+        Ok(())
+    }
+
+    /// The text matches a bulk job with `filter` needs, found on the caller's thread from
+    /// the last commit, so that the writer does not scan (see [`writer::Searched`]). `None`
+    /// when the filter has no text.
+    pub(crate) fn search_for_bulk(
+        &self,
+        account: AccountId,
+        filter: &Filter,
+        visible: CategorySet,
+    ) -> Result<Option<writer::Searched>, Error> {
+        let Some(text) = &filter.text else {
+            return Ok(None);
+        };
+        let inbox = self.inbox(account)?;
+        let (candidates, upto) = {
+            let index = inbox.read();
+            // Read state is the writer's to apply, as of its commit.
+            let query = Query {
+                status: ReadStatus::All,
+                ..index.compile(filter, visible, Reader(0))
+            };
+            let mut candidates = RoaringBitmap::new();
+            if !query.is_empty() {
+                let mut top = index.next_chunk(u16::MAX);
+                while let Some(chunk) = top {
+                    candidates |= index.candidates(&query, chunk);
+                    top = chunk.checked_sub(1).and_then(|c| index.next_chunk(c));
+                }
+            }
+            (candidates, index.next_seq)
+        };
+        let matcher = TextMatcher::new(text);
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(MESSAGES)?;
+        let mut matched = RoaringBitmap::new();
+        Store::scan_text(&table, account, &candidates, &matcher, |seq, _| {
+            matched.insert(seq);
+            Ok(true)
+        })?;
+        Ok(Some(writer::Searched { matched, upto }))
     }
 }
 

@@ -50,8 +50,19 @@ type Reply<T> = oneshot::Sender<Result<T, Error>>;
 pub(crate) enum Target {
     /// These sequence numbers.
     Seqs(Vec<u32>),
-    /// Everything matching this filter.
-    Filter(Filter),
+    /// Everything matching this filter. A filter with text comes with the text matches
+    /// found before the job was sent, so that the writer reads the text only of the
+    /// messages published since.
+    Filter(Filter, Option<Searched>),
+}
+
+/// The messages whose title or body holds a filter's text, among those numbered below
+/// `upto`: found outside the writer, since a text scan over a whole inbox would hold up every
+/// other account's writes behind it. Messages never change, so the matches stay true; the
+/// writer applies the rest of the filter (categories, read state, deletes) as of its commit.
+pub(crate) struct Searched {
+    pub(crate) matched: RoaringBitmap,
+    pub(crate) upto: u32,
 }
 
 /// A stored message as the writer returns it.
@@ -630,7 +641,7 @@ impl Group<'_> {
                         })
                 })
                 .collect()),
-            Target::Filter(filter) => {
+            Target::Filter(filter, searched) => {
                 let query = index.compile(&filter, visible, reader);
                 let mut seqs = Vec::new();
                 if query.is_empty() {
@@ -665,9 +676,12 @@ impl Group<'_> {
                     let table = &t.messages;
                     let mut kept = Vec::with_capacity(seqs.len());
                     for seq in seqs {
-                        if Store::message_if(table, account, seq, |t| t.matches(&matcher))?
-                            .is_some()
-                        {
+                        let hit = match &searched {
+                            Some(found) if seq < found.upto => found.matched.contains(seq),
+                            _ => Store::message_if(table, account, seq, |t| t.matches(&matcher))?
+                                .is_some(),
+                        };
+                        if hit {
                             kept.push(seq);
                         }
                     }
@@ -1074,7 +1088,7 @@ mod tests {
         let seq = publish(&store, "one");
         let (mark, marked) = bulk(BulkOp::MarkRead, Target::Seqs(vec![seq]));
         let read = Filter::default().status(ReadStatus::Read);
-        let (delete, deleted) = bulk(BulkOp::Delete, Target::Filter(read));
+        let (delete, deleted) = bulk(BulkOp::Delete, Target::Filter(read, None));
         run(&store, vec![mark, delete]);
         assert_eq!(marked.blocking_recv().unwrap().unwrap(), 1);
         assert_eq!(deleted.blocking_recv().unwrap().unwrap(), 1);
@@ -1088,7 +1102,7 @@ mod tests {
         let (delete, deleted) = bulk(BulkOp::Delete, Target::Seqs(vec![seq]));
         let (mark, marked) = bulk(BulkOp::MarkRead, Target::Seqs(vec![seq]));
         let unread = Filter::default().status(ReadStatus::Unread);
-        let (mark_all, marked_all) = bulk(BulkOp::MarkRead, Target::Filter(unread));
+        let (mark_all, marked_all) = bulk(BulkOp::MarkRead, Target::Filter(unread, None));
         run(&store, vec![delete, mark, mark_all]);
         assert_eq!(deleted.blocking_recv().unwrap().unwrap(), 1);
         assert_eq!(marked.blocking_recv().unwrap().unwrap(), 0);
@@ -1102,7 +1116,7 @@ mod tests {
         let second = publish(&store, "two");
         let (mark, _) = bulk(BulkOp::MarkRead, Target::Seqs(vec![first]));
         let unread = Filter::default().status(ReadStatus::Unread);
-        let (delete, deleted) = bulk(BulkOp::Delete, Target::Filter(unread));
+        let (delete, deleted) = bulk(BulkOp::Delete, Target::Filter(unread, None));
         run(&store, vec![mark, delete]);
         assert_eq!(deleted.blocking_recv().unwrap().unwrap(), 1);
         assert!(
