@@ -4,8 +4,9 @@
 mod common;
 
 use bytes::Bytes;
-use common::{OPERATOR, start};
+use common::{OPERATOR, start, start_with};
 use http::Method;
+use msghub_server::ServerConfig;
 use serde_json::json;
 
 #[tokio::test]
@@ -515,4 +516,56 @@ async fn numbers_must_be_numbers_in_range() {
     }
     let r = s.get(&path, OPERATOR).await;
     assert_eq!(r.body["retention_days"], 180, "{}", r.body);
+}
+
+#[tokio::test]
+async fn channel_configs_missing_or_mistyping_a_field_are_400_naming_config_field() {
+    let s = start_with(ServerConfig {
+        admin_token: Some(OPERATOR.into()),
+        ..ServerConfig::ephemeral()
+    })
+    .await;
+    let (acc, _) = s.account("acme").await;
+    let path = format!("/v1/accounts/{acc}/channels");
+    let cases = [
+        ("email", json!({}), "config.to"),
+        ("email", json!({"to": []}), "config.to"),
+        ("email", json!({"to": "ops@example.com"}), "config.to"),
+        ("email", json!({"to": [""]}), "config.to"),
+        (
+            "email",
+            json!({"to": ["ops@example.com"], "locale": 7}),
+            "config.locale",
+        ),
+        ("dingtalk", json!({}), "config.webhook_url"),
+        ("dingtalk", json!({"webhook_url": ""}), "config.webhook_url"),
+        ("dingtalk", json!({"webhook_url": 7}), "config.webhook_url"),
+        ("wecom", json!({"webhook_url": ["x"]}), "config.webhook_url"),
+        ("lark", json!({"webhook_url": null}), "config.webhook_url"),
+        ("slack", json!({"webhook_url": ""}), "config.webhook_url"),
+        ("webhook", json!({"url": {}}), "config.url"),
+        (
+            "webhook",
+            json!({"secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}),
+            "config.url",
+        ),
+    ];
+    for (plugin, config, field) in cases {
+        let r = s
+            .post(
+                &path,
+                OPERATOR,
+                json!({"name": "c", "plugin": plugin, "config": config}),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{plugin} {config}: {}", r.body);
+        assert_eq!(
+            r.error(),
+            ("invalid_argument".into(), Some(field.into())),
+            "{plugin} {config}: {}",
+            r.body
+        );
+    }
+    let r = s.get(&path, OPERATOR).await;
+    assert_eq!(r.body["items"], json!([]), "{}", r.body);
 }
