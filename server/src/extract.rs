@@ -15,6 +15,10 @@ use serde::de::DeserializeOwned;
 use crate::error::ApiError;
 use crate::state::AppState;
 
+mod strict;
+
+use strict::{Strict, parse_unique_keys};
+
 /// A JSON request body, read up to the server's body limit and decoded into `T`, with a 400
 /// that names the field at fault when it does not decode.
 #[derive(Debug)]
@@ -61,14 +65,23 @@ async fn read_body(body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
     Ok(bytes)
 }
 
-/// Decodes JSON, naming the field at fault in the error.
+/// Decodes a JSON request body, naming the field at fault in the error. Strict where serde
+/// is lenient: an object is required wherever the request has one (never an array), and no
+/// key may be given twice.
 pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request(
             "the request body is empty; send a JSON object (Content-Type: application/json)",
         ));
     }
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+    let value = parse_unique_keys(bytes).map_err(|e| {
+        let detail = strip_position(&e.to_string());
+        if let Some(field) = between(&detail, "duplicate field `", "`") {
+            return ApiError::invalid(
+                field,
+                format!("{field} is given twice; send each field once"),
+            );
+        }
         ApiError::bad_request(format!(
             "the request body is not valid JSON ({} at line {}, column {})",
             strip_position(&e.to_string()),
@@ -81,7 +94,7 @@ pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "the request body must be a JSON object, such as {\"name\": \"acme\"}",
         ));
     }
-    serde_path_to_error::deserialize(value).map_err(json_error)
+    serde_path_to_error::deserialize(Strict(value)).map_err(json_error)
 }
 
 fn json_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
@@ -116,10 +129,49 @@ fn json_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError 
         );
     }
     if path == "." {
-        ApiError::bad_request(format!("the request body is not accepted: {detail}"))
-    } else {
-        ApiError::invalid(path.clone(), format!("{path}: {detail}"))
+        return ApiError::bad_request(format!("the request body is not accepted: {detail}"));
     }
+    if let Some((expected, got)) = mismatch(&detail) {
+        return ApiError::invalid(
+            path.clone(),
+            format!("{path} must be {expected}, not {got}"),
+        );
+    }
+    ApiError::invalid(path.clone(), format!("{path}: {detail}"))
+}
+
+/// Reads serde's "invalid type: X, expected Y" (and "invalid value" for a number out of
+/// range) in the words of JSON: ("a JSON object", "an array").
+fn mismatch(detail: &str) -> Option<(String, String)> {
+    let rest = detail
+        .strip_prefix("invalid type: ")
+        .or_else(|| detail.strip_prefix("invalid value: "))?;
+    let (got, expected) = rest.split_once(", expected ")?;
+    let got = match got {
+        "sequence" => "an array".to_owned(),
+        "map" => "an object".to_owned(),
+        "unit value" | "null" => "null".to_owned(),
+        other => match other.split_once(' ') {
+            Some(("integer" | "floating", number)) => format!(
+                "the number {}",
+                number.trim_start_matches("point ").trim_matches('`')
+            ),
+            Some(("boolean", value)) => value.trim_matches('`').to_owned(),
+            Some(("string", text)) => format!("the string {text}"),
+            _ => other.to_owned(),
+        },
+    };
+    let expected = match expected {
+        e if e.starts_with("struct ") || e == "a map" => "a JSON object".to_owned(),
+        "a sequence" => "a JSON array".to_owned(),
+        "a boolean" => "true or false".to_owned(),
+        "u8" => "a whole number from 0 to 255".to_owned(),
+        "u16" => "a whole number from 0 to 65535".to_owned(),
+        "u32" => "a whole number from 0 to 4294967295".to_owned(),
+        "u64" | "usize" => "a whole number from 0 to 18446744073709551615".to_owned(),
+        other => other.to_owned(),
+    };
+    Some((expected, got))
 }
 
 fn strip_position(text: &str) -> String {

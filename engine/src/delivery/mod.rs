@@ -7,6 +7,7 @@
 //! record each outcome with retries on the [`RetrySchedule`]; the scheduler ([`scheduler`])
 //! sends digests on their cron ticks and purges messages past the account's retention.
 
+mod channel_config;
 pub mod schedule;
 pub(crate) mod scheduler;
 pub(crate) mod secrets;
@@ -442,7 +443,7 @@ impl Engine {
             self.inner.plugins.as_ref().ok_or_else(|| {
                 Error::invalid("plugin", "this engine has no channel plugins loaded")
             })?;
-        if registry.plugin(&channel.plugin).is_none() {
+        let Some(info) = registry.plugin(&channel.plugin) else {
             let mut names: Vec<&str> = registry.plugins().map(|p| p.name.as_str()).collect();
             names.sort_unstable();
             return Err(Error::invalid(
@@ -453,20 +454,19 @@ impl Engine {
                     names.join(", ")
                 ),
             ));
-        }
-        if !channel.config.is_object() {
-            return Err(Error::invalid(
-                "config",
-                "config must be a JSON object with the plugin's settings (see its config_schema)",
-            ));
-        }
+        };
+        let properties = channel_config::check_shape(&info.config_schema, &channel.config)?;
         let text = channel.config.to_string();
         registry
             .validate_config(&channel.plugin, &text)
             .await
             .map_err(|e| match e {
                 crate::plugin::ValidateError::Invalid { message, .. } => {
-                    Error::invalid("config", message)
+                    let field = match channel_config::field_named(&message, &properties) {
+                        Some(name) => format!("config.{name}"),
+                        None => "config".to_owned(),
+                    };
+                    Error::invalid(field, message)
                 }
                 other => Error::Unavailable(other.to_string()),
             })?;

@@ -45,9 +45,10 @@ const MAX_RECIPIENTS: usize = 100;
 const SCHEMA: &str = r#"{
   "$schema": "https://json-schema.org/draft/2020-12/schema",
   "type": "object",
+  "required": ["to"],
   "additionalProperties": false,
   "properties": {
-    "to": {"type": "array", "items": {"type": "string", "format": "email"}, "maxItems": 100, "description": "The addresses every message goes to, e.g. [\"ops@example.com\"]."},
+    "to": {"type": "array", "items": {"type": "string", "format": "email"}, "minItems": 1, "maxItems": 100, "description": "The addresses every message goes to, e.g. [\"ops@example.com\"]."},
     "unsubscribe_url": {"type": "string", "format": "uri", "pattern": "^https://", "description": "An https URL that unsubscribes in one click (RFC 8058), sent as List-Unsubscribe."},
     "locale": {"type": "string", "enum": ["en", "zh-CN"], "description": "The language of the fixed words; the delivery's locale by default."}
   }
@@ -63,6 +64,22 @@ impl Channel for Email {
             "Mails messages as text and HTML through the operator's SMTP relay.",
         )
         .with_config_schema(SCHEMA)
+    }
+
+    /// A channel must name its recipients; only the check at delivery time (through
+    /// `check_config`) lets `to` be empty, for contacts, whose deliveries carry their own
+    /// recipient.
+    fn validate_config(config: &str) -> Result<(), String> {
+        let config: Config =
+            serde_json::from_str(config).map_err(|e| format!("invalid configuration: {e}"))?;
+        if config.to.is_empty() {
+            return Err(
+                "to: list at least one address, e.g. [\"ops@example.com\"]; a channel \
+                 without recipients delivers nowhere"
+                    .to_owned(),
+            );
+        }
+        Self::check_config(&config)
     }
 
     fn check_config(config: &Config) -> Result<(), String> {
@@ -167,10 +184,17 @@ mod tests {
                 r#"{"to": ["ops@example.com"], "cc": []}"#,
                 "unknown field `cc`",
             ),
+            (r#"{}"#, "to: list at least one address"),
+            (r#"{"to": []}"#, "to: list at least one address"),
         ] {
             let e = Email::validate_config(config).unwrap_err();
             assert!(e.contains(expected), "{config}: {e}");
         }
+    }
+
+    #[test]
+    fn a_contact_delivery_without_a_channel_to_still_passes_the_send_check() {
+        assert_eq!(Email::check_config(&Config::default()), Ok(()));
     }
 
     #[test]

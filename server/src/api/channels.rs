@@ -35,9 +35,9 @@ pub struct CreateChannelRequest {
     pub name: String,
     /// The plugin that delivers, one of `GET /v1/plugins`.
     pub plugin: String,
-    /// The plugin's configuration, as its `config_schema` describes.
+    /// The plugin's configuration, as its `config_schema` describes: always a JSON object.
     #[schema(value_type = Object)]
-    pub config: serde_json::Value,
+    pub config: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A channel; secret fields of its config read `***`.
@@ -175,7 +175,7 @@ async fn create_channel(
             NewChannel {
                 name: body.name,
                 plugin: body.plugin,
-                config: body.config,
+                config: serde_json::Value::Object(body.config),
             },
         )
         .await?;

@@ -10,7 +10,8 @@ use msghub::{
     Category, CategorySet, Filter, MessageId, NewMessage, ReadStatus, Selection, Severity,
     SeveritySet, parse_time,
 };
-use serde::{Deserialize, Serialize};
+use serde::de::{SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -171,6 +172,45 @@ pub enum OneOrMany {
     Many(Vec<String>),
 }
 
+/// Reads an optional [`OneOrMany`] by hand rather than through `#[serde(untagged)]`, so that
+/// any other value is refused with what the field takes instead of "data did not match any
+/// variant".
+fn one_or_many<'de, D: Deserializer<'de>>(de: D) -> Result<Option<OneOrMany>, D::Error> {
+    struct Names;
+
+    impl<'de> Visitor<'de> for Names {
+        type Value = Option<OneOrMany>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a string or an array of strings")
+        }
+
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(OneOrMany::One(v.to_owned())))
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut names = Vec::new();
+            while let Some(name) = seq.next_element::<String>()? {
+                names.push(name);
+            }
+            Ok(Some(OneOrMany::Many(names)))
+        }
+    }
+
+    de.deserialize_any(Names)
+}
+
+/// Takes a field that may be left out but not given as `null`: for a bulk call's `ids` and
+/// `filter`, `null` could be read as "no restriction", so it is refused rather than guessed.
+fn not_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(de: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(de).map(Some)
+}
+
 impl OneOrMany {
     fn names(&self) -> Vec<&str> {
         match self {
@@ -185,13 +225,13 @@ impl OneOrMany {
 #[serde(deny_unknown_fields)]
 pub struct FilterBody {
     /// A category or a list of them.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "one_or_many")]
     pub category: Option<OneOrMany>,
     /// `all` (default), `unread` or `read`.
     #[serde(default)]
     pub status: Option<String>,
     /// A severity or a list of them.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "one_or_many")]
     pub severity: Option<OneOrMany>,
     /// A literal, case-insensitive substring of title or body.
     #[serde(default)]
@@ -209,11 +249,11 @@ pub struct FilterBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkRequest {
-    /// At most 1000 message ids; unknown ids are skipped.
-    #[serde(default)]
+    /// At most 1000 message ids; unknown ids are skipped, and an empty list acts on none.
+    #[serde(default, deserialize_with = "not_null")]
     pub ids: Option<Vec<String>>,
     /// Every message under this filter that the caller may see; `{}` for all.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     pub filter: Option<FilterBody>,
 }
 
