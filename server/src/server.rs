@@ -19,6 +19,9 @@ use crate::state::AppState;
 pub const TOKEN_FILE: &str = "operator-token";
 /// The redb file in the data directory.
 pub const STORE_FILE: &str = "msghub.redb";
+/// The fewest characters an operator token from the configuration may have: a shorter
+/// one can be guessed, and it opens every account.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +92,7 @@ pub async fn start(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Running, ServeError> {
+    check_admin_token(config.admin_token.as_deref())?;
     let (engine_builder, token, generated) = prepare_storage(&config)?;
     let plugins = load_plugins(&config).await?;
     release_freed_memory();
@@ -135,6 +139,26 @@ pub async fn start(
         operator_token: token,
         plugins: plugin_count,
         task,
+    })
+}
+
+/// Refuses an operator token from the configuration that is too short to resist guessing.
+fn check_admin_token(token: Option<&str>) -> Result<(), ConfigError> {
+    let Some(token) = token else {
+        return Ok(());
+    };
+    let chars = token.chars().count();
+    if chars >= MIN_ADMIN_TOKEN_CHARS {
+        return Ok(());
+    }
+    Err(ConfigError::Invalid {
+        setting: "MSGHUB_ADMIN_TOKEN".into(),
+        value: "***".into(),
+        reason: format!(
+            "the operator token has {chars} characters, it needs at least \
+             {MIN_ADMIN_TOKEN_CHARS}; make one with 'openssl rand -hex 32', or unset it to \
+             have msghub generate one"
+        ),
     })
 }
 

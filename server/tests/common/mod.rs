@@ -14,7 +14,7 @@ use msghub_server::ServerConfig;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-pub const OPERATOR: &str = "mho_test-operator-token";
+pub const OPERATOR: &str = "mho_test-operator-token-for-the-server-tests";
 
 /// A running in-memory server; stops when dropped.
 pub struct TestServer {
