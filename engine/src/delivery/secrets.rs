@@ -1,5 +1,6 @@
-//! Channel secrets: sealed at rest with the operator's key (XChaCha20-Poly1305) when one is
-//! configured, and redacted in every answer.
+//! Channel secrets: sealed at rest (XChaCha20-Poly1305) with the operator's key, or with a
+//! key generated on first start and kept 0600 beside the store, and redacted in every
+//! answer. Only an in-memory store without a key keeps configurations plain.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -7,6 +8,9 @@ use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 
 use crate::error::{Error, StorageError};
+
+/// The name of the file, beside the store, that keeps a generated secret key.
+pub const SECRET_KEY_FILE: &str = "secret-key";
 
 /// The operator's key that seals channel configurations at rest: 32 bytes, given as
 /// base64 (e.g. `MSGHUB_SECRET_KEY`, made with `openssl rand -base64 32`).
@@ -33,6 +37,57 @@ impl SecretKey {
         })?;
         Ok(SecretKey(key))
     }
+
+    /// A new random key.
+    pub fn generate() -> SecretKey {
+        let mut key = [0u8; 32];
+        rand::Rng::fill(&mut rand::rng(), &mut key);
+        SecretKey(key)
+    }
+
+    /// The key kept in the file at `path` (base64, as `MSGHUB_SECRET_KEY` takes it), or a
+    /// new one written there only its owner can read when the file does not exist yet.
+    /// Returns the key and whether it was generated now.
+    pub fn load_or_create(path: &std::path::Path) -> Result<(SecretKey, bool), Error> {
+        let unusable = |e: std::io::Error| {
+            Error::invalid(
+                "secret_key_file",
+                format!("cannot use the secret key file {}: {e}", path.display()),
+            )
+        };
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let key = SecretKey::from_base64(&text).map_err(|e| {
+                    Error::invalid(
+                        "secret_key_file",
+                        format!("the secret key file {} is not usable: {e}", path.display()),
+                    )
+                })?;
+                Ok((key, false))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = SecretKey::generate();
+                let text = format!("{}\n", STANDARD.encode(key.0));
+                crate::private_files::write(path, text.as_bytes()).map_err(unusable)?;
+                Ok((key, true))
+            }
+            Err(e) => Err(unusable(e)),
+        }
+    }
+
+    /// A short fingerprint of the key, stored with the sealed configurations so that a
+    /// store opened with another key is refused at once instead of failing channel by
+    /// channel. It reveals nothing useful about the key (64 bits of a SHA-256).
+    pub(crate) fn fingerprint(&self) -> u64 {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::new()
+            .chain_update(b"msghub secret key fingerprint v1")
+            .chain_update(self.0)
+            .finalize();
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        u64::from_be_bytes(first)
+    }
 }
 
 impl std::fmt::Debug for SecretKey {
@@ -45,13 +100,20 @@ impl std::fmt::Debug for SecretKey {
 #[derive(Default)]
 pub(crate) struct Secrets {
     cipher: Option<XChaCha20Poly1305>,
+    fingerprint: Option<u64>,
 }
 
 impl Secrets {
     pub(crate) fn new(key: Option<&SecretKey>) -> Secrets {
         Secrets {
             cipher: key.map(|k| XChaCha20Poly1305::new((&k.0).into())),
+            fingerprint: key.map(SecretKey::fingerprint),
         }
+    }
+
+    /// The fingerprint of the key, if there is one.
+    pub(crate) fn fingerprint(&self) -> Option<u64> {
+        self.fingerprint
     }
 
     /// The bytes to store for `text`, and whether they are sealed.
