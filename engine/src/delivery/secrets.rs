@@ -155,18 +155,126 @@ impl Secrets {
     }
 }
 
-/// `config` with every secret field replaced by `***`.
-pub(crate) fn redact(mut config: serde_json::Value, secret_fields: &[String]) -> serde_json::Value {
-    if let Some(object) = config.as_object_mut() {
-        for field in secret_fields {
-            if let Some(value) = object.get_mut(field)
-                && !value.is_null()
-            {
-                *value = serde_json::Value::String(super::REDACTED.to_owned());
+/// `config` as callers may see it: every field the plugin's `schema` marks secret
+/// (`"writeOnly": true` or `"x-secret": true`, at any depth of `properties` and `items`)
+/// reads `***`, and so do the credentials inside any URL (its userinfo and every query or
+/// fragment value), whatever field holds it.
+pub(crate) fn redact(
+    mut config: serde_json::Value,
+    schema: &serde_json::Value,
+) -> serde_json::Value {
+    redact_marked(&mut config, schema);
+    redact_urls(&mut config);
+    config
+}
+
+/// Whether a property's schema marks it secret.
+fn is_secret(schema: &serde_json::Value) -> bool {
+    ["writeOnly", "x-secret"]
+        .iter()
+        .any(|mark| schema.get(mark) == Some(&serde_json::Value::Bool(true)))
+}
+
+/// Replaces the values the schema marks secret, walking objects and arrays alongside it.
+fn redact_marked(value: &mut serde_json::Value, schema: &serde_json::Value) {
+    match value {
+        serde_json::Value::Object(object) => {
+            let Some(properties) = schema.get("properties").and_then(|p| p.as_object()) else {
+                return;
+            };
+            for (name, property) in properties {
+                let Some(field) = object.get_mut(name) else {
+                    continue;
+                };
+                if is_secret(property) {
+                    if !field.is_null() {
+                        *field = serde_json::Value::String(super::REDACTED.to_owned());
+                    }
+                } else {
+                    redact_marked(field, property);
+                }
             }
         }
+        serde_json::Value::Array(items) => {
+            let Some(item_schema) = schema.get("items") else {
+                return;
+            };
+            for item in items {
+                if is_secret(item_schema) {
+                    *item = serde_json::Value::String(super::REDACTED.to_owned());
+                } else {
+                    redact_marked(item, item_schema);
+                }
+            }
+        }
+        _ => {}
     }
-    config
+}
+
+/// Redacts the credentials of every string that is a URL, at any depth.
+fn redact_urls(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::String(text) => {
+            if let Some(shown) = redact_url(text) {
+                *text = shown;
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_urls),
+        serde_json::Value::Object(object) => object.values_mut().for_each(redact_urls),
+        _ => {}
+    }
+}
+
+/// `text` with the credentials of a URL replaced by `***`: the userinfo
+/// (`https://***@host/`) and the value of every query and fragment parameter
+/// (`?token=***`), since any of them may be a key. `None` when it is not a URL or holds
+/// nothing to hide.
+fn redact_url(text: &str) -> Option<String> {
+    let (scheme, rest) = text.split_once("://")?;
+    let is_scheme = !scheme.is_empty()
+        && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !is_scheme {
+        return None;
+    }
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let host = match authority.rsplit_once('@') {
+        Some((_, host)) => format!("{}@{host}", super::REDACTED),
+        None => authority.to_owned(),
+    };
+    let (before_fragment, fragment) = match tail.split_once('#') {
+        Some((before, fragment)) => (before, Some(fragment)),
+        None => (tail, None),
+    };
+    let (path, query) = match before_fragment.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (before_fragment, None),
+    };
+    let mut shown = format!("{scheme}://{host}{path}");
+    if let Some(query) = query {
+        shown.push('?');
+        shown.push_str(&redact_parameters(query));
+    }
+    if let Some(fragment) = fragment {
+        shown.push('#');
+        shown.push_str(&redact_parameters(fragment));
+    }
+    (shown != text).then_some(shown)
+}
+
+/// `a=1&b=2` as `a=***&b=***`; a part without `=` stays as it is.
+fn redact_parameters(parameters: &str) -> String {
+    parameters
+        .split('&')
+        .map(|part| match part.split_once('=') {
+            Some((name, _)) => format!("{name}={}", super::REDACTED),
+            None => part.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 #[cfg(test)]
@@ -197,11 +305,77 @@ mod tests {
 
     #[test]
     fn redaction_hides_only_secret_fields() {
+        let schema = serde_json::json!({"properties": {
+            "webhook_url": {"type": "string"},
+            "secret": {"type": "string", "writeOnly": true},
+            "none": {"type": "string", "x-secret": true}
+        }});
         let config = serde_json::json!({"webhook_url": "https://x", "secret": "s", "none": null});
-        let shown = redact(config, &["secret".into(), "none".into()]);
         assert_eq!(
-            shown,
+            redact(config, &schema),
             serde_json::json!({"webhook_url": "https://x", "secret": "***", "none": null})
+        );
+    }
+
+    #[test]
+    fn a_secret_in_a_nested_object_of_the_schema_is_redacted() {
+        let schema = serde_json::json!({"properties": {
+            "auth": {"type": "object", "properties": {
+                "user": {"type": "string"},
+                "password": {"type": "string", "writeOnly": true}
+            }},
+            "headers": {"type": "array", "items": {"type": "object", "properties": {
+                "name": {"type": "string"},
+                "value": {"type": "string", "x-secret": true}
+            }}}
+        }});
+        let config = serde_json::json!({
+            "auth": {"user": "ops", "password": "hunter2"},
+            "headers": [{"name": "X-Api-Key", "value": "k-123"}]
+        });
+        assert_eq!(
+            redact(config, &schema),
+            serde_json::json!({
+                "auth": {"user": "ops", "password": "***"},
+                "headers": [{"name": "X-Api-Key", "value": "***"}]
+            })
+        );
+    }
+
+    #[test]
+    fn credentials_inside_urls_are_redacted_in_any_field() {
+        let schema = serde_json::json!({"properties": {"url": {"type": "string"}}});
+        let shown = |url: &str| {
+            redact(
+                serde_json::json!({"url": url, "nested": {"also": url}}),
+                &schema,
+            )
+        };
+        for (url, want) in [
+            (
+                "https://user:pass@hooks.example.com/in",
+                "https://***@hooks.example.com/in",
+            ),
+            (
+                "https://hooks.example.com/path?token=abc&sig=x",
+                "https://hooks.example.com/path?token=***&sig=***",
+            ),
+            (
+                "https://api.example.com/send?access_token=abc#key=1",
+                "https://api.example.com/send?access_token=***#key=***",
+            ),
+            (
+                "https://hooks.example.com/in",
+                "https://hooks.example.com/in",
+            ),
+        ] {
+            let config = shown(url);
+            assert_eq!(config["url"], want, "{url}");
+            assert_eq!(config["nested"]["also"], want, "{url}");
+        }
+        assert_eq!(
+            redact(serde_json::json!("plain text"), &schema),
+            "plain text"
         );
     }
 }
