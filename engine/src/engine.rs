@@ -317,6 +317,12 @@ pub struct Engine {
     pub(crate) inner: Arc<Inner>,
 }
 
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").finish_non_exhaustive()
+    }
+}
+
 pub(crate) struct Inner {
     pub(crate) store: Arc<Store>,
     pub(crate) clock: Arc<dyn Clock>,
@@ -410,6 +416,43 @@ impl Engine {
     /// group or others may read), each saying what to run; also logged at start.
     pub fn storage_warnings(&self) -> &[String] {
         &self.inner.warnings
+    }
+
+    /// Whether the store can save changes now: its writer thread runs and its last commit
+    /// succeeded. A health check answers from this.
+    pub fn can_commit(&self) -> bool {
+        let writer_runs = self
+            .inner
+            .join
+            .lock()
+            .as_ref()
+            .is_some_and(|join| !join.is_finished());
+        writer_runs
+            && self.inner.writer.read().is_some()
+            && !self
+                .inner
+                .store
+                .commit_failing
+                .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Makes the writer thread panic, as a bug would: for tests of what depends on
+    /// [`Engine::can_commit`]. Not for use outside tests.
+    #[doc(hidden)]
+    pub async fn crash_writer_for_tests(&self) {
+        if let Some(sender) = self.inner.writer.read().as_ref() {
+            let _ = sender.send(Job::Crash);
+        }
+        let finished = || {
+            self.inner
+                .join
+                .lock()
+                .as_ref()
+                .is_none_or(|join| join.is_finished())
+        };
+        while !finished() {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
     }
 
     /// The engine's current time.

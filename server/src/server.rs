@@ -72,6 +72,9 @@ pub struct Running {
     pub operator_token: String,
     /// How many channel plugins were loaded.
     pub plugins: usize,
+    /// The engine serving the requests (for tests that reach past the HTTP API).
+    #[doc(hidden)]
+    pub engine: Engine,
     /// What to fix in the data directory (a directory or file that group or others may
     /// read), each saying what to run; also logged at start.
     pub warnings: Vec<String>,
@@ -116,6 +119,7 @@ pub async fn start(
     metrics
         .plugins_loaded
         .set(i64::try_from(plugin_count).unwrap_or(i64::MAX));
+    let engine_handle = engine.clone();
     let state = AppState::new(engine.clone(), plugins, metrics, config.body_limit);
     let app = crate::api::router(state.clone());
     let listener = TcpListener::bind(config.listen)
@@ -144,6 +148,7 @@ pub async fn start(
         generated_token: generated.then(|| token.clone()),
         operator_token: token,
         plugins: plugin_count,
+        engine: engine_handle,
         warnings,
         task,
     })

@@ -13,7 +13,7 @@ pub(crate) mod writer;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 
 use parking_lot::{Mutex, RwLock};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -178,6 +178,8 @@ pub(crate) struct Store {
     pub(crate) next_delivery: AtomicU64,
     /// The delay before each attempt.
     pub(crate) retry: RetrySchedule,
+    /// Whether the writer's last group failed to commit (a full disk, an I/O error).
+    pub(crate) commit_failing: AtomicBool,
 }
 
 impl Store {
@@ -240,6 +242,7 @@ impl Store {
             wake: tokio::sync::Notify::new(),
             next_delivery: AtomicU64::new(next_delivery),
             retry,
+            commit_failing: AtomicBool::new(false),
         })
     }
 

@@ -76,6 +76,11 @@ impl TestServer {
         format!("http://{}", self.addr)
     }
 
+    /// The engine behind the API.
+    pub fn engine(&self) -> &msghub::Engine {
+        &self.running.as_ref().expect("running").engine
+    }
+
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
