@@ -85,6 +85,7 @@ pub struct EngineBuilder {
     cache_bytes: Option<usize>,
     retry: RetrySchedule,
     secret_key: Option<SecretKey>,
+    secret_key_file: Option<PathBuf>,
     background: bool,
     #[cfg(feature = "plugins")]
     plugins: Option<Arc<crate::plugin::PluginRegistry>>,
@@ -95,7 +96,11 @@ pub struct EngineBuilder {
 }
 
 impl EngineBuilder {
-    /// Stores everything in the redb file at `path`, creating it if needed.
+    /// Stores everything in the redb file at `path`, creating it if needed (0600: only its
+    /// owner may read it). Channel configurations in a file are always sealed: with the
+    /// [`EngineBuilder::secret_key`] when one is given, else with the key in
+    /// [`EngineBuilder::secret_key_file`], by default the file `secret-key` beside the
+    /// store, generated (0600) on first open.
     pub fn path(mut self, path: impl Into<PathBuf>) -> EngineBuilder {
         self.path = Some(path.into());
         self
@@ -132,9 +137,17 @@ impl EngineBuilder {
         self
     }
 
-    /// Seals channel configurations at rest with this key.
+    /// Seals channel configurations at rest with this key; it wins over any key file.
     pub fn secret_key(mut self, key: SecretKey) -> EngineBuilder {
         self.secret_key = Some(key);
+        self
+    }
+
+    /// Seals channel configurations at rest with the key kept in this file, generated
+    /// (0600) when the file does not exist. A file store without one uses `secret-key`
+    /// beside the store; an in-memory store without a key or key file stores them plain.
+    pub fn secret_key_file(mut self, path: impl Into<PathBuf>) -> EngineBuilder {
+        self.secret_key_file = Some(path.into());
         self
     }
 
@@ -182,6 +195,7 @@ impl EngineBuilder {
             cache_bytes,
             retry,
             secret_key,
+            secret_key_file,
             background,
             #[cfg(feature = "plugins")]
             plugins,
@@ -190,19 +204,14 @@ impl EngineBuilder {
             #[cfg(feature = "plugins")]
             observer,
         } = self;
-        let store = tokio::task::spawn_blocking(move || {
-            let mut builder = redb::Database::builder();
-            if let Some(bytes) = cache_bytes {
-                builder.set_cache_size(bytes);
-            }
-            let db = match path {
-                Some(path) => builder.create(path)?,
-                None => builder.create_with_backend(redb::backends::InMemoryBackend::new())?,
-            };
-            Store::open(db, retry)
+        let (store, secrets, warnings) = tokio::task::spawn_blocking(move || {
+            open_store(path, cache_bytes, retry, secret_key, secret_key_file)
         })
         .await
         .map_err(|e| Error::Storage(crate::error::StorageError::WriterGone(e.to_string())))??;
+        for warning in &warnings {
+            tracing::warn!("{warning}");
+        }
         let store = Arc::new(store);
         let (sender, join) = writer::spawn(store.clone(), clock.clone())
             .map_err(|e| Error::Storage(crate::error::StorageError::WriterGone(e.to_string())))?;
@@ -213,7 +222,8 @@ impl EngineBuilder {
                 operator: operator_token.as_deref().map(TokenHash::of),
                 writer: RwLock::new(Some(sender)),
                 join: Mutex::new(Some(join)),
-                secrets: Secrets::new(secret_key.as_ref()),
+                secrets,
+                warnings,
                 scheduler_state: Mutex::new(SchedulerState::default()),
                 background: Mutex::new(Background::default()),
                 #[cfg(feature = "plugins")]
@@ -234,11 +244,83 @@ impl EngineBuilder {
     }
 }
 
+/// Opens the redb file (created 0600) or a memory store with the secret key the builder
+/// chose, and says which of the files it uses group or others may read.
+fn open_store(
+    path: Option<PathBuf>,
+    cache_bytes: Option<usize>,
+    retry: RetrySchedule,
+    secret_key: Option<SecretKey>,
+    secret_key_file: Option<PathBuf>,
+) -> Result<(Store, Secrets, Vec<String>), Error> {
+    let io = |path: &std::path::Path, source: std::io::Error| {
+        Error::Storage(crate::error::StorageError::File {
+            path: path.to_owned(),
+            source,
+        })
+    };
+    let mut warnings = Vec::new();
+    if let Some(path) = &path {
+        crate::private_files::create_empty(path).map_err(|e| io(path, e))?;
+        warnings.extend(crate::private_files::loose_permissions(path));
+    }
+    let key_file = match (&secret_key, secret_key_file, &path) {
+        (Some(_), _, _) => None,
+        (None, Some(file), _) => Some(file),
+        (None, None, Some(path)) => Some(
+            path.parent()
+                .unwrap_or(std::path::Path::new("."))
+                .join(crate::delivery::secrets::SECRET_KEY_FILE),
+        ),
+        (None, None, None) => None,
+    };
+    let mut generated = None;
+    let key = match (secret_key, &key_file) {
+        (Some(key), _) => Some(key),
+        (None, Some(file)) => {
+            let (key, created) = SecretKey::load_or_create(file)?;
+            if created {
+                generated = Some(file.clone());
+            } else {
+                warnings.extend(crate::private_files::loose_permissions(file));
+            }
+            Some(key)
+        }
+        (None, None) => None,
+    };
+    let secrets = Secrets::new(key.as_ref());
+    let mut builder = redb::Database::builder();
+    if let Some(bytes) = cache_bytes {
+        builder.set_cache_size(bytes);
+    }
+    let db = match path {
+        Some(path) => builder.create(path)?,
+        None => builder.create_with_backend(redb::backends::InMemoryBackend::new())?,
+    };
+    match Store::open(db, retry, &secrets) {
+        Ok(store) => Ok((store, secrets, warnings)),
+        Err(e) => {
+            // A key generated for a store sealed with another one must not stay behind
+            // and be taken for the right key at the next start.
+            if let Some(file) = generated {
+                let _ = std::fs::remove_file(file);
+            }
+            Err(e)
+        }
+    }
+}
+
 /// The notification hub: inboxes, accounts and users. Cheap to clone; safe to use from many
 /// tasks at once.
 #[derive(Clone)]
 pub struct Engine {
     pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").finish_non_exhaustive()
+    }
 }
 
 pub(crate) struct Inner {
@@ -248,6 +330,7 @@ pub(crate) struct Inner {
     writer: RwLock<Option<Sender<Job>>>,
     join: Mutex<Option<std::thread::JoinHandle<()>>>,
     pub(crate) secrets: Secrets,
+    warnings: Vec<String>,
     pub(crate) scheduler_state: Mutex<SchedulerState>,
     background: Mutex<Background>,
     #[cfg(feature = "plugins")]
@@ -272,6 +355,7 @@ impl Engine {
             cache_bytes: None,
             retry: RetrySchedule::default(),
             secret_key: None,
+            secret_key_file: None,
             background: true,
             #[cfg(feature = "plugins")]
             plugins: None,
@@ -325,6 +409,49 @@ impl Engine {
                         .map(|c| c.iter().copied().collect()),
                 }))
             }
+        }
+    }
+
+    /// What the engine found wrong with the files it opened (a store or key file that
+    /// group or others may read), each saying what to run; also logged at start.
+    pub fn storage_warnings(&self) -> &[String] {
+        &self.inner.warnings
+    }
+
+    /// Whether the store can save changes now: its writer thread runs and its last commit
+    /// succeeded. A health check answers from this.
+    pub fn can_commit(&self) -> bool {
+        let writer_runs = self
+            .inner
+            .join
+            .lock()
+            .as_ref()
+            .is_some_and(|join| !join.is_finished());
+        writer_runs
+            && self.inner.writer.read().is_some()
+            && !self
+                .inner
+                .store
+                .commit_failing
+                .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Makes the writer thread panic, as a bug would: for tests of what depends on
+    /// [`Engine::can_commit`]. Not for use outside tests.
+    #[doc(hidden)]
+    pub async fn crash_writer_for_tests(&self) {
+        if let Some(sender) = self.inner.writer.read().as_ref() {
+            let _ = sender.send(Job::Crash);
+        }
+        let finished = || {
+            self.inner
+                .join
+                .lock()
+                .as_ref()
+                .is_none_or(|join| join.is_finished())
+        };
+        while !finished() {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
     }
 

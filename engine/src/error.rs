@@ -102,6 +102,21 @@ pub enum StorageError {
     /// A commit failed, so none of the changes grouped into it were saved.
     #[error("the change was not saved: {0}")]
     Commit(String),
+    /// The store's channel configurations are sealed with another secret key than the one
+    /// the engine was given (or it was given none): opening them would fail, and sealing new
+    /// ones with this key would mix two keys in one store.
+    #[error(
+        "the channel configurations in this store are sealed with a different secret key; start with the key they were sealed with (MSGHUB_SECRET_KEY, MSGHUB_SECRET_KEY_FILE, or the secret-key file next to the store)"
+    )]
+    SecretKeyMismatch,
+    /// The store file or the secret key file cannot be created or read.
+    #[error("cannot use {}: {source}", path.display())]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// The writer thread stopped unexpectedly.
     #[error("the store's writer stopped: {0}")]
     WriterGone(String),

@@ -177,6 +177,31 @@ pub struct MessageId {
 }
 
 impl MessageId {
+    /// The sequence number no stored message ever gets: it marks the sample message of a
+    /// channel test, so a receiver never takes the test for (or dedupes it with) a real
+    /// message.
+    const CHANNEL_TEST_SEQ: u32 = u32::MAX;
+
+    /// The id of the sample message `POST .../channels/{id}/test` sends for `account`. It
+    /// carries the account like every message id, but its text is refused as a message id
+    /// (`"...".parse::<MessageId>()` fails), so it never names a stored message.
+    pub fn channel_test(account: AccountId) -> MessageId {
+        MessageId {
+            account,
+            seq: MessageId::CHANNEL_TEST_SEQ,
+        }
+    }
+
+    /// Whether this is the id of a channel test's sample message.
+    pub fn is_channel_test(&self) -> bool {
+        self.seq == MessageId::CHANNEL_TEST_SEQ
+    }
+
+    /// Whether a stored message may have sequence number `seq`.
+    pub(crate) fn is_real_seq(seq: u32) -> bool {
+        seq != MessageId::CHANNEL_TEST_SEQ
+    }
+
     /// The account whose inbox holds the message.
     pub fn account(&self) -> AccountId {
         self.account
@@ -192,7 +217,9 @@ impl MessageId {
             return None;
         }
         let account = AccountId::decode_body(&body[..13])?;
-        let seq = u32::try_from(decode(&body[13..], 32)?).ok()?;
+        let seq = u32::try_from(decode(&body[13..], 32)?)
+            .ok()
+            .filter(|&seq| MessageId::is_real_seq(seq))?;
         Some(MessageId { account, seq })
     }
 }
@@ -213,10 +240,28 @@ mod tests {
         }
         let msg = MessageId {
             account: AccountId(u64::MAX),
-            seq: u32::MAX,
+            seq: u32::MAX - 1,
         };
         assert_eq!(msg.to_string().len(), 24);
         assert_eq!(msg.to_string().parse::<MessageId>(), Ok(msg));
+    }
+
+    #[test]
+    fn a_channel_test_message_id_is_never_taken_for_a_real_message() {
+        let account = AccountId(42);
+        let test = MessageId::channel_test(account);
+        assert!(test.is_channel_test());
+        assert_eq!(test.account(), account);
+        let text = test.to_string();
+        assert!(text.starts_with("msg_"), "{text}");
+        assert!(
+            text.parse::<MessageId>().is_err(),
+            "{text} parsed as a message id"
+        );
+        let first = MessageId { account, seq: 0 };
+        assert_ne!(test, first);
+        assert!(!first.is_channel_test());
+        assert_eq!(first.to_string().parse::<MessageId>(), Ok(first));
     }
 
     #[test]

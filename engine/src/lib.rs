@@ -18,6 +18,8 @@
 //!   that groups concurrent changes into shared commits.
 //! - `plugin`: the channel plugin host (feature `plugins`, on by default): loads
 //!   WebAssembly channel plugins and runs each call in a sandbox.
+//! - [`private_files`]: directories 0700 and files 0600 for everything msghub keeps on
+//!   disk, and the warning when one is open to group or others.
 //! - [`Engine`]: the handle that ties them together (built by [`EngineBuilder`]).
 //!
 //! # How a request flows
@@ -65,6 +67,7 @@ pub mod inbox;
 pub mod model;
 #[cfg(feature = "plugins")]
 pub mod plugin;
+pub mod private_files;
 mod store;
 
 pub use access::{Action, Policy, Principal, UserGrant, generate_operator_token};

@@ -16,7 +16,7 @@ use http::{Method, Request};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 
-const TOKEN: &str = "mho_bench-operator-token";
+const TOKEN: &str = "mho_bench-operator-token-0123456789abcdef";
 const ROUNDS: usize = 3;
 
 fn env_or(name: &str, default: u64) -> u64 {

@@ -68,6 +68,8 @@ pub struct FileConfig {
     pub retry_schedule: Option<String>,
     /// `MSGHUB_SECRET_KEY`: base64 of 32 bytes that seal channel configurations at rest.
     pub secret_key: Option<String>,
+    /// `MSGHUB_SECRET_KEY_FILE`: the file that keeps the key (generated when missing).
+    pub secret_key_file: Option<PathBuf>,
     /// `MSGHUB_LOG`.
     pub log: Option<String>,
     /// `MSGHUB_LOG_FORMAT`: `text` or `json`.
@@ -120,8 +122,11 @@ pub struct ServerConfig {
     pub mail_from: Option<String>,
     /// The delay before each delivery attempt.
     pub retry_schedule: RetrySchedule,
-    /// The key that seals channel configurations at rest; `None` stores them plain.
+    /// The key that seals channel configurations at rest; it wins over `secret_key_file`.
     pub secret_key: Option<SecretKey>,
+    /// The file that keeps the sealing key, generated (0600) when missing; `None` means
+    /// `<data dir>/secret-key` (an in-memory store without a key keeps them plain).
+    pub secret_key_file: Option<PathBuf>,
     /// The tracing filter.
     pub log: String,
     /// The log line format.
@@ -145,6 +150,7 @@ impl ServerConfig {
             mail_from: None,
             retry_schedule: RetrySchedule::default(),
             secret_key: None,
+            secret_key_file: None,
             log: "info".to_owned(),
             log_format: LogFormat::Text,
             body_limit: DEFAULT_BODY_LIMIT,
@@ -203,6 +209,9 @@ impl ServerConfig {
                     })?,
                 );
         }
+        config.secret_key_file = env("MSGHUB_SECRET_KEY_FILE")
+            .map(PathBuf::from)
+            .or(file_config.secret_key_file);
         if let Some(log) = pick("MSGHUB_LOG", file_config.log) {
             config.log = log;
         }

@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use msghub::Engine;
 use msghub::plugin::PluginRegistry;
+use msghub::{Engine, private_files};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -19,6 +19,9 @@ use crate::state::AppState;
 pub const TOKEN_FILE: &str = "operator-token";
 /// The redb file in the data directory.
 pub const STORE_FILE: &str = "msghub.redb";
+/// The fewest characters an operator token from the configuration may have: a shorter
+/// one can be guessed, and it opens every account.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +72,12 @@ pub struct Running {
     pub operator_token: String,
     /// How many channel plugins were loaded.
     pub plugins: usize,
+    /// The engine serving the requests (for tests that reach past the HTTP API).
+    #[doc(hidden)]
+    pub engine: Engine,
+    /// What to fix in the data directory (a directory or file that group or others may
+    /// read), each saying what to run; also logged at start.
+    pub warnings: Vec<String>,
     task: JoinHandle<Result<(), ServeError>>,
 }
 
@@ -89,7 +98,8 @@ pub async fn start(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Running, ServeError> {
-    let (engine_builder, token, generated) = prepare_storage(&config)?;
+    check_admin_token(config.admin_token.as_deref())?;
+    let (engine_builder, token, generated, mut warnings) = prepare_storage(&config)?;
     let plugins = load_plugins(&config).await?;
     release_freed_memory();
     let metrics = Arc::new(Metrics::new());
@@ -100,12 +110,16 @@ pub async fn start(
         .observer(metrics.clone());
     if let Some(key) = &config.secret_key {
         engine_builder = engine_builder.secret_key(key.clone());
+    } else if let Some(file) = &config.secret_key_file {
+        engine_builder = engine_builder.secret_key_file(file);
     }
     let engine = engine_builder.build().await?;
+    warnings.extend(engine.storage_warnings().iter().cloned());
     let plugin_count = plugins.plugins().count();
     metrics
         .plugins_loaded
         .set(i64::try_from(plugin_count).unwrap_or(i64::MAX));
+    let engine_handle = engine.clone();
     let state = AppState::new(engine.clone(), plugins, metrics, config.body_limit);
     let app = crate::api::router(state.clone());
     let listener = TcpListener::bind(config.listen)
@@ -134,36 +148,71 @@ pub async fn start(
         generated_token: generated.then(|| token.clone()),
         operator_token: token,
         plugins: plugin_count,
+        engine: engine_handle,
+        warnings,
         task,
     })
 }
 
-/// Creates the data directory and finds the operator token: from the configuration, from
-/// the token file of an earlier start, or newly generated (then kept in the token file).
-fn prepare_storage(
-    config: &ServerConfig,
-) -> Result<(msghub::EngineBuilder, String, bool), ServeError> {
+/// Refuses an operator token from the configuration that is too short to resist guessing.
+fn check_admin_token(token: Option<&str>) -> Result<(), ConfigError> {
+    let Some(token) = token else {
+        return Ok(());
+    };
+    let chars = token.chars().count();
+    if chars >= MIN_ADMIN_TOKEN_CHARS {
+        return Ok(());
+    }
+    Err(ConfigError::Invalid {
+        setting: "MSGHUB_ADMIN_TOKEN".into(),
+        value: "***".into(),
+        reason: format!(
+            "the operator token has {chars} characters, it needs at least \
+             {MIN_ADMIN_TOKEN_CHARS}; make one with 'openssl rand -hex 32', or unset it to \
+             have msghub generate one"
+        ),
+    })
+}
+
+/// The engine to build, the operator token, whether it was generated now, and what to fix
+/// in the data directory.
+type Prepared = (msghub::EngineBuilder, String, bool, Vec<String>);
+
+/// Creates the data directory (0700) and finds the operator token: from the configuration,
+/// from the token file of an earlier start, or newly generated (then kept in the token
+/// file, 0600). A directory or token file that group or others may read is reported.
+fn prepare_storage(config: &ServerConfig) -> Result<Prepared, ServeError> {
     match &config.storage {
         Storage::Memory => {
             let (token, generated) = match &config.admin_token {
                 Some(token) => (token.clone(), false),
                 None => (msghub::generate_operator_token(), true),
             };
-            Ok((Engine::builder().in_memory(), token, generated))
+            Ok((Engine::builder().in_memory(), token, generated, Vec::new()))
         }
         Storage::Dir(dir) => {
-            std::fs::create_dir_all(dir).map_err(|source| ServeError::DataDir {
+            private_files::create_dir(dir).map_err(|source| ServeError::DataDir {
                 path: dir.clone(),
                 source,
             })?;
+            let mut warnings: Vec<String> =
+                private_files::loose_permissions(dir).into_iter().collect();
+            let token_file = dir.join(TOKEN_FILE);
             let (token, generated) = match &config.admin_token {
                 Some(token) => (token.clone(), false),
-                None => stored_or_new_token(&dir.join(TOKEN_FILE))?,
+                None => stored_or_new_token(&token_file)?,
             };
+            if !generated {
+                warnings.extend(private_files::loose_permissions(&token_file));
+            }
+            for warning in &warnings {
+                tracing::warn!("{warning}");
+            }
             Ok((
                 Engine::builder().path(dir.join(STORE_FILE)),
                 token,
                 generated,
+                warnings,
             ))
         }
     }
@@ -181,24 +230,8 @@ fn stored_or_new_token(path: &Path) -> Result<(String, bool), ServeError> {
         Err(e) => return Err(io(e)),
     }
     let token = msghub::generate_operator_token();
-    write_private(path, &token).map_err(io)?;
+    private_files::write(path, format!("{token}\n").as_bytes()).map_err(io)?;
     Ok((token, true))
-}
-
-/// Writes a file only its owner can read.
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    file.write_all(text.as_bytes())?;
-    file.write_all(b"\n")?;
-    file.sync_all()
 }
 
 async fn load_plugins(config: &ServerConfig) -> Result<PluginRegistry, ServeError> {

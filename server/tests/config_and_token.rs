@@ -123,3 +123,29 @@ async fn a_body_limit_from_the_configuration_applies() {
     assert_eq!(r.status, 413);
     assert_eq!(r.error().0, "payload_too_large");
 }
+
+#[tokio::test]
+async fn a_short_admin_token_is_refused_at_start_saying_how_long_it_must_be() {
+    let refused = msghub_server::start(
+        ServerConfig {
+            admin_token: Some("too-short-to-be-safe".into()),
+            bundled_plugins: false,
+            ..ServerConfig::ephemeral()
+        },
+        async {},
+    )
+    .await
+    .expect_err("a 20-character operator token must not start a server");
+    let text = refused.to_string();
+    assert!(text.contains("MSGHUB_ADMIN_TOKEN"), "{text}");
+    assert!(text.contains("at least 32"), "{text}");
+    assert!(!text.contains("too-short-to-be-safe"), "{text}");
+
+    let accepted = start_with(ServerConfig {
+        admin_token: Some("a".repeat(32)),
+        bundled_plugins: false,
+        ..ServerConfig::ephemeral()
+    })
+    .await;
+    accepted.stop().await;
+}

@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
-const ADMIN_TOKEN: &str = "console-test-operator-token";
+const ADMIN_TOKEN: &str = "console-test-operator-token-0123456789";
 const PATIENCE: Duration = Duration::from_secs(20);
 
 fn free_port() -> u16 {

@@ -179,3 +179,16 @@ async fn the_console_is_served_with_content_types_and_revalidation() {
     assert_eq!(missing.error().0, "not_found");
     let _: Value = missing.body;
 }
+
+#[tokio::test]
+async fn healthz_is_503_once_the_store_cannot_commit() {
+    let s = start().await;
+    let r = s.raw(Method::GET, "/healthz", None, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    s.engine().crash_writer_for_tests().await;
+    let r = s.raw(Method::GET, "/healthz", None, None).await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(r.error().0, "unavailable");
+    let message = r.body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("cannot save changes"), "{message}");
+}

@@ -318,7 +318,7 @@ fn channel_of(engine: &Engine, account: AccountId, id: u64, record: &ChannelReco
         id: ChannelId(id),
         name: record.name.clone(),
         plugin: record.plugin.clone(),
-        config: secrets::redact(config, &engine.secret_fields(&record.plugin)),
+        config: secrets::redact(config, &engine.config_schema(&record.plugin)),
         created_at: from_micros(record.created),
     }
 }
@@ -409,17 +409,18 @@ impl Engine {
         self.submit(|reply| Job::Delivery { job, reply }).await
     }
 
-    /// The configuration fields the plugin marks secret.
-    fn secret_fields(&self, plugin: &str) -> Vec<String> {
+    /// The JSON Schema of the plugin's configuration, which marks the secret fields
+    /// (`null` when the plugin is not loaded).
+    fn config_schema(&self, plugin: &str) -> serde_json::Value {
         #[cfg(feature = "plugins")]
         if let Some(registry) = &self.inner.plugins {
             return registry
                 .plugin(plugin)
-                .map(|p| p.secret_fields())
+                .map(|p| p.config_schema.clone())
                 .unwrap_or_default();
         }
         let _ = plugin;
-        Vec::new()
+        serde_json::Value::Null
     }
 
     fn check_account(&self, account: AccountId) -> Result<(), Error> {

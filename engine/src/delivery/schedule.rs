@@ -19,6 +19,10 @@ pub struct RetrySchedule {
 /// The schedule of the contract: at once, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
 pub const DEFAULT_RETRY_SCHEDULE: &str = "0s,5s,5m,30m,2h,5h,10h,10h";
 
+/// The longest delay before one attempt: 365 days. Longer ones are refused where they are
+/// configured, so the time of an attempt can never leave the clock's range.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(365 * 86_400);
+
 impl Default for RetrySchedule {
     fn default() -> RetrySchedule {
         // The default text is a constant that parses.
@@ -59,9 +63,12 @@ impl RetrySchedule {
                 "d" => Duration::from_secs(86_400),
                 _ => return Err(bad(&format!("'{part}' has no known unit"))),
             };
-            let delay = unit
-                .checked_mul(u32::try_from(number).map_err(|_| bad("a delay is too long"))?)
-                .ok_or_else(|| bad("a delay is too long"))?;
+            let too_long = || bad(&format!("'{part}' is longer than 365 days"));
+            let delay = u32::try_from(number)
+                .ok()
+                .and_then(|n| unit.checked_mul(n))
+                .filter(|delay| *delay <= MAX_RETRY_DELAY)
+                .ok_or_else(too_long)?;
             delays.push(delay);
         }
         if delays.len() > 100 {
@@ -76,6 +83,12 @@ impl RetrySchedule {
             return Err(Error::invalid(
                 "retry_schedule",
                 "give between 1 and 100 delays, one per attempt",
+            ));
+        }
+        if delays.iter().any(|d| *d > MAX_RETRY_DELAY) {
+            return Err(Error::invalid(
+                "retry_schedule",
+                "a delay is longer than 365 days; give shorter delays",
             ));
         }
         Ok(RetrySchedule { delays })
@@ -105,7 +118,7 @@ pub(crate) fn jitter(delay: Duration) -> Duration {
         return delay;
     }
     let extra = rand::random::<f64>() * 0.2;
-    delay + delay.mul_f64(extra)
+    delay.saturating_add(delay.mul_f64(extra))
 }
 
 /// When a digest subscription sends its summaries: a cron expression (seconds first, as the
@@ -231,6 +244,25 @@ mod tests {
         let err = RetrySchedule::parse("0s,5x").unwrap_err();
         assert!(err.to_string().contains("'5x'"), "{err}");
         assert!(RetrySchedule::parse("").is_err());
+    }
+
+    #[test]
+    fn huge_retry_delays_are_refused_when_configured() {
+        for text in [
+            "99999999999h",
+            "4294967295d",
+            "0s,366d",
+            "18446744073709551615ms",
+        ] {
+            let err = RetrySchedule::parse(text).unwrap_err().to_string();
+            assert!(
+                err.contains("365 days") || err.contains("not a number"),
+                "{text}: {err}"
+            );
+        }
+        assert!(RetrySchedule::parse("0s,365d").is_ok());
+        assert!(RetrySchedule::new(vec![Duration::MAX]).is_err());
+        assert!(jitter(Duration::MAX) >= Duration::MAX - Duration::from_secs(1));
     }
 
     #[test]

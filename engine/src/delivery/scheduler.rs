@@ -170,7 +170,7 @@ impl Engine {
             .collect();
         let mut expired = 0;
         for (account, days) in accounts {
-            let cutoff = now - i64::from(days) * 86_400_000_000;
+            let cutoff = retention_cutoff(now, days);
             let has_old = self
                 .inner
                 .store
@@ -197,5 +197,24 @@ impl Engine {
             expired += deleted;
         }
         Ok(expired)
+    }
+}
+
+/// The instant (µs) before which an account keeping messages `days` days purges them; it
+/// saturates at the clock's start, whatever the number of days.
+fn retention_cutoff(now: i64, days: u32) -> i64 {
+    now.saturating_sub(i64::from(days).saturating_mul(86_400_000_000))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_retention_is_a_cutoff_in_the_past_without_overflow() {
+        let day = 86_400_000_000;
+        assert_eq!(retention_cutoff(10 * day, 3), 7 * day);
+        assert!(retention_cutoff(10 * day, u32::MAX) < 0);
+        assert_eq!(retention_cutoff(i64::MIN + 5, 1), i64::MIN);
     }
 }

@@ -385,7 +385,7 @@ impl Engine {
         };
         let now = self.now();
         let message = crate::Message {
-            id: crate::MessageId { account, seq: 0 },
+            id: crate::MessageId::channel_test(account),
             account_id: account,
             category: crate::Category::Service,
             subtype: Some("channel-test".into()),

@@ -92,10 +92,10 @@ impl CompileCache {
 fn store(path: &Path, compiled: &[u8]) -> bool {
     let write = || -> std::io::Result<()> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+            crate::private_files::create_dir(dir)?;
         }
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        std::fs::write(&tmp, compiled)?;
+        crate::private_files::write(&tmp, compiled)?;
         std::fs::rename(&tmp, path)
     };
     match write() {

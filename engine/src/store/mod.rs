@@ -13,7 +13,7 @@ pub(crate) mod writer;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 
 use parking_lot::{Mutex, RwLock};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -23,10 +23,11 @@ use self::index::{AccountIndex, Query};
 use self::queue::Queue;
 use self::records::{
     AccountRecord, ChannelRecord, ContactRecord, MessageRecord, MessageText, SubscriptionRecord,
-    TokenOwner, UserRecord, decode,
+    TokenOwner, UserRecord, decode, encode,
 };
 use crate::access::Reader;
 use crate::delivery::schedule::{DigestSchedule, RetrySchedule};
+use crate::delivery::secrets::Secrets;
 use crate::error::{Error, StorageError};
 use crate::filter::{CategorySet, Filter, ReadStatus, TextMatcher};
 use crate::ids::{AccountId, UserId};
@@ -37,6 +38,9 @@ use crate::model::Category;
 pub(crate) const SCHEMA_VERSION: u64 = 2;
 
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// The [`META`] key of the fingerprint of the secret key that sealed the channel
+/// configurations; absent while none is sealed (an in-memory store without a key).
+const KEY_FINGERPRINT: &str = "secret_key_fingerprint";
 pub(crate) const ACCOUNTS: TableDefinition<u64, &[u8]> = TableDefinition::new("accounts");
 pub(crate) const USERS: TableDefinition<u64, &[u8]> = TableDefinition::new("users");
 pub(crate) const TOKENS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("tokens");
@@ -120,6 +124,48 @@ impl Subscribed {
     }
 }
 
+/// Seals the channel configurations stored plain (by a build that sealed only with an
+/// operator's key, or before the store had a key) and records the key's fingerprint. It
+/// runs in the transaction that opens the store, so the upgrade happens once and whole. A
+/// store sealed with another key is refused: neither re-sealed nor left half readable.
+fn seal_plain_channels(txn: &redb::WriteTransaction, secrets: &Secrets) -> Result<(), Error> {
+    let mut meta = txn.open_table(META)?;
+    let stored = meta.get(KEY_FINGERPRINT)?.map(|v| v.value());
+    let Some(ours) = secrets.fingerprint() else {
+        return match stored {
+            Some(_) => Err(StorageError::SecretKeyMismatch.into()),
+            None => Ok(()),
+        };
+    };
+    if stored.is_some_and(|stored| stored != ours) {
+        return Err(StorageError::SecretKeyMismatch.into());
+    }
+    let mut channels = txn.open_table(CHANNELS)?;
+    let mut plain = Vec::new();
+    for row in channels.iter()? {
+        let (key, value) = row?;
+        let record: ChannelRecord = decode("channel", value.value())?;
+        if !record.sealed {
+            plain.push((key.value(), record));
+        } else if stored.is_none() && secrets.open(&record.config, true).is_err() {
+            // Sealed before fingerprints were kept, with another key.
+            return Err(StorageError::SecretKeyMismatch.into());
+        }
+    }
+    for (key, mut record) in plain {
+        let text = secrets
+            .open(&record.config, false)
+            .map_err(|detail| StorageError::Corrupt {
+                what: "channel",
+                detail,
+            })?;
+        (record.config, record.sealed) = secrets.seal(&text)?;
+        channels.insert(key, encode("channel", &record)?.as_slice())?;
+    }
+    meta.insert(KEY_FINGERPRINT, ours)?;
+    Ok(())
+}
+
 /// The database and the state derived from it.
 pub(crate) struct Store {
     pub(crate) db: Database,
@@ -132,12 +178,18 @@ pub(crate) struct Store {
     pub(crate) next_delivery: AtomicU64,
     /// The delay before each attempt.
     pub(crate) retry: RetrySchedule,
+    /// Whether the writer's last group failed to commit (a full disk, an I/O error).
+    pub(crate) commit_failing: AtomicBool,
 }
 
 impl Store {
-    /// Prepares the tables (creating them in a new file), checks the schema version, and
-    /// loads the state.
-    pub(crate) fn open(db: Database, retry: RetrySchedule) -> Result<Store, Error> {
+    /// Prepares the tables (creating them in a new file), checks the schema version, seals
+    /// channel configurations still stored plain, and loads the state.
+    pub(crate) fn open(
+        db: Database,
+        retry: RetrySchedule,
+        secrets: &Secrets,
+    ) -> Result<Store, Error> {
         let txn = db.begin_write()?;
         {
             let mut meta = txn.open_table(META)?;
@@ -179,6 +231,7 @@ impl Store {
             txn.open_table(DIGEST_TICKS)?;
             txn.open_table(FAILED)?;
         }
+        seal_plain_channels(&txn, secrets)?;
         txn.commit()?;
         let state = load(&db)?;
         let (queue, next_delivery) = load_outbox(&db)?;
@@ -189,6 +242,7 @@ impl Store {
             wake: tokio::sync::Notify::new(),
             next_delivery: AtomicU64::new(next_delivery),
             retry,
+            commit_failing: AtomicBool::new(false),
         })
     }
 
@@ -495,4 +549,80 @@ fn load_outbox(db: &Database) -> Result<(Queue, u64), Error> {
         .map_or(1, |(id, _)| id.value() + 1);
     let next = stored.unwrap_or(1).max(after_last);
     Ok((queue, next))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::ChannelId;
+    use crate::{Engine, Principal};
+
+    /// Writes a channel the way a store without a key kept it: plain JSON, and no key
+    /// fingerprint.
+    fn write_plain_channel(path: &std::path::Path, account: AccountId, config: &str) {
+        let db = Database::create(path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let record = ChannelRecord {
+                name: "hook".into(),
+                plugin: "webhook".into(),
+                config: config.as_bytes().to_vec(),
+                sealed: false,
+                created: 0,
+            };
+            let mut channels = txn.open_table(CHANNELS).unwrap();
+            let bytes = encode("channel", &record).unwrap();
+            channels.insert((account.0, 7), bytes.as_slice()).unwrap();
+            txn.open_table(META)
+                .unwrap()
+                .remove(KEY_FINGERPRINT)
+                .unwrap();
+        }
+        txn.commit().unwrap();
+    }
+
+    fn stored_channel(path: &std::path::Path, account: AccountId) -> ChannelRecord {
+        let db = Database::create(path).unwrap();
+        let txn = db.begin_read().unwrap();
+        let channels = txn.open_table(CHANNELS).unwrap();
+        let bytes = channels.get((account.0, 7)).unwrap().unwrap();
+        decode("channel", bytes.value()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn plain_channel_configs_are_sealed_when_an_older_store_is_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("msghub.redb");
+        let open = || Engine::builder().path(&path).background(false).build();
+        let engine = open().await.unwrap();
+        let account = engine
+            .create_account(&Principal::Operator, "acme")
+            .await
+            .unwrap()
+            .account
+            .id;
+        engine.close().await;
+        drop(engine);
+        let config = r#"{"url":"https://hooks.example.com/in","secret":"plain-secret-1234"}"#;
+        write_plain_channel(&path, account, config);
+
+        let engine = open().await.unwrap();
+        let channel = engine
+            .channel(&Principal::Operator, account, ChannelId(7))
+            .unwrap();
+        assert_eq!(channel.config["secret"], "plain-secret-1234");
+        engine.close().await;
+        drop(engine);
+        let record = stored_channel(&path, account);
+        assert!(record.sealed, "the upgrade left the configuration plain");
+        let text = String::from_utf8_lossy(&record.config);
+        assert!(!text.contains("plain-secret-1234"), "{text}");
+
+        // Opening again does not seal twice: the channel still reads back.
+        let engine = open().await.unwrap();
+        let channel = engine
+            .channel(&Principal::Operator, account, ChannelId(7))
+            .unwrap();
+        assert_eq!(channel.config["url"], "https://hooks.example.com/in");
+    }
 }

@@ -10,6 +10,7 @@ mod staged;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 
 use redb::{ReadableTable, Table, WriteTransaction};
@@ -121,6 +122,8 @@ pub(crate) enum Job {
         job: DeliveryJob,
         reply: Reply<u64>,
     },
+    /// Makes the writer thread panic: lets tests see what a dead writer looks like.
+    Crash,
 }
 
 /// A change to the in-memory state, applied only after its commit succeeded.
@@ -184,6 +187,7 @@ impl Job {
             Job::Bulk { reply, .. } | Job::Delivery { reply, .. } => {
                 drop(reply.send(commit_failed(why)))
             }
+            Job::Crash => {}
         }
     }
 }
@@ -326,6 +330,7 @@ fn commit_group(
         Err(e) => {
             let why = e.to_string();
             tracing::error!(error = %why, "cannot begin a write transaction");
+            store.commit_failing.store(true, Ordering::Relaxed);
             group.into_iter().for_each(|job| job.fail(&why));
             return;
         }
@@ -368,11 +373,13 @@ fn commit_group(
     let outcome = applied.and_then(|()| txn.commit().map_err(|e| e.to_string()));
     match outcome {
         Ok(()) => {
+            store.commit_failing.store(false, Ordering::Relaxed);
             state.install();
             answers.into_iter().for_each(Answer::send);
         }
         Err(why) => {
             tracing::error!(error = %why, "a group of changes failed to commit");
+            store.commit_failing.store(true, Ordering::Relaxed);
             answers.into_iter().for_each(|a| a.fail(&why));
             jobs.for_each(|job| job.fail(&why));
         }
@@ -452,6 +459,7 @@ impl Group<'_> {
                 let r = self.delivery_job(t, job);
                 split(reply, r, Answer::Count)
             }
+            Job::Crash => panic!("the writer was told to crash"),
         }
     }
 
@@ -569,12 +577,16 @@ impl Group<'_> {
             (index.next_seq, now.max(index.last_created))
         });
         let seq = *next;
-        *next = next.checked_add(1).ok_or_else(|| {
+        let used_up = || {
             Error::Conflict(format!(
                 "account {account} has used all {} message numbers",
                 u32::MAX
             ))
-        })?;
+        };
+        if !crate::ids::MessageId::is_real_seq(seq) {
+            return Err(used_up());
+        }
+        *next = next.checked_add(1).ok_or_else(used_up)?;
         let record = MessageRecord {
             category: message.category,
             severity: message.severity,

@@ -38,16 +38,23 @@ pub struct Health {
     pub plugins: usize,
 }
 
-/// 200 while the store is open and the plugins are loaded; 503 once shutdown has begun.
+/// 200 while the store can save changes and the plugins are loaded; 503 once shutdown has
+/// begun, or when the store cannot commit (its writer stopped or its last commit failed).
 #[utoipa::path(get, path = "/healthz", tag = "operations",
     responses(
         (status = 200, description = "Serving", body = Health),
-        (status = 503, description = "Shutting down", body = ErrorBody),
+        (status = 503, description = "Shutting down, or the store cannot save changes", body = ErrorBody),
     ))]
 async fn healthz(State(app): State<AppState>) -> Result<Json<Health>, ApiError> {
     if app.is_stopping() {
         return Err(ApiError::unavailable(
             "the server is shutting down; retry against a running instance",
+        ));
+    }
+    if !app.engine().can_commit() {
+        return Err(ApiError::unavailable(
+            "the store cannot save changes (its writer stopped or its last commit failed); \
+             check the disk and the log, then restart msghub",
         ));
     }
     Ok(Json(Health {

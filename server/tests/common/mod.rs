@@ -14,7 +14,7 @@ use msghub_server::ServerConfig;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-pub const OPERATOR: &str = "mho_test-operator-token";
+pub const OPERATOR: &str = "mho_test-operator-token-for-the-server-tests";
 
 /// A running in-memory server; stops when dropped.
 pub struct TestServer {
@@ -74,6 +74,11 @@ pub async fn start_with(config: ServerConfig) -> TestServer {
 impl TestServer {
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The engine behind the API.
+    pub fn engine(&self) -> &msghub::Engine {
+        &self.running.as_ref().expect("running").engine
     }
 
     pub async fn stop(mut self) {

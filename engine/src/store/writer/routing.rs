@@ -306,7 +306,7 @@ impl Group<'_> {
             match &sub.schedule {
                 None => {
                     let delay = self.store.retry.delay_before(1).unwrap_or_default();
-                    let due = self.now + micros_of(jitter(delay));
+                    let due = self.now.saturating_add(micros_of(jitter(delay)));
                     let id = self.new_delivery(
                         t,
                         account,
@@ -501,7 +501,7 @@ impl Group<'_> {
                         {
                             delay = after;
                         }
-                        let due = self.now + micros_of(delay);
+                        let due = self.now.saturating_add(micros_of(delay));
                         record.state = DeliveryState::Retrying;
                         record.next_attempt = Some(due);
                         t.outbox.insert(id, due)?;
