@@ -6,8 +6,10 @@
 //! once (or taken from the compilation cache) and pre-linked into an `InstancePre`, whose
 //! imports are resolved so instantiating costs microseconds. Call many: every call gets a
 //! fresh `Store`, so no state, memory or resource leaks from one delivery into the next, and
-//! a crash poisons nothing. Each call runs under the epoch deadline (for guest code) and a
-//! tokio timeout around the whole call (for a guest blocked in host I/O).
+//! a crash poisons nothing. Guest code yields to tokio at every epoch tick, so a spinning
+//! plugin never holds a runtime thread for longer than a tick; a tokio timeout around the
+//! whole call is the deadline, for guest code (it fires at a yield) and for a guest blocked
+//! in host I/O alike.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -510,13 +512,6 @@ impl Inner {
             Stage::Instantiate(e) => (e, true),
             Stage::Call(e) => (e, false),
         };
-        if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-            return CallError::Timeout {
-                plugin,
-                call,
-                deadline: self.config.call_deadline,
-            };
-        }
         if e.chain()
             .any(|c| matches!(c.downcast_ref(), Some(ResourceTableError::Full)))
         {
