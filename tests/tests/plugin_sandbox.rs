@@ -1,6 +1,8 @@
 //! The sandbox of every call: runaway code stops at the deadline, memory stops at the cap,
 //! a crash fails only its own call with a reason, the plugin sees no environment, files or
-//! sockets, its output goes to the log; and after each, the host serves others as before.
+//! sockets, its output goes to the log within a budget and escaped, its strings are cut to
+//! size, a spinning plugin leaves the runtime's threads to others; and after each, the host
+//! serves others as before.
 
 use std::time::{Duration, Instant};
 
@@ -156,6 +158,106 @@ async fn stdout_and_stderr_go_to_the_log_tagged_with_the_plugin() {
         assert!(
             lines.iter().any(|l| l.trim() == expected),
             "{expected:?} not in {lines:#?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_flood_of_empty_lines_is_cut_at_the_log_budget_with_one_notice() {
+    let (log, _guard) = log_capture::capture();
+    let registry = registry(test_config(), &["hostile"]).await;
+    let attack = r#"{"attack": "print-lines", "text": "", "lines": 5000}"#;
+    assert_eq!(hostile(&registry, attack).await.unwrap(), "printed");
+    let lines = log.lines();
+    let from_plugin = lines.iter().filter(|l| l.contains("stream=stdout")).count();
+    assert_eq!(from_plugin, 200, "lines of the plugin in the log");
+    let notices = lines.iter().filter(|l| l.contains("log truncated")).count();
+    assert_eq!(notices, 1, "{:#?}", &lines[lines.len().saturating_sub(3)..]);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn log_lines_share_the_budget_and_cannot_forge_a_line() {
+    let (log, _guard) = log_capture::capture();
+    let registry = registry(test_config(), &["hostile"]).await;
+    let forged = "ok\nINFO operator token rotated\r\u{1b}[2J";
+    let attack = serde_json::json!({"attack": "log-lines", "text": forged, "lines": 5000});
+    assert_eq!(
+        hostile(&registry, &attack.to_string()).await.unwrap(),
+        "logged"
+    );
+    let lines = log.lines();
+    let from_plugin: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("operator token rotated"))
+        .collect();
+    assert_eq!(from_plugin.len(), 200);
+    assert_eq!(
+        from_plugin[0].trim(),
+        r"INFO ok\nINFO operator token rotated\r\u{1b}[2J plugin=hostile"
+    );
+    assert!(lines.iter().all(|l| !l.contains('\n') && !l.contains('\r')));
+    assert_eq!(
+        lines.iter().filter(|l| l.contains("log truncated")).count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_giant_send_error_is_cut_before_it_is_stored_or_shown() {
+    let registry = registry(test_config(), &["hostile"]).await;
+    match hostile(&registry, r#"{"attack": "refuse", "bytes": 14000000}"#).await {
+        Err(SendError::Failed { message, .. }) => {
+            assert!(message.len() <= 2048, "{} bytes", message.len());
+            assert!(message.ends_with("… (cut, 14000000 bytes)"), "{message}");
+        }
+        other => panic!("expected a failure, got {:?}", other.map(|d| d.len())),
+    }
+}
+
+#[tokio::test]
+async fn a_giant_validate_config_error_is_cut_before_it_is_shown() {
+    let registry = registry(test_config(), &["hostile"]).await;
+    let verdict = registry
+        .validate_config("hostile", r#"{"attack": "refuse", "bytes": 14000000}"#)
+        .await;
+    match verdict {
+        Err(msghub::plugin::ValidateError::Invalid { message, .. }) => {
+            assert!(message.len() <= 2048, "{} bytes", message.len());
+            assert!(message.ends_with("… (cut, 14000000 bytes)"), "{message}");
+        }
+        other => panic!("expected a refusal, got {:?}", other.is_ok()),
+    }
+}
+
+/// Two plugins spinning on both worker threads of a runtime: another task on the same
+/// runtime still runs while they spin, not after they are stopped.
+#[test]
+fn spinning_plugins_leave_the_runtime_free_for_other_tasks() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let registry = runtime.block_on(registry(test_config(), &["hostile"]));
+    let spinners: Vec<_> = (0..2)
+        .map(|_| {
+            let registry = registry.clone();
+            runtime.spawn(async move {
+                let outcome = hostile(&registry, r#"{"attack": "loop"}"#).await;
+                (outcome.is_err(), Instant::now())
+            })
+        })
+        .collect();
+    // Let both spinners reach their loops on the two workers.
+    std::thread::sleep(Duration::from_millis(500));
+    let probe = runtime.spawn(async { Instant::now() });
+    let probed = runtime.block_on(probe).expect("the probe runs");
+    for spinner in spinners {
+        let (stopped, ended) = runtime.block_on(spinner).expect("the spinner ends");
+        assert!(stopped, "the spinning call is stopped at its deadline");
+        assert!(
+            probed < ended,
+            "the probe ran only after a spinner was stopped"
         );
     }
 }

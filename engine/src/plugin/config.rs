@@ -10,6 +10,13 @@ use super::error::ConfigError;
 
 /// How the plugin host runs plugins. `Default` gives the documented defaults and no
 /// allow-listed networks, no SMTP relay and no compilation cache.
+///
+/// Host memory per call: besides the guest's own linear memory (`memory_limit`), one call
+/// can make the host hold at most about `max_handles_per_call` header maps of
+/// `header_bytes_per_map` each (8 MiB with the defaults), `response_bytes_per_call` of
+/// answers (4 MiB), and the buffers of `max_requests_in_flight` connections: with the
+/// defaults, at most about 16 MiB per call beyond the guest's memory cap, so
+/// `max_concurrent_calls` calls hold at most about 2 GiB (guest memory included).
 #[derive(Debug, Clone)]
 pub struct PluginConfig {
     /// The most one call (`info`, `validate-config`, `send`) may take; default 10 s.
@@ -26,10 +33,33 @@ pub struct PluginConfig {
     /// (STARTTLS when the relay offers it) or `smtps://...` (implicit TLS). `None`: mail fails
     /// with a clear error.
     pub smtp_url: Option<String>,
-    /// The From address of mail (`MSGHUB_MAIL_FROM`); default `msghub@localhost`.
+    /// The From address of mail (`MSGHUB_MAIL_FROM`); default `msghub@localhost`. The host
+    /// sets it as the From header of every mail, whatever the plugin wrote there.
     pub mail_from: String,
+    /// The plugins that may send mail (`MSGHUB_MAIL_PLUGINS`, comma-separated); default
+    /// the bundled `email`. They may mail only during `send`, only to the delivery's
+    /// recipients and the addresses the channel's configuration names, at most 100
+    /// recipients per delivery.
+    pub mail_plugins: Vec<String>,
     /// The most bytes of a response body a plugin may read; default 1 MiB.
     pub response_body_limit: usize,
+    /// The most bytes of response bodies one call may hold together, however many requests
+    /// it makes; default 4 MiB. Answers past it fail with a body-size error.
+    pub response_bytes_per_call: usize,
+    /// The most HTTP requests one call may make; default 32. Further requests are refused.
+    pub max_requests_per_call: u32,
+    /// The most HTTP requests of one call under way at once; default 8. Further requests
+    /// wait for one to finish.
+    pub max_requests_in_flight: u32,
+    /// The most host resources (header maps, requests, responses, streams: the handles of
+    /// `wasi:http` and `wasi:io`) one call may hold at once; default 512. A plugin that
+    /// holds more is stopped.
+    pub max_handles_per_call: usize,
+    /// The most bytes one header map may take in the host (names, values and their
+    /// bookkeeping); default 16 KiB. A larger map is refused to the plugin.
+    pub header_bytes_per_map: usize,
+    /// The most idle connections the shared client keeps open per target host; default 8.
+    pub idle_connections_per_host: usize,
     /// The most a TCP (and TLS) connection may take to open; default 5 s.
     pub connect_timeout: Duration,
     /// The most the target may take to start answering (counted from the start of the
@@ -50,7 +80,14 @@ impl Default for PluginConfig {
             allow_networks: Vec::new(),
             smtp_url: None,
             mail_from: "msghub@localhost".to_owned(),
+            mail_plugins: vec!["email".to_owned()],
             response_body_limit: 1 << 20,
+            response_bytes_per_call: 4 << 20,
+            max_requests_per_call: 32,
+            max_requests_in_flight: 8,
+            max_handles_per_call: 512,
+            header_bytes_per_map: 16 << 10,
+            idle_connections_per_host: 8,
             connect_timeout: Duration::from_secs(5),
             response_timeout: Duration::from_secs(10),
             cache_dir: None,
@@ -59,8 +96,8 @@ impl Default for PluginConfig {
 }
 
 impl PluginConfig {
-    /// The defaults, overridden by `MSGHUB_ALLOW_NETWORKS`, `MSGHUB_SMTP_URL` and
-    /// `MSGHUB_MAIL_FROM` where they are set.
+    /// The defaults, overridden by `MSGHUB_ALLOW_NETWORKS`, `MSGHUB_SMTP_URL`,
+    /// `MSGHUB_MAIL_FROM` and `MSGHUB_MAIL_PLUGINS` where they are set.
     pub fn from_env() -> Result<Self, ConfigError> {
         let mut config = PluginConfig::default();
         if let Ok(networks) = std::env::var("MSGHUB_ALLOW_NETWORKS") {
@@ -75,6 +112,14 @@ impl PluginConfig {
             && !from.trim().is_empty()
         {
             config.mail_from = from.trim().to_owned();
+        }
+        if let Ok(plugins) = std::env::var("MSGHUB_MAIL_PLUGINS") {
+            config.mail_plugins = plugins
+                .split(',')
+                .map(str::trim)
+                .filter(|name| !name.is_empty())
+                .map(str::to_owned)
+                .collect();
         }
         Ok(config)
     }

@@ -178,6 +178,20 @@ pub enum CallError {
         /// The cap.
         limit: usize,
     },
+    /// The plugin held more host resources (handles) at once than a call may, and was
+    /// stopped.
+    #[error(
+        "plugin '{plugin}' held more than {limit} host resources (header maps, requests, \
+         streams) at once in {call} and was stopped; drop each one when done with it"
+    )]
+    HostResources {
+        /// The plugin.
+        plugin: String,
+        /// The call.
+        call: CallKind,
+        /// The cap (`PluginConfig::max_handles_per_call`).
+        limit: usize,
+    },
     /// The plugin trapped or panicked.
     #[error("plugin '{plugin}' crashed in {call}: {reason}")]
     Trap {

@@ -19,6 +19,7 @@
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -33,17 +34,27 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use ipnet::IpNet;
 use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
+use super::bindings::{REASON_LIMIT, cut};
 use super::config::PluginConfig;
+use super::sandbox::escape_log;
 
 /// Where a request's refusal reasons are collected for the call's error.
 pub(crate) type Refusals = Arc<Mutex<Vec<String>>>;
 
-/// Records a refusal reason (and logs it).
+/// How many refusal reasons one call keeps for its error; the first ones say enough.
+const REFUSALS_KEPT: usize = 8;
+
+/// Records a refusal reason (and logs it, once per kept reason).
 fn refuse(refusals: &Refusals, plugin: &str, reason: String) {
-    tracing::warn!(plugin, %reason, "plugin request refused by the sandbox");
-    if let Ok(mut list) = refusals.lock() {
+    let Ok(mut list) = refusals.lock() else {
+        return;
+    };
+    if list.len() < REFUSALS_KEPT {
+        let reason = cut(&reason, REASON_LIMIT);
+        tracing::warn!(plugin, reason = %escape_log(&reason), "plugin request refused by the sandbox");
         list.push(reason);
     }
 }
@@ -394,6 +405,7 @@ impl Outbound {
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(config.idle_connections_per_host)
             .build(connector);
         Ok(Outbound {
             client,
@@ -410,7 +422,14 @@ impl Outbound {
         options: Option<RequestOptions>,
         plugin: Arc<str>,
         refusals: Refusals,
+        quota: Arc<CallQuota>,
     ) -> Result<http::Response<WasiBody>, HttpError> {
+        // Held until the answer is read whole: the call's requests under way at once.
+        let _in_flight = quota
+            .in_flight
+            .acquire()
+            .await
+            .map_err(|_| HttpError::InternalError(Some("the call is over".to_owned())))?;
         // A plugin may shorten the host's timeouts, never lengthen them.
         let shorter = |theirs: Option<Duration>| {
             theirs.map_or(self.response_timeout, |t| t.min(self.response_timeout))
@@ -436,7 +455,21 @@ impl Outbound {
         // failure reaches the plugin as the response's error code: wasmtime-wasi-http 48
         // hands errors raised while a plugin streams a body to it without their code.
         let (parts, body) = response.into_parts();
-        let bytes = read_capped(body, self.body_limit, between_bytes).await?;
+        let bytes = match read_capped(body, self.body_limit, &quota, between_bytes).await {
+            Ok(bytes) => bytes,
+            Err(Unread::Http(e)) => return Err(e),
+            Err(Unread::CallBudget) => {
+                let reason = format!(
+                    "the answers of one call may hold at most {} bytes together; this one \
+                     would pass it",
+                    quota.response_bytes
+                );
+                refuse(&refusals, &plugin, reason);
+                return Err(HttpError::HttpResponseBodySize(Some(
+                    quota.response_bytes as u64,
+                )));
+            }
+        };
         let body = Full::new(bytes)
             .map_err(|never| match never {})
             .boxed_unsync();
@@ -474,21 +507,78 @@ fn classify(e: &hyper_util::client::legacy::Error, plugin: &str, refusals: &Refu
     HttpError::InternalError(Some(text))
 }
 
-/// Reads a whole response body, failing once it passes `limit` bytes or stalls for `idle`.
-async fn read_capped(mut body: Incoming, limit: usize, idle: Duration) -> Result<Bytes, HttpError> {
+/// Why a response body was not read whole.
+enum Unread {
+    /// The exchange failed, or this one body passed its cap.
+    Http(HttpError),
+    /// The call's answers together would pass their cap.
+    CallBudget,
+}
+
+/// Reads a whole response body, failing once it passes `limit` bytes or the call's
+/// remaining response bytes, or stalls for `idle`.
+async fn read_capped(
+    mut body: Incoming,
+    limit: usize,
+    quota: &CallQuota,
+    idle: Duration,
+) -> Result<Bytes, Unread> {
     let mut data = BytesMut::new();
     loop {
         let frame = match tokio::time::timeout(idle, body.frame()).await {
-            Err(_) => return Err(HttpError::ConnectionReadTimeout),
+            Err(_) => return Err(Unread::Http(HttpError::ConnectionReadTimeout)),
             Ok(None) => return Ok(data.freeze()),
-            Ok(Some(frame)) => frame.map_err(HttpError::from)?,
+            Ok(Some(frame)) => frame.map_err(|e| Unread::Http(HttpError::from(e)))?,
         };
         if let Some(chunk) = frame.data_ref() {
             if data.len() + chunk.len() > limit {
-                return Err(HttpError::HttpResponseBodySize(Some(limit as u64)));
+                return Err(Unread::Http(HttpError::HttpResponseBodySize(Some(
+                    limit as u64,
+                ))));
+            }
+            if !quota.take_response_bytes(chunk.len()) {
+                return Err(Unread::CallBudget);
             }
             data.extend_from_slice(chunk);
         }
+    }
+}
+
+/// What one call may still use of the host's HTTP: requests, requests at once, and bytes
+/// of answers held. Shared by the call's requests, which run as separate tasks.
+pub(crate) struct CallQuota {
+    requests_left: AtomicUsize,
+    max_requests: u32,
+    in_flight: Semaphore,
+    response_bytes: usize,
+    response_bytes_left: AtomicUsize,
+}
+
+impl CallQuota {
+    pub(crate) fn new(config: &PluginConfig) -> Self {
+        CallQuota {
+            requests_left: AtomicUsize::new(config.max_requests_per_call as usize),
+            max_requests: config.max_requests_per_call,
+            in_flight: Semaphore::new(config.max_requests_in_flight.max(1) as usize),
+            response_bytes: config.response_bytes_per_call,
+            response_bytes_left: AtomicUsize::new(config.response_bytes_per_call),
+        }
+    }
+
+    /// Counts one more request; false once the call made as many as it may.
+    fn take_request(&self) -> bool {
+        self.requests_left
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok()
+    }
+
+    /// Counts `n` more bytes of answers held; false when they do not fit.
+    fn take_response_bytes(&self, n: usize) -> bool {
+        self.response_bytes_left
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(n)
+            })
+            .is_ok()
     }
 }
 
@@ -497,6 +587,7 @@ pub(crate) struct PluginHttp {
     pub(crate) guard: RequestGuard,
     pub(crate) outbound: Arc<Outbound>,
     pub(crate) refusals: Refusals,
+    pub(crate) quota: Arc<CallQuota>,
 }
 
 type IoFuture = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
@@ -514,10 +605,21 @@ impl WasiHttpHooks for PluginHttp {
             refuse(&self.refusals, &plugin, reason);
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         }
+        if !self.quota.take_request() {
+            let reason = format!(
+                "one call may make at most {} requests; this is one more",
+                self.quota.max_requests
+            );
+            refuse(&self.refusals, &plugin, reason);
+            return Box::new(async { Err(HttpError::HttpRequestDenied) });
+        }
         let outbound = self.outbound.clone();
         let refusals = self.refusals.clone();
+        let quota = self.quota.clone();
         Box::new(async move {
-            let response = outbound.send(request, options, plugin, refusals).await?;
+            let response = outbound
+                .send(request, options, plugin, refusals, quota)
+                .await?;
             // The pooled client drives the connection itself: nothing to report here.
             let io: IoFuture = Box::new(async { Ok(()) });
             Ok((response, io))

@@ -1,5 +1,10 @@
 //! The `mail` import: plugins render whole RFC 5322 messages, this submits them over SMTP
-//! to the operator's relay with lettre. It never changes a message.
+//! to the operator's relay with lettre.
+//!
+//! It changes a message in two ways only, both for the relay's sake: every line ends in
+//! CRLF (a bare `\n` or `\r` becomes CRLF, so lettre's dot-stuffing sees every line start
+//! and a lone `.` cannot end the data early), and the From header is the operator's
+//! `mail_from`, whatever the plugin wrote there (a relay trusts msghub's From).
 
 use std::time::Duration;
 
@@ -61,7 +66,8 @@ impl Mailer {
             .collect::<Result<Vec<_>, _>>()?;
         let envelope = Envelope::new(Some(self.from_address.clone()), recipients)
             .map_err(|e| MailError::Permanent(format!("no valid envelope: {e}")))?;
-        match transport.send_raw(&envelope, message).await {
+        let message = with_host_from(&crlf_lines(message), &self.from);
+        match transport.send_raw(&envelope, &message).await {
             Ok(response) => Ok(format!(
                 "{} {}",
                 response.code(),
@@ -71,6 +77,55 @@ impl Mailer {
             Err(e) => Err(MailError::Transient(e.to_string())),
         }
     }
+}
+
+/// `message` with every line ending in CRLF: bare `\n` and bare `\r` become CRLF.
+fn crlf_lines(message: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(message.len() + message.len() / 32);
+    let mut bytes = message.iter().copied().peekable();
+    while let Some(b) = bytes.next() {
+        match b {
+            b'\r' => {
+                bytes.next_if_eq(&b'\n');
+                out.extend_from_slice(b"\r\n");
+            }
+            b'\n' => out.extend_from_slice(b"\r\n"),
+            b => out.push(b),
+        }
+    }
+    out
+}
+
+/// `message` (CRLF lines) with its From headers (and their folded lines) replaced by one
+/// `From: {from}` at the top.
+fn with_host_from(message: &[u8], from: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(message.len() + from.len() + 8);
+    out.extend_from_slice(b"From: ");
+    out.extend_from_slice(from.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    let mut rest = message;
+    let mut in_from = false;
+    while !rest.is_empty() {
+        let end = rest
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .map_or(rest.len(), |i| i + 2);
+        let (line, after) = rest.split_at(end);
+        if line == b"\r\n" {
+            // The blank line: the body follows, unchanged.
+            out.extend_from_slice(rest);
+            return out;
+        }
+        let folded = line.first().is_some_and(|b| *b == b' ' || *b == b'\t');
+        if !folded {
+            in_from = line.len() >= 5 && line[..5].eq_ignore_ascii_case(b"from:");
+        }
+        if !in_from {
+            out.extend_from_slice(line);
+        }
+        rest = after;
+    }
+    out
 }
 
 /// `Name <addr@host>` or `addr@host` -> `addr@host`.
@@ -160,6 +215,21 @@ mod tests {
             .to_string();
         assert!(e.contains("'http'"), "{e}");
         assert!(!e.contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn bare_line_ends_become_crlf_so_a_lone_dot_cannot_end_the_data() {
+        assert_eq!(crlf_lines(b"a\n.\nb\rc\r\nd"), b"a\r\n.\r\nb\r\nc\r\nd");
+    }
+
+    #[test]
+    fn the_plugins_from_headers_are_replaced_by_the_operators() {
+        let message =
+            b"To: a@x\r\nFROM: ceo@bank.test\r\n (folded)\r\nSubject: s\r\n\r\nFrom: body\r\n";
+        assert_eq!(
+            String::from_utf8(with_host_from(message, "hub <hub@example.com>")).unwrap(),
+            "From: hub <hub@example.com>\r\nTo: a@x\r\nSubject: s\r\n\r\nFrom: body\r\n"
+        );
     }
 
     #[test]

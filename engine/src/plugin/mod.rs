@@ -13,7 +13,8 @@
 //! - `bindings`: the host bindings of each supported notifier version (0.1 today), and the
 //!   conversions between them and this module's [`types`].
 //! - `sandbox`: the per-call store state: an empty WASI context (no files, environment,
-//!   sockets), stdout/stderr into the log, the memory limiter, the `log` import.
+//!   sockets), stdout/stderr into the log under one budget per call, the memory limiter, the
+//!   caps on host resources, the `log` import and the mail grant.
 //! - `http`: the outgoing request policy (declared hosts, public addresses, allow-listed
 //!   networks, no redirects, timeouts, body cap) and the one shared, pooled HTTP client.
 //! - `mail`: the `mail` import, submitting through the operator's SMTP relay with lettre.

@@ -6,8 +6,10 @@
 //! once (or taken from the compilation cache) and pre-linked into an `InstancePre`, whose
 //! imports are resolved so instantiating costs microseconds. Call many: every call gets a
 //! fresh `Store`, so no state, memory or resource leaks from one delivery into the next, and
-//! a crash poisons nothing. Each call runs under the epoch deadline (for guest code) and a
-//! tokio timeout around the whole call (for a guest blocked in host I/O).
+//! a crash poisons nothing. Guest code yields to tokio at every epoch tick, so a spinning
+//! plugin never holds a runtime thread for longer than a tick; a tokio timeout around the
+//! whole call is the deadline, for guest code (it fires at a yield) and for a guest blocked
+//! in host I/O alike.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -16,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTableError};
 use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
 use super::bindings::v0_1::exports::msghub::notifier::notifier as n01;
@@ -24,9 +26,9 @@ use super::bindings::{self, v0_1};
 use super::cache::{CompileCache, Origin};
 use super::config::PluginConfig;
 use super::error::{CallError, CallKind, LoadError, RegistryError, SendError, ValidateError};
-use super::http::{AddressPolicy, Outbound, PluginHttp, RequestGuard};
+use super::http::{AddressPolicy, CallQuota, Outbound, PluginHttp, RequestGuard};
 use super::mail::Mailer;
-use super::sandbox::{CallState, CallTrace};
+use super::sandbox::{CallState, CallTrace, MAIL_RECIPIENTS, MailGrant};
 use super::types::{Delivery, PluginInfo, Receipt};
 use super::{BUNDLED, SUPPORTED_VERSIONS};
 
@@ -396,7 +398,8 @@ impl Inner {
                 reason: "the plugin host is shutting down".to_owned(),
             })?;
         let trace = Arc::new(CallTrace::default());
-        let mut store = self.new_store(plugin, guard, &trace);
+        let grant = self.mail_grant(plugin, &request);
+        let mut store = self.new_store(plugin, guard, &trace, grant);
         let work = async {
             let channel = pre
                 .instantiate_async(&mut store)
@@ -430,31 +433,70 @@ impl Inner {
         Err(self.call_error(plugin, kind, error, &trace))
     }
 
+    /// Whether the call may mail, and to whom: only plugins the operator lists, only in
+    /// `send`, only to the delivery's recipients and the addresses its channel's
+    /// configuration names.
+    fn mail_grant(&self, plugin: &str, request: &Request<'_>) -> MailGrant {
+        if !self.config.mail_plugins.iter().any(|p| p == plugin) {
+            return MailGrant::Denied(format!(
+                "plugin '{plugin}' may not send mail: the operator grants mail only to the \
+                 plugins listed in MSGHUB_MAIL_PLUGINS (now: {})",
+                if self.config.mail_plugins.is_empty() {
+                    "none".to_owned()
+                } else {
+                    self.config.mail_plugins.join(", ")
+                }
+            ));
+        }
+        let Request::Send(config, delivery) = request else {
+            return MailGrant::Denied(format!(
+                "mail can be sent only while delivering (send), not from {}",
+                request.kind()
+            ));
+        };
+        let mut allowed: std::collections::HashSet<String> = delivery
+            .recipients
+            .iter()
+            .map(|r| r.address.to_lowercase())
+            .collect();
+        if let Ok(config) = serde_json::from_str::<serde_json::Value>(config) {
+            collect_addresses(&config, &mut allowed);
+        }
+        MailGrant::Granted {
+            allowed,
+            left: MAIL_RECIPIENTS,
+        }
+    }
+
     /// A fresh store for one call: the sandboxed state, the memory cap, the epoch deadline.
     fn new_store(
         &self,
         plugin: &Arc<str>,
         guard: &RequestGuard,
         trace: &Arc<CallTrace>,
+        mail: MailGrant,
     ) -> Store<CallState> {
         let http = PluginHttp {
             guard: guard.clone(),
             outbound: self.outbound.clone(),
             refusals: trace.refusals.clone(),
+            quota: Arc::new(CallQuota::new(&self.config)),
         };
         let state = CallState::new(
             plugin.clone(),
             http,
-            self.mailer.clone(),
-            self.config.memory_limit,
+            (self.mailer.clone(), mail),
+            &self.config,
             trace.clone(),
         );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| state.limiter());
-        let deadline = self.config.call_deadline;
-        let ticks = deadline.as_millis().div_ceil(EPOCH_TICK.as_millis()) as u64 + 1;
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
+        // Guest code runs on the caller's (tokio) thread and never yields by itself: at
+        // every epoch tick it yields, so a spinning plugin holds a worker thread for one
+        // tick at a time, never for the whole deadline. The deadline itself is the tokio
+        // timeout around the call, which fires at a yield.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_async_yield_and_update(1);
         store
     }
 
@@ -470,11 +512,13 @@ impl Inner {
             Stage::Instantiate(e) => (e, true),
             Stage::Call(e) => (e, false),
         };
-        if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-            return CallError::Timeout {
+        if e.chain()
+            .any(|c| matches!(c.downcast_ref(), Some(ResourceTableError::Full)))
+        {
+            return CallError::HostResources {
                 plugin,
                 call,
-                deadline: self.config.call_deadline,
+                limit: self.config.max_handles_per_call,
             };
         }
         if trace.memory_exhausted() {
@@ -506,6 +550,23 @@ impl Inner {
                 reason,
             }
         }
+    }
+}
+
+/// Adds every string of `config` that looks like a mail address, lowercase: the addresses
+/// the user who saved the channel chose.
+fn collect_addresses(config: &serde_json::Value, into: &mut std::collections::HashSet<String>) {
+    match config {
+        serde_json::Value::String(s) if s.contains('@') => {
+            into.insert(s.trim().to_lowercase());
+        }
+        serde_json::Value::Array(items) => {
+            items.iter().for_each(|v| collect_addresses(v, into));
+        }
+        serde_json::Value::Object(fields) => {
+            fields.values().for_each(|v| collect_addresses(v, into));
+        }
+        _ => {}
     }
 }
 
@@ -617,7 +678,7 @@ impl PluginRegistry {
         let Answer::Validate(verdict) = answer else {
             unreachable!("a validate request is answered with a verdict")
         };
-        verdict.map_err(|message| ValidateError::Invalid {
+        bindings::verdict_v0_1(verdict).map_err(|message| ValidateError::Invalid {
             plugin: plugin.to_owned(),
             message,
         })
@@ -666,7 +727,8 @@ impl PluginRegistry {
         let mut times = Vec::with_capacity(rounds);
         for _ in 0..rounds {
             let trace = Arc::new(CallTrace::default());
-            let mut store = self.inner.new_store(&name, &loaded.guard, &trace);
+            let denied = MailGrant::Denied("no mail while measuring".to_owned());
+            let mut store = self.inner.new_store(&name, &loaded.guard, &trace, denied);
             let started = std::time::Instant::now();
             let instance = loaded.pre.instantiate_async(&mut store).await;
             times.push(started.elapsed());

@@ -4,9 +4,17 @@
 //! directories, no environment variables, no arguments, no TCP or UDP, no name lookups;
 //! stdout and stderr go line by line into the log (and the last lines into the call's
 //! error, so a panic message reaches the delivery log). Memory is capped by a
-//! `StoreLimits` with `trap_on_grow_failure`, wrapped to remember that the cap was hit.
-//! The `log` and `mail` imports are implemented here.
+//! `StoreLimits` with `trap_on_grow_failure`, wrapped to remember that the cap was hit;
+//! the host resources a call holds are capped by the resource table's capacity and the
+//! header maps' size limit. The `log` and `mail` imports are implemented here.
+//!
+//! Everything a plugin writes into the log (stdout, stderr, `log`) shares one budget per
+//! call, [`LOG_LINES`] lines (empty ones count) and [`LOG_BYTES`] bytes, then one "log
+//! truncated" line; and it is escaped, so that a plugin can never write a line of its own
+//! making: `\n`, `\r` and the other control characters appear as escapes.
 
+use std::borrow::Cow;
+use std::collections::HashSet;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,18 +27,23 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use super::bindings::cut;
 use super::bindings::v0_1::msghub::notifier::{log, mail};
+use super::config::PluginConfig;
 use super::http::{PluginHttp, Refusals};
 use super::mail::Mailer;
 
 /// How much of a call's output is kept for its error message.
 const OUTPUT_TAIL: usize = 2048;
-/// How much output one call may write into the log; the rest is dropped.
-const OUTPUT_BUDGET: usize = 64 * 1024;
-/// How many `log` lines one call may write; the rest are dropped.
-const LOG_LINES: u32 = 200;
-/// The longest `log` line kept.
+/// How many lines one call may write into the log (stdout, stderr and `log` together,
+/// empty lines too); the rest are dropped.
+pub(crate) const LOG_LINES: u32 = 200;
+/// How many bytes one call may write into the log; the rest is dropped.
+pub(crate) const LOG_BYTES: usize = 64 * 1024;
+/// The longest log line kept.
 const LOG_LINE: usize = 4096;
+/// The most recipients one `send` may mail, over all its submissions.
+pub(crate) const MAIL_RECIPIENTS: usize = 100;
 
 /// What a call leaves behind for its error message, readable after the store is gone.
 #[derive(Default)]
@@ -46,7 +59,39 @@ pub(crate) struct CallTrace {
 #[derive(Default)]
 struct Output {
     tail: String,
-    written: usize,
+    lines: u32,
+    bytes: usize,
+    truncated: bool,
+}
+
+/// How important a log line is, whichever way the plugin wrote it.
+#[derive(Clone, Copy)]
+enum Level {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+/// `text` with `\n`, `\r`, `\t`, every other control character and the Unicode line
+/// separators escaped, so that it cannot start or forge a log line.
+pub(crate) fn escape_log(text: &str) -> Cow<'_, str> {
+    let special = |c: char| c.is_control() || c == '\u{2028}' || c == '\u{2029}';
+    if !text.chars().any(special) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if special(c) => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
 }
 
 impl CallTrace {
@@ -65,6 +110,88 @@ impl CallTrace {
     pub(crate) fn refusals(&self) -> Vec<String> {
         self.refusals.lock().map(|r| r.clone()).unwrap_or_default()
     }
+
+    /// Writes one line of the plugin's into the log, within the call's budget, escaped;
+    /// `stream` names stdout or stderr, `None` for the `log` import. Output lines are also
+    /// kept in the tail for the call's error.
+    fn log_line(&self, plugin: &str, stream: Option<&'static str>, level: Level, text: &str) {
+        let Ok(mut output) = self.output.lock() else {
+            return;
+        };
+        if stream.is_some() {
+            output.tail.push_str(text);
+            output.tail.push('\n');
+            if output.tail.len() > OUTPUT_TAIL {
+                let mut from = output.tail.len() - OUTPUT_TAIL;
+                while !output.tail.is_char_boundary(from) {
+                    from += 1;
+                }
+                output.tail.drain(..from);
+            }
+        }
+        output.lines = output.lines.saturating_add(1);
+        // An empty line costs a byte too, as it does in the log.
+        output.bytes = output.bytes.saturating_add(text.len().max(1));
+        if output.lines > LOG_LINES || output.bytes > LOG_BYTES {
+            if !output.truncated {
+                output.truncated = true;
+                tracing::warn!(
+                    plugin,
+                    "log truncated: the plugin wrote more than {LOG_LINES} lines or \
+                     {LOG_BYTES} bytes in this call; the rest of this call's output is dropped"
+                );
+            }
+            return;
+        }
+        let text = escape_log(&cut(text, LOG_LINE)).into_owned();
+        match (level, stream) {
+            (_, Some(stream)) => tracing::info!(plugin, stream, "{text}"),
+            (Level::Trace, None) => tracing::trace!(plugin, "{text}"),
+            (Level::Debug, None) => tracing::debug!(plugin, "{text}"),
+            (Level::Info, None) => tracing::info!(plugin, "{text}"),
+            (Level::Warn, None) => tracing::warn!(plugin, "{text}"),
+            (Level::Error, None) => tracing::error!(plugin, "{text}"),
+        }
+    }
+}
+
+/// Whether a call may send mail, and to whom.
+pub(crate) enum MailGrant {
+    /// No mail in this call, for this reason (shown to the plugin).
+    Denied(String),
+    /// Mail to these addresses (lowercase), at most `left` more recipients.
+    Granted {
+        /// The delivery's recipients and the addresses its channel's configuration names.
+        allowed: HashSet<String>,
+        /// Recipients the call may still mail.
+        left: usize,
+    },
+}
+
+impl MailGrant {
+    /// Takes `to` out of the grant; the reason when the call may not mail them.
+    fn take(&mut self, to: &[String]) -> Result<(), String> {
+        match self {
+            MailGrant::Denied(reason) => Err(reason.clone()),
+            MailGrant::Granted { allowed, left } => {
+                if let Some(stranger) = to.iter().find(|a| !allowed.contains(&a.to_lowercase())) {
+                    return Err(format!(
+                        "'{}' is neither a recipient of this delivery nor named in the \
+                         channel's configuration; mail goes only to those",
+                        cut(stranger, 256)
+                    ));
+                }
+                if to.len() > *left {
+                    return Err(format!(
+                        "one delivery may mail at most {MAIL_RECIPIENTS} recipients; use a \
+                         mailing list for more"
+                    ));
+                }
+                *left -= to.len();
+                Ok(())
+            }
+        }
+    }
 }
 
 /// The data of one call's `Store`.
@@ -76,15 +203,16 @@ pub(crate) struct CallState {
     limits: CallLimits,
     plugin: Arc<str>,
     mailer: Arc<Mailer>,
-    log_lines: u32,
+    mail: MailGrant,
+    trace: Arc<CallTrace>,
 }
 
 impl CallState {
     pub(crate) fn new(
         plugin: Arc<str>,
         http: PluginHttp,
-        mailer: Arc<Mailer>,
-        memory_limit: usize,
+        (mailer, mail): (Arc<Mailer>, MailGrant),
+        config: &PluginConfig,
         trace: Arc<CallTrace>,
     ) -> Self {
         let output = |stream| LogOutput {
@@ -101,20 +229,27 @@ impl CallState {
             .build();
         let limits = CallLimits {
             inner: StoreLimitsBuilder::new()
-                .memory_size(memory_limit)
+                .memory_size(config.memory_limit)
                 .trap_on_grow_failure(true)
                 .build(),
-            trace,
+            trace: trace.clone(),
         };
+        // The guest holds 4-byte handles while the host holds the data: count the handles,
+        // and bound each header map, so a call's host memory has a ceiling.
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(config.max_handles_per_call);
+        let mut http_ctx = WasiHttpCtx::new();
+        http_ctx.set_field_size_limit(config.header_bytes_per_map);
         CallState {
             wasi,
-            table: ResourceTable::new(),
-            http_ctx: WasiHttpCtx::new(),
+            table,
+            http_ctx,
             http,
             limits,
             plugin,
             mailer,
-            log_lines: 0,
+            mail,
+            trace,
         }
     }
 
@@ -225,27 +360,12 @@ impl LineWriter {
     fn emit(&mut self) {
         let text = String::from_utf8_lossy(&self.line).into_owned();
         self.line.clear();
-        let Ok(mut output) = self.output.trace.output.lock() else {
-            return;
-        };
-        if output.written > OUTPUT_BUDGET {
-            return;
-        }
-        output.written += text.len();
-        tracing::info!(
-            plugin = &*self.output.plugin,
-            stream = self.output.stream,
-            "{text}"
+        self.output.trace.log_line(
+            &self.output.plugin,
+            Some(self.output.stream),
+            Level::Info,
+            &text,
         );
-        output.tail.push_str(&text);
-        output.tail.push('\n');
-        if output.tail.len() > OUTPUT_TAIL {
-            let mut cut = output.tail.len() - OUTPUT_TAIL;
-            while !output.tail.is_char_boundary(cut) {
-                cut += 1;
-            }
-            output.tail.drain(..cut);
-        }
     }
 }
 
@@ -287,26 +407,14 @@ impl Drop for LineWriter {
 
 impl log::Host for CallState {
     async fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
-        self.log_lines += 1;
-        if self.log_lines > LOG_LINES {
-            return Ok(());
-        }
-        let mut message = message;
-        if message.len() > LOG_LINE {
-            let mut cut = LOG_LINE;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-        }
-        let plugin = &*self.plugin;
-        match level {
-            log::Level::Trace => tracing::trace!(plugin, "{message}"),
-            log::Level::Debug => tracing::debug!(plugin, "{message}"),
-            log::Level::Info => tracing::info!(plugin, "{message}"),
-            log::Level::Warn => tracing::warn!(plugin, "{message}"),
-            log::Level::Error => tracing::error!(plugin, "{message}"),
-        }
+        let level = match level {
+            log::Level::Trace => Level::Trace,
+            log::Level::Debug => Level::Debug,
+            log::Level::Info => Level::Info,
+            log::Level::Warn => Level::Warn,
+            log::Level::Error => Level::Error,
+        };
+        self.trace.log_line(&self.plugin, None, level, &message);
         Ok(())
     }
 }
@@ -321,9 +429,13 @@ impl mail::Host for CallState {
         to: Vec<String>,
         message: Vec<u8>,
     ) -> wasmtime::Result<Result<String, mail::MailError>> {
+        if let Err(reason) = self.mail.take(&to) {
+            tracing::warn!(plugin = &*self.plugin, reason = %escape_log(&reason), "mail refused by the sandbox");
+            return Ok(Err(mail::MailError::Permanent(reason)));
+        }
         let outcome = self.mailer.submit(&to, &message).await;
         if let Err(e) = &outcome {
-            tracing::warn!(plugin = &*self.plugin, error = ?e, "mail submission failed");
+            tracing::warn!(plugin = &*self.plugin, error = %escape_log(&format!("{e:?}")), "mail submission failed");
         }
         Ok(outcome)
     }
