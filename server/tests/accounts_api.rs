@@ -137,3 +137,42 @@ async fn plugins_are_listed_for_any_valid_token() {
     let metrics = s.raw(Method::GET, "/metrics", None, None).await;
     assert!(String::from_utf8_lossy(&metrics.raw).contains("msghub_plugins_loaded 6"));
 }
+
+/// JSON Schema counts `30.0` an integer, so a client generated from the document may send
+/// it; the server takes it as 30 and still refuses fractions and out-of-range days.
+#[tokio::test]
+async fn retention_days_written_as_a_whole_float_is_accepted_as_an_integer() {
+    let s = start().await;
+    let (acc, root) = s.account("acme").await;
+    let path = format!("/v1/accounts/{acc}");
+    let r = s
+        .call(
+            Method::PATCH,
+            &path,
+            &root,
+            Some(json!({"retention_days": 30.0})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["retention_days"], 30);
+    let r = s
+        .call(
+            Method::PATCH,
+            &path,
+            &root,
+            Some(json!({"retention_days": 30.5})),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.error().1.as_deref(), Some("retention_days"));
+    let r = s
+        .call(
+            Method::PATCH,
+            &path,
+            &root,
+            Some(json!({"retention_days": 191105378.0})),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.error().0 == "invalid_argument", "{}", r.body);
+}

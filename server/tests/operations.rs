@@ -4,7 +4,7 @@ mod common;
 
 use common::{OPERATOR, start};
 use http::Method;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// Every route the router serves, as the OpenAPI document must list it.
 const ROUTES: &[(&str, &str)] = &[
@@ -191,4 +191,83 @@ async fn healthz_is_503_once_the_store_cannot_commit() {
     assert_eq!(r.error().0, "unavailable");
     let message = r.body["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("cannot save changes"), "{message}");
+}
+
+/// The document states what the engine enforces, so a client that follows it is not
+/// refused: the limits are the engine's constants, the closed sets are enums, and a
+/// conflict is a documented answer.
+#[tokio::test]
+async fn openapi_states_the_limits_and_names_the_engine_enforces() {
+    let s = start().await;
+    let doc = s.raw(Method::GET, "/openapi.json", None, None).await.body;
+    let schema = |name: &str| doc["components"]["schemas"][name].clone();
+    let publish = schema("PublishRequest")["properties"].clone();
+    let max = |v: &Value| v["maxLength"].as_u64().map(|n| n as usize);
+    assert_eq!(max(&publish["title"]), Some(msghub::model::MAX_TITLE_CHARS));
+    assert_eq!(publish["title"]["minLength"], 1);
+    assert_eq!(max(&publish["body"]), Some(msghub::model::MAX_BODY_BYTES));
+    assert_eq!(
+        max(&publish["subtype"]),
+        Some(msghub::model::MAX_SUBTYPE_CHARS)
+    );
+    assert_eq!(
+        max(&publish["resource"]),
+        Some(msghub::model::MAX_RESOURCE_CHARS)
+    );
+    assert_eq!(max(&publish["link"]), Some(msghub::model::MAX_LINK_BYTES));
+    assert_eq!(
+        max(&publish["dedupe_key"]),
+        Some(msghub::model::MAX_DEDUPE_KEY_BYTES)
+    );
+    let account = schema("CreateAccountRequest")["properties"]["name"].clone();
+    assert_eq!(max(&account), Some(msghub::accounts::MAX_NAME_CHARS));
+    assert_eq!(account["minLength"], 1);
+    let retention = schema("UpdateAccountRequest")["properties"]["retention_days"].clone();
+    assert_eq!(
+        (retention["minimum"].clone(), retention["maximum"].clone()),
+        (json!(1), json!(36500))
+    );
+    let filter = schema("FilterBody")["properties"]["q"].clone();
+    assert_eq!(max(&filter), Some(msghub::filter::MAX_QUERY_CHARS));
+    let ids = schema("BulkRequest")["properties"]["ids"].clone();
+    assert_eq!(
+        ids["maxItems"].as_u64(),
+        Some(msghub::filter::MAX_BULK_IDS as u64)
+    );
+
+    let names = |name: &str| schema(name)["enum"].clone();
+    let categories: Vec<&str> = msghub::Category::ALL.iter().map(|c| c.as_str()).collect();
+    assert_eq!(names("Category"), json!(categories));
+    let severities: Vec<&str> = msghub::Severity::ALL.iter().map(|c| c.as_str()).collect();
+    assert_eq!(names("Severity"), json!(severities));
+    assert_eq!(names("ReadStatus"), json!(["all", "unread", "read"]));
+    assert_eq!(
+        names("DeliveryStatus"),
+        json!(["pending", "delivered", "retrying", "failed"])
+    );
+    assert_eq!(
+        names("Policy"),
+        json!(["NotificationsReadOnlyAccess", "NotificationsFullAccess"])
+    );
+
+    let list = &doc["paths"]["/v1/accounts/{account}/messages"]["get"]["parameters"];
+    let limit = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "limit")
+        .unwrap();
+    assert_eq!(limit["schema"]["minimum"], 1);
+    assert_eq!(
+        limit["schema"]["maximum"].as_u64(),
+        Some(msghub::filter::MAX_PAGE_LIMIT as u64)
+    );
+
+    let create = &doc["paths"]["/v1/accounts"]["post"]["responses"];
+    for status in ["201", "400", "401", "403", "409", "413", "503"] {
+        assert!(
+            create.get(status).is_some(),
+            "POST /v1/accounts documents no {status}"
+        );
+    }
 }

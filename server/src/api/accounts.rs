@@ -4,12 +4,13 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use msghub::{Category, NewUser, Policy, UserUpdate};
+use msghub::{NewUser, UserUpdate};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::api::contract::{Category, Policy};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Caller, account_id, user_id};
 use crate::state::AppState;
@@ -27,7 +28,13 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAccountRequest {
-    /// The account's name, e.g. `acme`.
+    /// The account's name, e.g. `acme`: 1 to 128 characters, not blank, no control
+    /// characters, unique among accounts.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: String,
 }
 
@@ -35,8 +42,10 @@ pub struct CreateAccountRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateAccountRequest {
-    /// How many days messages are kept (1 to 36500); older ones are purged hourly.
-    #[serde(default)]
+    /// How many days messages are kept (1 to 36500); older ones are purged hourly. A whole
+    /// number; `30.0` is taken as `30`, as JSON Schema counts it an integer.
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schema(minimum = 1, maximum = 36500)]
     pub retention_days: Option<u32>,
 }
 
@@ -83,13 +92,21 @@ impl From<msghub::Account> for AccountView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
-    /// The user's name.
+    /// The user's name: 1 to 128 characters, not blank, no control characters, unique in
+    /// the account.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: String,
-    /// `NotificationsReadOnlyAccess` and/or `NotificationsFullAccess`; none by default.
+    /// The policies it holds; none by default.
     #[serde(default)]
+    #[schema(value_type = Vec<Policy>)]
     pub policies: Vec<String>,
-    /// The categories the user is limited to; absent or null for all.
+    /// The categories the user is limited to, at least one; absent or null for all.
     #[serde(default)]
+    #[schema(value_type = Option<Vec<Category>>, min_items = 1)]
     pub categories: Option<Vec<String>>,
 }
 
@@ -97,12 +114,13 @@ pub struct CreateUserRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUserRequest {
-    /// The new policies.
+    /// The new policies; absent or null to keep them.
     #[serde(default)]
+    #[schema(value_type = Option<Vec<Policy>>)]
     pub policies: Option<Vec<String>>,
-    /// The new category scope; `null` removes the scope (all categories).
+    /// The new category scope, at least one; `null` removes the scope (all categories).
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(value_type = Option<Vec<Category>>, min_items = 1)]
     pub categories: Option<Option<Vec<String>>>,
 }
 
@@ -113,6 +131,26 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     Option::<T>::deserialize(de).map(Some)
 }
 
+/// A whole number as JSON Schema's `integer` admits it: `30` or `30.0`, not `30.5`.
+fn whole_number<'de, D: Deserializer<'de>>(de: D) -> Result<Option<u32>, D::Error> {
+    use serde::de::Error;
+    let Some(number) = Option::<serde_json::Number>::deserialize(de)? else {
+        return Ok(None);
+    };
+    let whole = match (number.as_u64(), number.as_f64()) {
+        (Some(n), _) => Some(n),
+        (None, Some(f)) if f.fract() == 0.0 && f >= 0.0 && f <= u64::MAX as f64 => Some(f as u64),
+        _ => None,
+    };
+    match whole {
+        // Out of u32 is out of the engine's range too: clamp so the engine names the range.
+        Some(n) => Ok(Some(u32::try_from(n).unwrap_or(u32::MAX))),
+        None => Err(D::Error::custom(format!(
+            "{number} is not a whole number of days; use 1 to 36500"
+        ))),
+    }
+}
+
 /// A user (without its token).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct UserView {
@@ -121,9 +159,9 @@ pub struct UserView {
     /// Its name.
     pub name: String,
     /// The policies it holds.
-    pub policies: Vec<String>,
+    pub policies: Vec<Policy>,
     /// The categories it is limited to; null for all.
-    pub categories: Option<Vec<String>>,
+    pub categories: Option<Vec<Category>>,
     /// When it was created (RFC 3339).
     pub created_at: String,
 }
@@ -136,9 +174,9 @@ pub struct CreatedUserView {
     /// Its name.
     pub name: String,
     /// The policies it holds.
-    pub policies: Vec<String>,
+    pub policies: Vec<Policy>,
     /// The categories it is limited to; null for all.
-    pub categories: Option<Vec<String>>,
+    pub categories: Option<Vec<Category>>,
     /// When it was created (RFC 3339).
     pub created_at: String,
     /// The user's token; keep it, it is not shown again.
@@ -159,26 +197,24 @@ impl From<msghub::User> for UserView {
         UserView {
             id: u.id.to_string(),
             name: u.name,
-            policies: u.policies.iter().map(|p| p.as_str().to_owned()).collect(),
-            categories: u
-                .categories
-                .map(|c| c.iter().map(|c| c.as_str().to_owned()).collect()),
+            policies: u.policies.iter().map(|&p| p.into()).collect(),
+            categories: u.categories.map(|c| c.iter().map(|&c| c.into()).collect()),
             created_at: msghub::format_time(u.created_at),
         }
     }
 }
 
-fn policies(names: &[String]) -> Result<Vec<Policy>, ApiError> {
+fn policies(names: &[String]) -> Result<Vec<msghub::Policy>, ApiError> {
     names
         .iter()
-        .map(|n| Policy::parse_field(n, "policies").map_err(ApiError::from))
+        .map(|n| msghub::Policy::parse_field(n, "policies").map_err(ApiError::from))
         .collect()
 }
 
-fn categories(names: &[String]) -> Result<Vec<Category>, ApiError> {
+fn categories(names: &[String]) -> Result<Vec<msghub::Category>, ApiError> {
     names
         .iter()
-        .map(|n| Category::parse_field(n, "categories").map_err(ApiError::from))
+        .map(|n| msghub::Category::parse_field(n, "categories").map_err(ApiError::from))
         .collect()
 }
 
@@ -190,6 +226,9 @@ fn categories(names: &[String]) -> Result<Vec<Category>, ApiError> {
         (status = 400, description = "Invalid name", body = ErrorBody),
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 403, description = "Not the operator", body = ErrorBody),
+        (status = 409, description = "An account with this name exists", body = ErrorBody),
+        (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 503, description = "The server is shutting down", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 async fn create_account(
@@ -241,6 +280,8 @@ async fn get_account(
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 403, description = "Not the operator or the account's root", body = ErrorBody),
         (status = 404, description = "No such account", body = ErrorBody),
+        (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 503, description = "The server is shutting down", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 async fn update_account(
@@ -267,6 +308,9 @@ async fn update_account(
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 403, description = "Not the operator or the account's root", body = ErrorBody),
         (status = 404, description = "No such account", body = ErrorBody),
+        (status = 409, description = "A user with this name exists in the account", body = ErrorBody),
+        (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 503, description = "The server is shutting down", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 async fn create_user(
@@ -300,8 +344,8 @@ async fn create_user(
 #[utoipa::path(get, path = "/v1/accounts/{account}/users", tag = "users",
     params(
         ("account" = String, Path, description = "The account id"),
-        ("limit" = Option<u32>, Query, description = "1 to 200, default 50"),
-        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "1 to 200, default 50"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page; a cursor the server did not issue for this list is 400"),
     ),
     responses(
         (status = 200, description = "A page of users", body = UserPage),
@@ -339,6 +383,8 @@ async fn list_users(
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 403, description = "Not the operator or the account's root", body = ErrorBody),
         (status = 404, description = "No such user in the account", body = ErrorBody),
+        (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 503, description = "The server is shutting down", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 async fn update_user(
@@ -375,6 +421,7 @@ async fn update_user(
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 403, description = "Not the operator or the account's root", body = ErrorBody),
         (status = 404, description = "No such user in the account", body = ErrorBody),
+        (status = 503, description = "The server is shutting down", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 async fn delete_user(

@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::api::contract::DeliveryStatus;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Caller, account_id};
 use crate::state::AppState;
@@ -31,9 +32,15 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateChannelRequest {
-    /// A name for people, e.g. `sre-dingtalk`.
+    /// A name for people, e.g. `sre-dingtalk`: 1 to 128 characters, not blank, no control
+    /// characters, unique in the account.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: String,
-    /// The plugin that delivers, one of `GET /v1/plugins`.
+    /// The plugin that delivers, one of `GET /v1/plugins`; another name is 400.
     pub plugin: String,
     /// The plugin's configuration, as its `config_schema` describes: always a JSON object.
     #[schema(value_type = Object)]
@@ -81,7 +88,7 @@ pub struct ChannelPage {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TestView {
     /// `delivered` or `failed`.
-    pub status: String,
+    pub status: DeliveryStatus,
     /// Why it failed; null when delivered.
     pub error: Option<String>,
 }
@@ -97,9 +104,21 @@ pub struct RequeuedView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateContactRequest {
-    /// A name for people, e.g. `Finance team`.
+    /// A name for people, e.g. `Finance team`: 1 to 128 characters, not blank, no control
+    /// characters.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: String,
-    /// The email address.
+    /// The email address, e.g. `ops@example.com`: at most 254 bytes, one `@` after a
+    /// non-empty local part, a domain of at least two dot-separated labels, none empty or
+    /// starting with `-`, and no white space, control characters or `<>,;"`.
+    #[schema(
+        max_length = 254,
+        pattern = r#"^[^\s\x00-\x1f\x7f-\x9f<>,;"@]+@[^\s\x00-\x1f\x7f-\x9f<>,;"@.\-][^\s\x00-\x1f\x7f-\x9f<>,;"@.]*(\.[^\s\x00-\x1f\x7f-\x9f<>,;"@.\-][^\s\x00-\x1f\x7f-\x9f<>,;"@.]*)+$"#
+    )]
     pub email: String,
 }
 
@@ -158,6 +177,9 @@ pub fn contact_id(text: &str) -> Result<ContactId, ApiError> {
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 403, description = "Not allowed", body = ErrorBody),
         (status = 404, description = "No such account", body = ErrorBody),
+        (status = 409, description = "A channel with this name exists in the account", body = ErrorBody),
+        (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 503, description = "The server is shutting down", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 async fn create_channel(
@@ -186,8 +208,8 @@ async fn create_channel(
 #[utoipa::path(get, path = "/v1/accounts/{account}/channels", tag = "channels",
     params(
         ("account" = String, Path, description = "The account id"),
-        ("limit" = Option<u32>, Query, description = "1 to 200, default 50"),
-        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "1 to 200, default 50"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page; a cursor the server did not issue for this list is 400"),
     ),
     responses(
         (status = 200, description = "A page of channels", body = ChannelPage),
@@ -250,6 +272,7 @@ async fn get_channel(
         (status = 403, description = "Not allowed", body = ErrorBody),
         (status = 404, description = "No such account or channel", body = ErrorBody),
         (status = 409, description = "A subscription still names it", body = ErrorBody),
+        (status = 503, description = "The server is shutting down", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 async fn delete_channel(
@@ -276,6 +299,7 @@ async fn delete_channel(
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 403, description = "Not allowed", body = ErrorBody),
         (status = 404, description = "No such account or channel", body = ErrorBody),
+        (status = 503, description = "The server is shutting down", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 async fn test_channel(
@@ -287,7 +311,7 @@ async fn test_channel(
     let channel = channel_id(&channel)?;
     let outcome = app.engine().test_channel(&caller, account, channel).await?;
     Ok(Json(TestView {
-        status: status_name(outcome.status).to_owned(),
+        status: outcome.status.into(),
         error: outcome.error,
     }))
 }
@@ -303,6 +327,7 @@ async fn test_channel(
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 403, description = "Not allowed", body = ErrorBody),
         (status = 404, description = "No such account or channel", body = ErrorBody),
+        (status = 503, description = "The server is shutting down", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 async fn requeue_channel(
@@ -329,6 +354,8 @@ async fn requeue_channel(
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 403, description = "Not allowed", body = ErrorBody),
         (status = 404, description = "No such account", body = ErrorBody),
+        (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 503, description = "The server is shutting down", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 async fn create_contact(
@@ -356,8 +383,8 @@ async fn create_contact(
 #[utoipa::path(get, path = "/v1/accounts/{account}/contacts", tag = "contacts",
     params(
         ("account" = String, Path, description = "The account id"),
-        ("limit" = Option<u32>, Query, description = "1 to 200, default 50"),
-        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "1 to 200, default 50"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page; a cursor the server did not issue for this list is 400"),
     ),
     responses(
         (status = 200, description = "A page of contacts", body = ContactPage),
@@ -419,6 +446,7 @@ async fn get_contact(
         (status = 403, description = "Not allowed", body = ErrorBody),
         (status = 404, description = "No such account or contact", body = ErrorBody),
         (status = 409, description = "A subscription still names it", body = ErrorBody),
+        (status = 503, description = "The server is shutting down", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 async fn delete_contact(
@@ -445,6 +473,7 @@ async fn delete_contact(
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 403, description = "Not allowed", body = ErrorBody),
         (status = 404, description = "No such account or contact", body = ErrorBody),
+        (status = 503, description = "The server is shutting down", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 async fn requeue_contact(
@@ -459,14 +488,4 @@ async fn requeue_contact(
         .requeue_failed(&caller, account, Requeue::Contact(contact))
         .await?;
     Ok(Json(RequeuedView { requeued }))
-}
-
-/// The contract's name of a delivery status.
-pub fn status_name(status: msghub::DeliveryStatus) -> &'static str {
-    match status {
-        msghub::DeliveryStatus::Pending => "pending",
-        msghub::DeliveryStatus::Delivered => "delivered",
-        msghub::DeliveryStatus::Retrying => "retrying",
-        msghub::DeliveryStatus::Failed => "failed",
-    }
 }

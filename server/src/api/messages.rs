@@ -6,16 +6,16 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use msghub::{
-    Category, CategorySet, Filter, MessageId, NewMessage, ReadStatus, Selection, Severity,
-    SeveritySet, parse_time,
-};
+use msghub::{CategorySet, Filter, MessageId, NewMessage, Selection, SeveritySet, parse_time};
 use serde::de::{SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::api::contract::{Category, DeliveryStatus, ReadStatus, Severity, TargetKind};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Caller, account_id, message_id};
 use crate::state::AppState;
@@ -36,27 +36,49 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PublishRequest {
-    /// One of `account`, `product`, `security`, `exception`, `activity`, `service`.
+    /// The category; required.
+    #[schema(value_type = Category)]
     pub category: Option<String>,
-    /// A finer kind inside the category, e.g. `low-balance`.
+    /// A finer kind inside the category, e.g. `low-balance`: 1 to 128 characters, no
+    /// control characters.
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub subtype: Option<String>,
-    /// One line, at most 256 characters.
+    /// One line, required: 1 to 256 characters, not blank, no control characters.
+    #[schema(value_type = String, min_length = 1, max_length = 256, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub title: Option<String>,
-    /// Markdown, at most 65,536 bytes.
+    /// Markdown, at most 65,536 bytes of UTF-8.
     #[serde(default)]
+    #[schema(max_length = 65536)]
     pub body: Option<String>,
-    /// `info` (default), `warning` or `critical`.
+    /// `info` when left out or null.
     #[serde(default)]
+    #[schema(value_type = Option<Severity>)]
     pub severity: Option<String>,
-    /// An absolute http(s) URL.
+    /// An absolute http:// or https:// URL with a host, at most 2,048 bytes, no white space.
     #[serde(default)]
+    #[schema(
+        max_length = 2048,
+        pattern = r"^https?://[^/?#\s\x00-\x1f\x7f-\x9f][^\s\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub link: Option<String>,
-    /// The resource the message is about, e.g. `ecs/i-123`.
+    /// The resource the message is about, e.g. `ecs/i-123`: 1 to 512 characters, no control
+    /// characters.
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 512,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub resource: Option<String>,
-    /// Publishing again with the same key answers 200 with the stored message.
+    /// Publishing again with the same key answers 200 with the stored message: 1 to 256
+    /// bytes.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 256)]
     pub dedupe_key: Option<String>,
 }
 
@@ -68,7 +90,7 @@ impl PublishRequest {
             category: self
                 .category
                 .as_deref()
-                .map(|c| Category::parse_field(c, "category"))
+                .map(|c| msghub::Category::parse_field(c, "category"))
                 .transpose()?,
             subtype: self.subtype,
             title: self.title.unwrap_or_default(),
@@ -76,7 +98,7 @@ impl PublishRequest {
             severity: self
                 .severity
                 .as_deref()
-                .map(|s| Severity::parse_field(s, "severity"))
+                .map(|s| msghub::Severity::parse_field(s, "severity"))
                 .transpose()?,
             link: self.link,
             resource: self.resource,
@@ -93,15 +115,15 @@ pub struct MessageView {
     /// The account whose inbox holds it.
     pub account_id: String,
     /// The category.
-    pub category: String,
+    pub category: Category,
     /// The subtype, or null.
     pub subtype: Option<String>,
     /// The title.
     pub title: String,
     /// The markdown body, or null.
     pub body: Option<String>,
-    /// `info`, `warning` or `critical`.
-    pub severity: String,
+    /// The severity.
+    pub severity: Severity,
     /// The link, or null.
     pub link: Option<String>,
     /// The resource, or null.
@@ -119,11 +141,11 @@ impl From<msghub::Message> for MessageView {
         MessageView {
             id: m.id.to_string(),
             account_id: m.account_id.to_string(),
-            category: m.category.as_str().to_owned(),
+            category: m.category.into(),
             subtype: m.subtype,
             title: m.title,
             body: m.body,
-            severity: m.severity.as_str().to_owned(),
+            severity: m.severity.into(),
             link: m.link,
             resource: m.resource,
             dedupe_key: m.dedupe_key,
@@ -159,10 +181,10 @@ pub struct CountsView {
     /// Of those, the ones the caller has not read.
     pub unread: u64,
     /// The same per category.
-    pub by_category: BTreeMap<String, CategoryCountView>,
+    pub by_category: BTreeMap<Category, CategoryCountView>,
 }
 
-/// A string or a list of strings.
+/// Names as one string (comma-separated) or as a list.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum OneOrMany {
@@ -211,6 +233,48 @@ fn not_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(de: D) -> Result<Opt
     T::deserialize(de).map(Some)
 }
 
+/// Categories as one string (comma-separated) or as a list of at least one, as the
+/// document states them; requests decode into [`OneOrMany`].
+pub struct Categories;
+
+impl utoipa::PartialSchema for Categories {
+    fn schema() -> RefOr<Schema> {
+        names_schema(
+            r"^\s*(account|product|security|exception|activity|service)\s*(,\s*(account|product|security|exception|activity|service)\s*)*$",
+            Category::schema(),
+        )
+    }
+}
+
+impl ToSchema for Categories {}
+
+/// Severities as one string (comma-separated) or as a list of at least one, as the
+/// document states them; requests decode into [`OneOrMany`].
+pub struct Severities;
+
+impl utoipa::PartialSchema for Severities {
+    fn schema() -> RefOr<Schema> {
+        names_schema(
+            r"^\s*(info|warning|critical)\s*(,\s*(info|warning|critical)\s*)*$",
+            Severity::schema(),
+        )
+    }
+}
+
+impl ToSchema for Severities {}
+
+/// One string of comma-separated names matching `pattern`, or a non-empty list of `item`.
+fn names_schema(pattern: &str, item: RefOr<Schema>) -> RefOr<Schema> {
+    OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(pattern)),
+        )
+        .item(ArrayBuilder::new().items(item).min_items(Some(1)))
+        .into()
+}
+
 impl OneOrMany {
     fn names(&self) -> Vec<&str> {
         match self {
@@ -226,21 +290,28 @@ impl OneOrMany {
 pub struct FilterBody {
     /// A category or a list of them.
     #[serde(default, deserialize_with = "one_or_many")]
+    #[schema(value_type = Option<Categories>)]
     pub category: Option<OneOrMany>,
-    /// `all` (default), `unread` or `read`.
+    /// `all` when left out or null.
     #[serde(default)]
+    #[schema(value_type = Option<ReadStatus>)]
     pub status: Option<String>,
     /// A severity or a list of them.
     #[serde(default, deserialize_with = "one_or_many")]
+    #[schema(value_type = Option<Severities>)]
     pub severity: Option<OneOrMany>,
-    /// A literal, case-insensitive substring of title or body.
+    /// A literal, case-insensitive substring of title or body, at most 256 characters;
+    /// empty for none.
     #[serde(default)]
+    #[schema(max_length = 256)]
     pub q: Option<String>,
     /// RFC 3339, inclusive.
     #[serde(default)]
+    #[schema(format = DateTime)]
     pub since: Option<String>,
     /// RFC 3339, exclusive.
     #[serde(default)]
+    #[schema(format = DateTime)]
     pub until: Option<String>,
 }
 
@@ -251,9 +322,11 @@ pub struct FilterBody {
 pub struct BulkRequest {
     /// At most 1000 message ids; unknown ids are skipped, and an empty list acts on none.
     #[serde(default, deserialize_with = "not_null")]
+    #[schema(max_items = 1000, nullable = false)]
     pub ids: Option<Vec<String>>,
     /// Every message under this filter that the caller may see; `{}` for all.
     #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     pub filter: Option<FilterBody>,
 }
 
@@ -290,7 +363,7 @@ impl FilterParts<'_> {
             filter.categories = Some(CategorySet::from_names(names, &field("category"))?);
         }
         if let Some(status) = self.status {
-            filter.status = ReadStatus::parse_field(status, &field("status"))?;
+            filter.status = msghub::ReadStatus::parse_field(status, &field("status"))?;
         }
         if let Some(names) = self.severities {
             filter.severities = Some(SeveritySet::from_names(names, &field("severity"))?);
@@ -373,6 +446,7 @@ fn in_filter(error: msghub::Error, from_filter: bool) -> ApiError {
         (status = 403, description = "Not the operator", body = ErrorBody),
         (status = 404, description = "No such account", body = ErrorBody),
         (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 503, description = "The server is shutting down", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 async fn publish(
@@ -398,14 +472,14 @@ async fn publish(
 #[utoipa::path(get, path = "/v1/accounts/{account}/messages", tag = "messages",
     params(
         ("account" = String, Path, description = "The account id"),
-        ("category" = Option<String>, Query, description = "A category or a comma-separated list"),
-        ("status" = Option<String>, Query, description = "all (default), unread or read"),
-        ("severity" = Option<String>, Query, description = "A severity or a comma-separated list"),
-        ("q" = Option<String>, Query, description = "A literal, case-insensitive substring of title or body"),
-        ("since" = Option<String>, Query, description = "RFC 3339, inclusive"),
-        ("until" = Option<String>, Query, description = "RFC 3339, exclusive"),
-        ("limit" = Option<u32>, Query, description = "1 to 200, default 50"),
-        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+        ("category" = Option<Vec<Category>>, Query, style = Form, explode = false, description = "Categories, comma-separated (or the parameter repeated); every category when left out"),
+        ("status" = Option<ReadStatus>, Query, description = "all (default), unread or read"),
+        ("severity" = Option<Vec<Severity>>, Query, style = Form, explode = false, description = "Severities, comma-separated (or the parameter repeated); every severity when left out"),
+        ("q" = Option<String>, Query, max_length = 256, description = "A literal, case-insensitive substring of title or body, at most 256 characters"),
+        ("since" = Option<String>, Query, format = DateTime, description = "RFC 3339, inclusive"),
+        ("until" = Option<String>, Query, format = DateTime, description = "RFC 3339, exclusive"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "1 to 200, default 50"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page; a cursor the server did not issue for this list and filter is 400"),
     ),
     responses(
         (status = 200, description = "A page of messages", body = MessagePage),
@@ -481,6 +555,7 @@ async fn get_message(
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 403, description = "Not allowed", body = ErrorBody),
         (status = 404, description = "No such message for the caller", body = ErrorBody),
+        (status = 503, description = "The server is shutting down", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 async fn delete_message(
@@ -519,7 +594,7 @@ async fn counts(
             .into_iter()
             .map(|(c, n)| {
                 (
-                    c.as_str().to_owned(),
+                    Category::from(c),
                     CategoryCountView {
                         total: n.total,
                         unread: n.unread,
@@ -540,6 +615,8 @@ async fn counts(
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 403, description = "Not allowed", body = ErrorBody),
         (status = 404, description = "No such account", body = ErrorBody),
+        (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 503, description = "The server is shutting down", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 async fn mark_read(
@@ -568,6 +645,8 @@ async fn mark_read(
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 403, description = "Not allowed", body = ErrorBody),
         (status = 404, description = "No such account", body = ErrorBody),
+        (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 503, description = "The server is shutting down", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 async fn delete_messages(
@@ -591,14 +670,14 @@ async fn delete_messages(
 pub struct DeliveryView {
     /// The delivery's id; every attempt carries it as the idempotency key (`webhook-id`).
     pub id: String,
-    /// `channel` or `contact`.
-    pub target: String,
+    /// Whether the target is a channel or a contact.
+    pub target: TargetKind,
     /// The channel's or contact's id.
     pub target_id: String,
     /// The plugin that delivers it.
     pub plugin: String,
-    /// `pending`, `delivered`, `retrying` or `failed`.
-    pub status: String,
+    /// Where it stands.
+    pub status: DeliveryStatus,
     /// Attempts made so far.
     pub attempts: u32,
     /// The error of the last failed attempt, or null.
@@ -615,10 +694,10 @@ impl From<msghub::DeliveryInfo> for DeliveryView {
     fn from(d: msghub::DeliveryInfo) -> Self {
         DeliveryView {
             id: d.id.to_string(),
-            target: crate::api::subscriptions::target_name(d.target).to_owned(),
+            target: d.target.into(),
             target_id: d.target_id,
             plugin: d.plugin,
-            status: crate::api::channels::status_name(d.status).to_owned(),
+            status: d.status.into(),
             attempts: d.attempts,
             last_error: d.last_error,
             next_attempt_at: d.next_attempt_at.map(msghub::format_time),
@@ -663,6 +742,7 @@ async fn list_deliveries(
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 403, description = "Not allowed", body = ErrorBody),
         (status = 404, description = "No such account or message", body = ErrorBody),
+        (status = 503, description = "The server is shutting down", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 async fn requeue_message(

@@ -15,6 +15,7 @@
 
 pub mod accounts;
 pub mod channels;
+pub mod contract;
 pub mod messages;
 pub mod ops;
 pub mod plugins;

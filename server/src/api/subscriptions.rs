@@ -5,12 +5,13 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use msghub::{Category, Digest, Severity, SubscriptionSpec};
+use msghub::{Digest, SubscriptionSpec};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::api::contract::{Category, Severity, TargetKind};
 use crate::api::messages::PublishRequest;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, Caller, account_id};
@@ -48,17 +49,24 @@ fn utc() -> String {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutSubscriptionRequest {
-    /// The subtypes it takes; absent or null for every subtype.
+    /// The subtypes it takes (at most 100, each 1 to 128 characters without control
+    /// characters); absent or null for every subtype.
     #[serde(default)]
+    #[schema(max_items = 100)]
     pub subtypes: Option<Vec<String>>,
-    /// The lowest severity it takes: `info` (default), `warning` or `critical`.
+    /// The lowest severity it takes; `info` when left out or null.
     #[serde(default)]
+    #[schema(value_type = Option<Severity>)]
     pub min_severity: Option<String>,
-    /// Contact ids to email.
+    /// Ids of contacts of the account to email, at most 100; an id the account does not
+    /// have is 400.
     #[serde(default)]
+    #[schema(max_items = 100)]
     pub contacts: Vec<String>,
-    /// Channel ids to deliver to.
+    /// Ids of channels of the account to deliver to, at most 100; an id the account does
+    /// not have is 400.
     #[serde(default)]
+    #[schema(max_items = 100)]
     pub channels: Vec<String>,
     /// Gather matching messages into summaries instead of delivering each at once.
     #[serde(default)]
@@ -69,11 +77,11 @@ pub struct PutSubscriptionRequest {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct SubscriptionView {
     /// The category.
-    pub category: String,
+    pub category: Category,
     /// The subtypes it takes; null for every subtype.
     pub subtypes: Option<Vec<String>>,
     /// The lowest severity it takes.
-    pub min_severity: String,
+    pub min_severity: Severity,
     /// Contact ids.
     pub contacts: Vec<String>,
     /// Channel ids.
@@ -87,9 +95,9 @@ pub struct SubscriptionView {
 impl From<msghub::Subscription> for SubscriptionView {
     fn from(s: msghub::Subscription) -> Self {
         SubscriptionView {
-            category: s.category.as_str().to_owned(),
+            category: s.category.into(),
             subtypes: s.subtypes,
-            min_severity: s.min_severity.as_str().to_owned(),
+            min_severity: s.min_severity.into(),
             contacts: s.contacts.iter().map(ToString::to_string).collect(),
             channels: s.channels.iter().map(ToString::to_string).collect(),
             digest: s.digest.map(|d| DigestView {
@@ -104,8 +112,8 @@ impl From<msghub::Subscription> for SubscriptionView {
 /// One target a message would reach.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct RouteView {
-    /// `channel` or `contact`.
-    pub target: String,
+    /// Whether the target is a channel or a contact.
+    pub target: TargetKind,
     /// The channel's or contact's id.
     pub target_id: String,
     /// Its name.
@@ -120,7 +128,7 @@ pub struct RouteView {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct RoutingView {
     /// The message's category.
-    pub category: String,
+    pub category: Category,
     /// Whether the category's subscription takes the message.
     pub matched: bool,
     /// Why (or why not), in words.
@@ -134,7 +142,7 @@ pub struct RoutingView {
 impl From<msghub::Routing> for RoutingView {
     fn from(r: msghub::Routing) -> Self {
         RoutingView {
-            category: r.category.as_str().to_owned(),
+            category: r.category.into(),
             matched: r.matched,
             reason: r.reason,
             subscription: r.subscription.map(SubscriptionView::from),
@@ -142,7 +150,7 @@ impl From<msghub::Routing> for RoutingView {
                 .targets
                 .into_iter()
                 .map(|t| RouteView {
-                    target: target_name(t.target).to_owned(),
+                    target: t.target.into(),
                     target_id: t.target_id,
                     name: t.name,
                     plugin: t.plugin,
@@ -153,16 +161,8 @@ impl From<msghub::Routing> for RoutingView {
     }
 }
 
-/// The contract's name of a target kind.
-pub fn target_name(kind: msghub::TargetKind) -> &'static str {
-    match kind {
-        msghub::TargetKind::Channel => "channel",
-        msghub::TargetKind::Contact => "contact",
-    }
-}
-
-fn category_of(text: &str) -> Result<Category, ApiError> {
-    Category::parse_field(text, "category").map_err(|_| {
+fn category_of(text: &str) -> Result<msghub::Category, ApiError> {
+    msghub::Category::parse_field(text, "category").map_err(|_| {
         ApiError::not_found(format!(
             "category '{text}' does not exist; use account, product, security, exception, activity or service"
         ))
@@ -194,7 +194,7 @@ impl PutSubscriptionRequest {
             min_severity: self
                 .min_severity
                 .as_deref()
-                .map(|s| Severity::parse_field(s, "min_severity"))
+                .map(|s| msghub::Severity::parse_field(s, "min_severity"))
                 .transpose()?,
             contacts,
             channels,
@@ -231,7 +231,7 @@ async fn list_subscriptions(
 #[utoipa::path(put, path = "/v1/accounts/{account}/subscriptions/{category}", tag = "subscriptions",
     params(
         ("account" = String, Path, description = "The account id"),
-        ("category" = String, Path, description = "account, product, security, exception, activity or service"),
+        ("category" = Category, Path, description = "The category; another name is 404"),
     ),
     request_body = PutSubscriptionRequest,
     responses(
@@ -240,6 +240,8 @@ async fn list_subscriptions(
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 403, description = "Not allowed", body = ErrorBody),
         (status = 404, description = "No such account or category", body = ErrorBody),
+        (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 503, description = "The server is shutting down", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 async fn put_subscription(
@@ -261,7 +263,7 @@ async fn put_subscription(
 #[utoipa::path(get, path = "/v1/accounts/{account}/subscriptions/{category}", tag = "subscriptions",
     params(
         ("account" = String, Path, description = "The account id"),
-        ("category" = String, Path, description = "The category"),
+        ("category" = Category, Path, description = "The category; another name is 404"),
     ),
     responses(
         (status = 200, description = "The subscription", body = SubscriptionView),
@@ -288,13 +290,14 @@ async fn get_subscription(
 #[utoipa::path(delete, path = "/v1/accounts/{account}/subscriptions/{category}", tag = "subscriptions",
     params(
         ("account" = String, Path, description = "The account id"),
-        ("category" = String, Path, description = "The category"),
+        ("category" = Category, Path, description = "The category; another name is 404"),
     ),
     responses(
         (status = 204, description = "Removed"),
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 403, description = "Not allowed", body = ErrorBody),
         (status = 404, description = "No such account, or no subscription for the category", body = ErrorBody),
+        (status = 503, description = "The server is shutting down", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 async fn delete_subscription(
@@ -321,6 +324,7 @@ async fn delete_subscription(
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 403, description = "Not allowed", body = ErrorBody),
         (status = 404, description = "No such account", body = ErrorBody),
+        (status = 413, description = "Body over the limit", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 async fn explain_routing(
