@@ -78,6 +78,11 @@ pub(crate) fn from_micros(micros: i64) -> OffsetDateTime {
 }
 
 /// Configures and opens an [`Engine`].
+/// How many callers' changes may wait for the writer at once by default: about a quarter
+/// of a second of publishing at full speed.
+pub const DEFAULT_MAX_PENDING_WRITES: usize = 8192;
+
+/// Builds an [`Engine`].
 pub struct EngineBuilder {
     path: Option<PathBuf>,
     operator_token: Option<String>,
@@ -87,6 +92,7 @@ pub struct EngineBuilder {
     secret_key: Option<SecretKey>,
     secret_key_file: Option<PathBuf>,
     background: bool,
+    max_pending_writes: usize,
     #[cfg(feature = "plugins")]
     plugins: Option<Arc<crate::plugin::PluginRegistry>>,
     #[cfg(feature = "plugins")]
@@ -115,6 +121,15 @@ impl EngineBuilder {
     /// The token that authenticates as the operator.
     pub fn operator_token(mut self, token: impl Into<String>) -> EngineBuilder {
         self.operator_token = Some(token.into());
+        self
+    }
+
+    /// How many changes callers may have waiting for the writer at once (default
+    /// [`DEFAULT_MAX_PENDING_WRITES`]). Beyond it a change is refused at once with
+    /// [`Error::Overloaded`] instead of queueing without bound; deliveries and the scheduler's
+    /// own changes always wait their turn.
+    pub fn max_pending_writes(mut self, writes: usize) -> EngineBuilder {
+        self.max_pending_writes = writes;
         self
     }
 
@@ -197,6 +212,7 @@ impl EngineBuilder {
             secret_key,
             secret_key_file,
             background,
+            max_pending_writes,
             #[cfg(feature = "plugins")]
             plugins,
             #[cfg(feature = "plugins")]
@@ -221,6 +237,8 @@ impl EngineBuilder {
                 clock,
                 operator: operator_token.as_deref().map(TokenHash::of),
                 writer: RwLock::new(Some(sender)),
+                pending: Arc::new(tokio::sync::Semaphore::new(max_pending_writes)),
+                max_pending_writes,
                 join: Mutex::new(Some(join)),
                 secrets,
                 warnings,
@@ -328,6 +346,9 @@ pub(crate) struct Inner {
     pub(crate) clock: Arc<dyn Clock>,
     operator: Option<TokenHash>,
     writer: RwLock<Option<Sender<Job>>>,
+    /// Permits for callers' changes waiting for the writer: the bound of its queue.
+    pending: Arc<tokio::sync::Semaphore>,
+    max_pending_writes: usize,
     join: Mutex<Option<std::thread::JoinHandle<()>>>,
     pub(crate) secrets: Secrets,
     warnings: Vec<String>,
@@ -357,6 +378,7 @@ impl Engine {
             secret_key: None,
             secret_key_file: None,
             background: true,
+            max_pending_writes: DEFAULT_MAX_PENDING_WRITES,
             #[cfg(feature = "plugins")]
             plugins: None,
             #[cfg(feature = "plugins")]
@@ -493,6 +515,21 @@ impl Engine {
 
     /// Sends a job to the writer and waits for its commit.
     pub(crate) async fn submit<T>(
+        &self,
+        job: impl FnOnce(oneshot::Sender<Result<T, Error>>) -> Job,
+    ) -> Result<T, Error> {
+        let Ok(_permit) = self.inner.pending.clone().try_acquire_owned() else {
+            return Err(Error::Overloaded(format!(
+                "{} changes are already waiting to be stored; retry in a moment",
+                self.inner.max_pending_writes
+            )));
+        };
+        self.submit_internal(job).await
+    }
+
+    /// Sends a change of the engine's own (a delivery outcome, a digest, a purge) to the
+    /// writer: it waits its turn however long the queue, since refusing it would lose work.
+    pub(crate) async fn submit_internal<T>(
         &self,
         job: impl FnOnce(oneshot::Sender<Result<T, Error>>) -> Job,
     ) -> Result<T, Error> {

@@ -39,6 +39,10 @@ pub enum Error {
     /// out while checking a configuration); retrying later may help.
     #[error("{0}")]
     Unavailable(String),
+    /// Too many changes are waiting for the store; nothing of this request was applied.
+    /// Retrying after a short pause succeeds once the queue has drained.
+    #[error("{0}")]
+    Overloaded(String),
 }
 
 impl Error {
@@ -60,7 +64,7 @@ impl Error {
             Error::NotFound(_) => "not_found",
             Error::Conflict(_) => "conflict",
             Error::Storage(_) => "internal",
-            Error::Closed | Error::Unavailable(_) => "unavailable",
+            Error::Closed | Error::Unavailable(_) | Error::Overloaded(_) => "unavailable",
         }
     }
 

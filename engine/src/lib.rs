@@ -80,7 +80,9 @@ pub use delivery::{
     RetrySchedule, Route, Routing, SecretKey, Subscription, SubscriptionSpec, TargetKind,
     TestOutcome,
 };
-pub use engine::{Clock, Engine, EngineBuilder, ManualClock, SystemClock};
+pub use engine::{
+    Clock, DEFAULT_MAX_PENDING_WRITES, Engine, EngineBuilder, ManualClock, SystemClock,
+};
 pub use error::{Error, StorageError};
 pub use filter::{
     CategorySet, Filter, Page, PageRequest, ReadStatus, Selection, SeveritySet, format_time,

@@ -64,6 +64,8 @@ pub struct FileConfig {
     pub smtp_url: Option<String>,
     /// `MSGHUB_MAIL_FROM`.
     pub mail_from: Option<String>,
+    /// `MSGHUB_MAIL_PLUGINS`: the plugins that may send mail, comma-separated.
+    pub mail_plugins: Option<String>,
     /// `MSGHUB_RETRY_SCHEDULE`.
     pub retry_schedule: Option<String>,
     /// `MSGHUB_SECRET_KEY`: base64 of 32 bytes that seal channel configurations at rest.
@@ -120,6 +122,9 @@ pub struct ServerConfig {
     pub smtp_url: Option<String>,
     /// `MSGHUB_MAIL_FROM`.
     pub mail_from: Option<String>,
+    /// `MSGHUB_MAIL_PLUGINS`: the plugins granted the mail capability, comma-separated;
+    /// `None` keeps the engine's default (the bundled `email` plugin).
+    pub mail_plugins: Option<String>,
     /// The delay before each delivery attempt.
     pub retry_schedule: RetrySchedule,
     /// The key that seals channel configurations at rest; it wins over `secret_key_file`.
@@ -148,6 +153,7 @@ impl ServerConfig {
             allow_networks: None,
             smtp_url: None,
             mail_from: None,
+            mail_plugins: None,
             retry_schedule: RetrySchedule::default(),
             secret_key: None,
             secret_key_file: None,
@@ -191,6 +197,7 @@ impl ServerConfig {
         config.allow_networks = pick("MSGHUB_ALLOW_NETWORKS", file_config.allow_networks);
         config.smtp_url = pick("MSGHUB_SMTP_URL", file_config.smtp_url);
         config.mail_from = pick("MSGHUB_MAIL_FROM", file_config.mail_from);
+        config.mail_plugins = pick("MSGHUB_MAIL_PLUGINS", file_config.mail_plugins);
         if let Some(schedule) = pick("MSGHUB_RETRY_SCHEDULE", file_config.retry_schedule) {
             config.retry_schedule =
                 RetrySchedule::parse(&schedule).map_err(|e| ConfigError::Invalid {
@@ -268,6 +275,14 @@ impl ServerConfig {
         config.smtp_url = self.smtp_url.clone();
         if let Some(from) = &self.mail_from {
             config.mail_from = from.clone();
+        }
+        if let Some(plugins) = &self.mail_plugins {
+            config.mail_plugins = plugins
+                .split(',')
+                .map(str::trim)
+                .filter(|name| !name.is_empty())
+                .map(str::to_owned)
+                .collect();
         }
         config.cache_dir = match (&self.plugin_cache_dir, &self.storage) {
             (Some(dir), _) => Some(dir.clone()),

@@ -131,7 +131,7 @@ impl Engine {
         };
         for (account, category, tick) in due {
             work.digests += self
-                .submit(|reply| Job::Delivery {
+                .submit_internal(|reply| Job::Delivery {
                     job: DeliveryJob::CloseDigests {
                         account,
                         category,
@@ -182,7 +182,7 @@ impl Engine {
             }
             let filter = Filter::default().until(from_micros(cutoff));
             let deleted = self
-                .submit(|reply| Job::Bulk {
+                .submit_internal(|reply| Job::Bulk {
                     op: BulkOp::Delete,
                     account,
                     reader: Reader(1),

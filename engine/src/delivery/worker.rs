@@ -251,7 +251,7 @@ async fn attempt(engine: Engine, shared: Arc<Shared>, id: u64, permit: OwnedSema
         }
     };
     let recorded = engine
-        .submit(|reply| Job::Delivery {
+        .submit_internal(|reply| Job::Delivery {
             job: DeliveryJob::Outcome {
                 id,
                 attempt: outcome,

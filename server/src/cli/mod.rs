@@ -67,6 +67,7 @@ pub enum Command {
 #[command(
     after_help = "Environment: MSGHUB_LISTEN, MSGHUB_DATA_DIR, MSGHUB_ADMIN_TOKEN, \
 MSGHUB_PLUGIN_DIR, MSGHUB_ALLOW_NETWORKS, MSGHUB_SMTP_URL, MSGHUB_MAIL_FROM, \
+MSGHUB_MAIL_PLUGINS (plugins that may send mail; default email), \
 MSGHUB_RETRY_SCHEDULE, MSGHUB_SECRET_KEY (base64 of 32 bytes; seals channel configs at rest, \
 wins over the key file), MSGHUB_SECRET_KEY_FILE (default <data dir>/secret-key, generated on \
 first start), \
@@ -76,7 +77,7 @@ and prints a generated operator token once."
 )]
 pub struct ServeArgs {
     /// A TOML file with any of: listen, data_dir, admin_token, plugin_dir, allow_networks,
-    /// smtp_url, mail_from, retry_schedule, secret_key, secret_key_file, log, log_format,
+    /// smtp_url, mail_from, mail_plugins, retry_schedule, secret_key, secret_key_file, log, log_format,
     /// body_limit.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
