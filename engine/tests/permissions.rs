@@ -4,8 +4,8 @@ mod common;
 
 use common::{OPERATOR_TOKEN, hub};
 use msghub::{
-    Category, Filter, NewMessage, NewUser, PageRequest, Policy, Principal, ReadStatus, Selection,
-    Severity, UserUpdate,
+    Category, Filter, NewContact, NewMessage, NewUser, PageRequest, Policy, Principal, ReadStatus,
+    Selection, Severity, SubscriptionSpec, UserUpdate,
 };
 
 const SCOPE: &[Category] = &[Category::Account, Category::Service];
@@ -189,6 +189,57 @@ async fn a_scoped_user_sees_and_acts_only_inside_its_categories() {
     assert_eq!(left.total, 8);
     assert_eq!(left.by_category[&Category::Account].total, 0);
     assert_eq!(left.by_category[&Category::Security].total, 2);
+}
+
+#[tokio::test]
+async fn a_delete_conflict_names_no_category_outside_the_callers_scope() {
+    let h = hub().await;
+    let contact = h
+        .engine
+        .create_contact(
+            &h.root,
+            h.account,
+            NewContact {
+                name: "Ops".into(),
+                email: "ops@example.com".into(),
+            },
+        )
+        .await
+        .unwrap();
+    for category in [Category::Account, Category::Security] {
+        let spec = SubscriptionSpec {
+            contacts: vec![contact.id],
+            ..SubscriptionSpec::default()
+        };
+        h.engine
+            .put_subscription(&h.root, h.account, category, spec)
+            .await
+            .unwrap();
+    }
+    let scoped = h
+        .user("scoped", &[Policy::NotificationsFullAccess], Some(SCOPE))
+        .await;
+    let err = h
+        .engine
+        .delete_contact(&scoped, h.account, contact.id)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "conflict");
+    let text = err.to_string();
+    assert!(text.contains("account"), "{text}");
+    assert!(text.contains("subscriptions you cannot see"), "{text}");
+    assert!(!text.contains("security"), "{text}");
+
+    let err = h
+        .engine
+        .delete_contact(&h.root, h.account, contact.id)
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("account, security") && !text.contains("cannot see"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

@@ -33,6 +33,23 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     }
 }
 
+/// A JSON request body that may be left out: an empty body reads as `T::default()`, anything
+/// else decodes as [`ApiJson`] does. For requests whose every field is optional.
+#[derive(Debug)]
+pub struct OptionalApiJson<T>(pub T);
+
+impl<T: DeserializeOwned + Default> FromRequest<AppState> for OptionalApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let bytes = read_body(req.into_body(), state.body_limit()).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalApiJson(T::default()));
+        }
+        decode_json(&bytes).map(OptionalApiJson)
+    }
+}
+
 /// The most bytes drained from a body that is already over the limit, so that the client
 /// can read the 413 instead of seeing its connection reset; beyond this the connection is
 /// closed.

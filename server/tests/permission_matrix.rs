@@ -1,10 +1,12 @@
-//! The permission matrix of API.md on the message endpoints: operator, root, full access,
-//! read only, no policy, category-scoped, another account's root, no token, bad token.
+//! The permission matrix of API.md on the message, channel, contact, requeue and test-send
+//! endpoints: operator, root, full access, read only, no policy, category-scoped, another
+//! account's root, no token, bad token.
 
 mod common;
 
-use common::{OPERATOR, TestServer, start};
+use common::{OPERATOR, TestServer, start_with};
 use http::Method;
+use msghub_server::ServerConfig;
 use serde_json::{Value, json};
 
 struct World {
@@ -18,10 +20,18 @@ struct World {
     scoped: String,
     security_msg: String,
     account_msg: String,
+    /// A webhook channel and an email contact that the `security` subscription names.
+    channel: String,
+    contact: String,
 }
 
 async fn world() -> World {
-    let s = start().await;
+    let s = start_with(ServerConfig {
+        admin_token: Some(OPERATOR.into()),
+        allow_networks: Some("127.0.0.0/8".into()),
+        ..ServerConfig::ephemeral()
+    })
+    .await;
     let (acc, root) = s.account("acme").await;
     let (_other, other_root) = s.account("globex").await;
     let full = s
@@ -40,6 +50,38 @@ async fn world() -> World {
     let scoped = s
         .user(&acc, json!({"name": "scoped", "policies": ["NotificationsFullAccess"], "categories": ["account"]}))
         .await;
+    let base = format!("/v1/accounts/{acc}");
+    // Nothing listens there: test sends and deliveries fail, quickly.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", closed.local_addr().unwrap());
+    drop(closed);
+    let r = s
+        .post(
+            &format!("{base}/channels"),
+            &root,
+            json!({"name": "hook", "plugin": "webhook", "config": {"url": url, "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let channel = r.body["id"].as_str().unwrap().to_owned();
+    let r = s
+        .post(
+            &format!("{base}/contacts"),
+            &root,
+            json!({"name": "Ops", "email": "ops@example.com"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let contact = r.body["id"].as_str().unwrap().to_owned();
+    let r = s
+        .call(
+            Method::PUT,
+            &format!("{base}/subscriptions/security"),
+            &root,
+            Some(json!({"channels": [channel], "contacts": [contact]})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
     let security_msg = s.publish(&acc, "security", "attack").await;
     let account_msg = s.publish(&acc, "account", "login").await;
     World {
@@ -53,6 +95,8 @@ async fn world() -> World {
         scoped,
         security_msg,
         account_msg,
+        channel,
+        contact,
     }
 }
 
@@ -87,6 +131,55 @@ async fn statuses(w: &World, token: Option<&str>) -> Vec<u16> {
         ),
         (Method::DELETE, format!("{base}/messages/{unknown}"), None),
         (Method::GET, format!("{base}/users"), None),
+        (Method::GET, format!("{base}/channels/{}", w.channel), None),
+        // Still named by the security subscription: 409 to whoever may delete.
+        (
+            Method::DELETE,
+            format!("{base}/channels/{}", w.channel),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("{base}/channels/{}/test", w.channel),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("{base}/channels/{}/test", w.channel),
+            body(json!({"category": "security"})),
+        ),
+        (
+            Method::POST,
+            format!("{base}/channels/{}/requeue", w.channel),
+            None,
+        ),
+        (Method::GET, format!("{base}/contacts/{}", w.contact), None),
+        (
+            Method::DELETE,
+            format!("{base}/contacts/{}", w.contact),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("{base}/contacts/{}/requeue", w.contact),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("{base}/messages/{}/requeue", w.security_msg),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("{base}/messages/{}/deliveries", w.security_msg),
+            None,
+        ),
+        (Method::GET, format!("{base}/subscriptions"), None),
+        (
+            Method::POST,
+            format!("{base}/routing"),
+            body(json!({"category": "security", "title": "t"})),
+        ),
     ];
     let mut out = Vec::new();
     for (method, path, body) in ops {
@@ -102,49 +195,56 @@ async fn statuses(w: &World, token: Option<&str>) -> Vec<u16> {
 #[tokio::test]
 async fn each_principal_gets_exactly_the_statuses_of_the_contract() {
     let w = world().await;
-    //                        publish list get counts read delete del1 users
-    let cases: Vec<(&str, Option<&str>, [u16; 8])> = vec![
+    // Columns, in the order of `statuses`:
+    //   messages: publish list get counts mark-read delete delete-one users
+    //   channel:  get delete test test-security requeue
+    //   contact:  get delete requeue
+    //   security: message-requeue deliveries; subscriptions routing-security
+    let cases: Vec<(&str, Option<&str>, [u16; 20])> = vec![
         (
             "operator",
             Some(OPERATOR),
-            [201, 200, 200, 200, 200, 200, 404, 200],
+            [
+                201, 200, 200, 200, 200, 200, 404, 200, 200, 409, 200, 200, 200, 200, 409, 200,
+                200, 200, 200, 200,
+            ],
         ),
         (
             "root",
             Some(&w.root),
-            [403, 200, 200, 200, 200, 200, 404, 200],
+            [
+                403, 200, 200, 200, 200, 200, 404, 200, 200, 409, 200, 200, 200, 200, 409, 200,
+                200, 200, 200, 200,
+            ],
         ),
         (
             "full access",
             Some(&w.full),
-            [403, 200, 200, 200, 200, 200, 404, 403],
+            [
+                403, 200, 200, 200, 200, 200, 404, 403, 200, 409, 200, 200, 200, 200, 409, 200,
+                200, 200, 200, 200,
+            ],
         ),
         (
             "read only",
             Some(&w.read_only),
-            [403, 200, 200, 200, 200, 403, 403, 403],
+            [
+                403, 200, 200, 200, 200, 403, 403, 403, 200, 403, 403, 403, 403, 200, 403, 403,
+                403, 200, 200, 200,
+            ],
         ),
+        ("no policy", Some(&w.no_policy), [403; 20]),
         (
-            "no policy",
-            Some(&w.no_policy),
-            [403, 403, 403, 403, 403, 403, 403, 403],
-        ),
-        (
-            "scoped",
+            "scoped to account",
             Some(&w.scoped),
-            [403, 200, 404, 200, 200, 200, 404, 403],
+            [
+                403, 200, 404, 200, 200, 200, 404, 403, 200, 409, 200, 403, 200, 200, 409, 200,
+                404, 404, 200, 403,
+            ],
         ),
-        (
-            "other root",
-            Some(&w.other_root),
-            [403, 403, 403, 403, 403, 403, 403, 403],
-        ),
-        ("no token", None, [401, 401, 401, 401, 401, 401, 401, 401]),
-        (
-            "bad token",
-            Some("mhu_not-a-real-token"),
-            [401, 401, 401, 401, 401, 401, 401, 401],
-        ),
+        ("other root", Some(&w.other_root), [403; 20]),
+        ("no token", None, [401; 20]),
+        ("bad token", Some("mhu_not-a-real-token"), [401; 20]),
     ];
     for (who, token, expected) in cases {
         assert_eq!(statuses(&w, token).await, expected, "{who}");

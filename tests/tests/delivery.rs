@@ -622,7 +622,7 @@ async fn secrets_are_redacted_and_sealed_at_rest() {
         .unwrap();
     assert_eq!(listed.items[0].config["secret"], "***");
     let outcome = engine
-        .test_channel(&OPERATOR, account, channel.id)
+        .test_channel(&OPERATOR, account, channel.id, None)
         .await
         .unwrap();
     assert_eq!(outcome.status, DeliveryStatus::Delivered, "{outcome:?}");

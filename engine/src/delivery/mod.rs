@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 
 pub use self::schedule::{DEFAULT_RETRY_SCHEDULE, RetrySchedule};
 pub use self::secrets::SecretKey;
-use crate::access::{Action, Denied, Principal, authorize, require};
+use crate::access::{Action, Denied, Principal, authorize, require, visible_categories};
 use crate::accounts::validate_name;
 use crate::engine::{Engine, from_micros};
 use crate::error::Error;
@@ -527,7 +527,8 @@ impl Engine {
     }
 
     /// Deletes a channel. A channel a subscription still names is a conflict: remove it
-    /// from the subscription first. Deliveries still due to it fail with that reason.
+    /// from the subscription first. The conflict names only the subscriptions the caller
+    /// may see. Deliveries still due to it fail with that reason.
     pub async fn delete_channel(
         &self,
         principal: &Principal,
@@ -535,11 +536,16 @@ impl Engine {
         id: ChannelId,
     ) -> Result<(), Error> {
         require(principal, Action::ManageConfig, Some(account))?;
+        let visible = visible_categories(principal, Action::ReadConfig, account)?;
         self.check_account(account)?;
         // The writer answers 404 for an id the account does not have.
-        self.delivery_job(DeliveryJob::DeleteChannel { account, id: id.0 })
-            .await
-            .map(drop)
+        self.delivery_job(DeliveryJob::DeleteChannel {
+            account,
+            id: id.0,
+            visible,
+        })
+        .await
+        .map(drop)
     }
 
     /// Creates an email contact after checking the address.
@@ -605,7 +611,8 @@ impl Engine {
         Ok(contact_of(id.0, record))
     }
 
-    /// Deletes a contact; a contact a subscription still names is a conflict.
+    /// Deletes a contact; a contact a subscription still names is a conflict, which names
+    /// only the subscriptions the caller may see.
     pub async fn delete_contact(
         &self,
         principal: &Principal,
@@ -613,11 +620,16 @@ impl Engine {
         id: ContactId,
     ) -> Result<(), Error> {
         require(principal, Action::ManageConfig, Some(account))?;
+        let visible = visible_categories(principal, Action::ReadConfig, account)?;
         self.check_account(account)?;
         // The writer answers 404 for an id the account does not have.
-        self.delivery_job(DeliveryJob::DeleteContact { account, id: id.0 })
-            .await
-            .map(drop)
+        self.delivery_job(DeliveryJob::DeleteContact {
+            account,
+            id: id.0,
+            visible,
+        })
+        .await
+        .map(drop)
     }
 
     /// Sets (replaces) the subscription of `category`. Unknown contact or channel ids, a bad
@@ -908,14 +920,16 @@ impl Engine {
     }
 
     /// Takes up failed deliveries again (dead letters) of a message, a channel or a
-    /// contact, with a fresh schedule of attempts; returns how many.
+    /// contact, with a fresh schedule of attempts; returns how many. A user scoped to some
+    /// categories takes up only the dead letters of messages of those categories: the
+    /// others stay failed and are not counted.
     pub async fn requeue_failed(
         &self,
         principal: &Principal,
         account: AccountId,
         which: Requeue,
     ) -> Result<u64, Error> {
-        require(principal, Action::ManageConfig, Some(account))?;
+        let categories = visible_categories(principal, Action::ManageConfig, account)?;
         self.check_account(account)?;
         let scope = match which {
             Requeue::Message(id) => {
@@ -931,8 +945,12 @@ impl Engine {
                 RequeueScope::Target(TargetKey::Contact(id.0))
             }
         };
-        self.delivery_job(DeliveryJob::Requeue { account, scope })
-            .await
+        self.delivery_job(DeliveryJob::Requeue {
+            account,
+            scope,
+            categories,
+        })
+        .await
     }
 
     /// Sets how many days the account keeps messages (operator or root); older ones are

@@ -358,15 +358,23 @@ fn prepare(engine: &Engine, shared: &Shared, id: u64) -> Result<Prepared, Error>
 }
 
 impl Engine {
-    /// Sends a sample message through a channel once, outside the outbox, and says whether
-    /// the target accepted it (operator, root or full access).
+    /// Sends a sample message of `category` through a channel once, outside the outbox, and
+    /// says whether the target accepted it (operator, root or full access). A category
+    /// outside a scoped user's categories is forbidden, as for a subscription; without
+    /// one the message is a `service` message, or for a user scoped away from `service`, a
+    /// message of the first of its categories.
     pub async fn test_channel(
         &self,
         principal: &crate::Principal,
         account: AccountId,
         id: crate::ids::ChannelId,
+        category: Option<crate::Category>,
     ) -> Result<super::TestOutcome, Error> {
-        crate::access::require(principal, crate::Action::ManageConfig, Some(account))?;
+        let category = match category {
+            Some(category) => category,
+            None => test_category(principal, account)?,
+        };
+        super::scoped(principal, crate::Action::ManageConfig, account, category)?;
         let channel = self.channel(principal, account, id)?;
         let registry =
             self.inner.plugins.as_ref().ok_or_else(|| {
@@ -387,7 +395,7 @@ impl Engine {
         let message = crate::Message {
             id: crate::MessageId::channel_test(account),
             account_id: account,
-            category: crate::Category::Service,
+            category,
             subtype: Some("channel-test".into()),
             title: format!(
                 "Test notification from msghub for channel '{}'",
@@ -427,4 +435,18 @@ impl Engine {
             },
         )
     }
+}
+
+/// The category of a test message when the caller names none: `service`, unless the caller
+/// is scoped away from it, then the first of its categories.
+fn test_category(
+    principal: &crate::Principal,
+    account: AccountId,
+) -> Result<crate::Category, Error> {
+    let mine = crate::access::visible_categories(principal, crate::Action::ManageConfig, account)?;
+    Ok(if mine.contains(crate::Category::Service) {
+        crate::Category::Service
+    } else {
+        mine.iter().next().unwrap_or(crate::Category::Service)
+    })
 }

@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use msghub::{ChannelId, ContactId, NewChannel, NewContact, Requeue};
+use msghub::{Category, ChannelId, ContactId, NewChannel, NewContact, Requeue};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 
 use crate::api::contract::DeliveryStatus;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery, Caller, account_id};
+use crate::extract::{ApiJson, ApiQuery, Caller, OptionalApiJson, account_id};
 use crate::state::AppState;
 
 /// The routes of this module.
@@ -82,6 +82,15 @@ pub struct ChannelPage {
     pub items: Vec<ChannelView>,
     /// Pass as `cursor` for the next page; null on the last page.
     pub next_cursor: Option<String>,
+}
+
+/// `POST /v1/accounts/{account}/channels/{channel}/test`; the body may be left out.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestChannelRequest {
+    /// The category of the test message. Default `service`; for a user scoped away from
+    /// `service`, the first of its categories. A category outside the caller's is 403.
+    pub category: Option<String>,
 }
 
 /// The outcome of a test send.
@@ -288,16 +297,20 @@ async fn delete_channel(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Sends one real test message through the channel's plugin and tells how it went.
+/// Sends one real test message through the channel's plugin and tells how it went. The
+/// message is of a category the caller may act on: a scoped user cannot send one of
+/// another category.
 #[utoipa::path(post, path = "/v1/accounts/{account}/channels/{channel}/test", tag = "channels",
     params(
         ("account" = String, Path, description = "The account id"),
         ("channel" = String, Path, description = "The channel id"),
     ),
+    request_body = Option<TestChannelRequest>,
     responses(
         (status = 200, description = "delivered, or failed with the plugin's error", body = TestView),
+        (status = 400, description = "An unknown category", body = ErrorBody),
         (status = 401, description = "No or unknown token", body = ErrorBody),
-        (status = 403, description = "Not allowed", body = ErrorBody),
+        (status = 403, description = "Not allowed, or a category outside the caller's", body = ErrorBody),
         (status = 404, description = "No such account or channel", body = ErrorBody),
         (status = 503, description = "The server is shutting down", body = ErrorBody),
     ),
@@ -306,10 +319,18 @@ async fn test_channel(
     State(app): State<AppState>,
     Caller(caller): Caller,
     Path((account, channel)): Path<(String, String)>,
+    OptionalApiJson(body): OptionalApiJson<TestChannelRequest>,
 ) -> Result<Json<TestView>, ApiError> {
     let account = account_id(&account)?;
     let channel = channel_id(&channel)?;
-    let outcome = app.engine().test_channel(&caller, account, channel).await?;
+    let category = body
+        .category
+        .map(|c| Category::parse_field(&c, "category"))
+        .transpose()?;
+    let outcome = app
+        .engine()
+        .test_channel(&caller, account, channel, category)
+        .await?;
     Ok(Json(TestView {
         status: outcome.status.into(),
         error: outcome.error,

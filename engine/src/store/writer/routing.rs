@@ -11,6 +11,7 @@ use redb::ReadableTable;
 use super::{Effect, Group, Tables};
 use crate::delivery::schedule::jitter;
 use crate::error::Error;
+use crate::filter::CategorySet;
 use crate::ids::AccountId;
 use crate::model::Category;
 use crate::store::Subscribed;
@@ -54,6 +55,8 @@ pub(crate) enum DeliveryJob {
     DeleteChannel {
         account: AccountId,
         id: u64,
+        /// The categories whose subscriptions the caller may see, named in a conflict.
+        visible: CategorySet,
     },
     CreateContact {
         account: AccountId,
@@ -63,6 +66,8 @@ pub(crate) enum DeliveryJob {
     DeleteContact {
         account: AccountId,
         id: u64,
+        /// The categories whose subscriptions the caller may see, named in a conflict.
+        visible: CategorySet,
     },
     PutSubscription {
         account: AccountId,
@@ -85,6 +90,8 @@ pub(crate) enum DeliveryJob {
     Requeue {
         account: AccountId,
         scope: RequeueScope,
+        /// Only dead letters of messages of these categories (the caller's scope).
+        categories: CategorySet,
     },
     SetRetention {
         account: AccountId,
@@ -141,8 +148,12 @@ impl Group<'_> {
                 self.effect(Effect::Channel(account, id, Some(record)));
                 Ok(1)
             }
-            DeliveryJob::DeleteChannel { account, id } => {
-                self.refuse_if_subscribed(account, TargetKey::Channel(id))?;
+            DeliveryJob::DeleteChannel {
+                account,
+                id,
+                visible,
+            } => {
+                self.refuse_if_subscribed(account, TargetKey::Channel(id), visible)?;
                 if t.channels.remove((account.0, id))?.is_none() {
                     return Err(Error::NotFound(format!(
                         "channel {} does not exist",
@@ -163,8 +174,12 @@ impl Group<'_> {
                 self.effect(Effect::Contact(account, id, Some(record)));
                 Ok(1)
             }
-            DeliveryJob::DeleteContact { account, id } => {
-                self.refuse_if_subscribed(account, TargetKey::Contact(id))?;
+            DeliveryJob::DeleteContact {
+                account,
+                id,
+                visible,
+            } => {
+                self.refuse_if_subscribed(account, TargetKey::Contact(id), visible)?;
                 if t.contacts.remove((account.0, id))?.is_none() {
                     return Err(Error::NotFound(format!(
                         "contact {} does not exist",
@@ -237,7 +252,11 @@ impl Group<'_> {
                 self.effect(Effect::DigestTick(account, category, tick));
                 self.close_digests(t, account, category)
             }
-            DeliveryJob::Requeue { account, scope } => self.requeue(t, account, scope),
+            DeliveryJob::Requeue {
+                account,
+                scope,
+                categories,
+            } => self.requeue(t, account, scope, categories),
             DeliveryJob::SetRetention { account, days } => {
                 let mut record: crate::store::records::AccountRecord =
                     match t.accounts.get(account.0)? {
@@ -253,27 +272,30 @@ impl Group<'_> {
         }
     }
 
-    fn refuse_if_subscribed(&self, account: AccountId, target: TargetKey) -> Result<(), Error> {
-        let mut users: Vec<&str> = Category::ALL
+    /// Refuses to delete a target a subscription still names, as the earlier jobs of this
+    /// group left the subscriptions. The conflict names only the `visible` categories: a
+    /// scoped caller must not learn which other categories route where.
+    fn refuse_if_subscribed(
+        &self,
+        account: AccountId,
+        target: TargetKey,
+        visible: CategorySet,
+    ) -> Result<(), Error> {
+        let users: CategorySet = Category::ALL
             .into_iter()
             .filter(|&category| {
                 self.subscription(account, category)
                     .is_some_and(|sub| targets_of(&sub).any(|t| t == target))
             })
-            .map(Category::as_str)
             .collect();
         if users.is_empty() {
             return Ok(());
         }
-        users.sort_unstable();
         let what = match target {
             TargetKey::Channel(_) => "channel",
             TargetKey::Contact(_) => "contact",
         };
-        Err(Error::Conflict(format!(
-            "the {what} is used by the subscription(s) of {}; remove it there first",
-            users.join(", ")
-        )))
+        Err(Error::Conflict(in_use_text(what, users, visible)))
     }
 
     /// Routes a message just stored: one delivery per target of its category's subscription
@@ -523,11 +545,13 @@ impl Group<'_> {
         Ok(1)
     }
 
+    /// Takes the dead letters in `scope` up again, only those of messages of `categories`.
     fn requeue(
         &mut self,
         t: &mut Tables<'_>,
         account: AccountId,
         scope: RequeueScope,
+        categories: CategorySet,
     ) -> Result<u64, Error> {
         let ids: Vec<u64> = match scope {
             RequeueScope::Message(seq) => t
@@ -551,7 +575,7 @@ impl Group<'_> {
             };
             let mut record: DeliveryRecord = decode("delivery", bytes.value())?;
             drop(bytes);
-            if record.state != DeliveryState::Failed {
+            if record.state != DeliveryState::Failed || !categories.contains(record.category) {
                 continue;
             }
             let (kind, target) = record.target.parts();
@@ -600,6 +624,32 @@ impl Group<'_> {
             t.failed.remove((record.account, kind, target, id))?;
         }
         Ok(())
+    }
+}
+
+/// Why a target cannot be deleted, naming the subscriptions of `users` that the caller may
+/// see and only hinting at the others.
+fn in_use_text(what: &str, users: CategorySet, visible: CategorySet) -> String {
+    let named: Vec<&str> = users
+        .intersect(visible)
+        .iter()
+        .map(|c| c.as_str())
+        .collect();
+    let hidden = users.iter().any(|c| !visible.contains(c));
+    match (named.is_empty(), hidden) {
+        (false, false) => format!(
+            "the {what} is used by the subscription(s) of {}; remove it there first",
+            named.join(", ")
+        ),
+        (false, true) => format!(
+            "the {what} is used by the subscription(s) of {} and by subscriptions you cannot see; \
+             remove it there first, and ask the account root about the others",
+            named.join(", ")
+        ),
+        (true, _) => format!(
+            "the {what} is used by subscriptions you cannot see; ask the account root to remove \
+             it there first"
+        ),
     }
 }
 
