@@ -163,3 +163,20 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::StatusCode;
+    use axum::http::header::RETRY_AFTER;
+    use axum::response::IntoResponse;
+
+    use super::ApiError;
+
+    #[test]
+    fn a_full_writer_queue_is_a_503_that_says_when_to_retry() {
+        let error = ApiError::from(msghub::Error::Overloaded("8192 changes waiting".into()));
+        let response = error.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[RETRY_AFTER], "1");
+    }
+}
