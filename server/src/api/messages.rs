@@ -99,6 +99,10 @@ pub struct MessageView {
     pub title: String,
     /// The markdown body, or null.
     pub body: Option<String>,
+    /// The body rendered as sanitized HTML (no script, no markup from the body itself,
+    /// links only to http, https and mailto); only in the answer for one message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_html: Option<String>,
     /// `info`, `warning` or `critical`.
     pub severity: String,
     /// The link, or null.
@@ -122,6 +126,7 @@ impl From<msghub::Message> for MessageView {
             subtype: m.subtype,
             title: m.title,
             body: m.body,
+            body_html: None,
             severity: m.severity.as_str().to_owned(),
             link: m.link,
             resource: m.resource,
@@ -425,9 +430,9 @@ async fn get_message(
 ) -> Result<Json<MessageView>, ApiError> {
     let account = account_id(&account)?;
     let id = message_id(&id)?;
-    Ok(Json(
-        app.engine().message(&caller, account, id).await?.into(),
-    ))
+    let mut view = MessageView::from(app.engine().message(&caller, account, id).await?);
+    view.body_html = view.body.as_deref().map(crate::markdown::body_html);
+    Ok(Json(view))
 }
 
 /// Deletes one message for the whole account. Final.
