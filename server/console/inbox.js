@@ -11,7 +11,6 @@ import { itemsOf } from "/console/api.js";
 import { formatNumber, h, icon, replace, safeUrl, externalLink, timeElement } from "/console/dom.js";
 import { announce, announceError, confirmAction } from "/console/feedback.js";
 import { t } from "/console/i18n.js";
-import { renderMarkdown } from "/console/markdown.js";
 
 export const CATEGORIES = ["account", "product", "security", "exception", "activity", "service"];
 export const SEVERITIES = ["info", "warning", "critical"];
@@ -532,7 +531,7 @@ export async function renderMessage(container, ctx, id) {
     [t("detail.link"), link ? externalLink(link, icon("link"), message.link) : message.link || t("field.none")],
     [t("detail.id"), h("code", {}, message.id)],
   ];
-  const body = message.body ? h("div", { class: "markdown", id: "message-body" }, renderMarkdown(message.body)) : h("p", { class: "muted" }, t("detail.nobody"));
+  const body = message.body ? renderedBody(message) : h("p", { class: "muted" }, t("detail.nobody"));
   const deliveries = h("div", { id: "deliveries", "aria-busy": "true" }, h("p", { class: "loading" }, t("loading")));
 
   replace(
@@ -626,4 +625,20 @@ async function targetNames(api) {
     for (const item of result.value) names.set(item.id, item.email ? `${item.name} <${item.email}>` : item.name);
   }
   return names;
+}
+
+// The server renders the body's Markdown and sanitizes the HTML (no script, no markup from
+// the body itself, links to http, https and mailto only), so it is inserted as it comes.
+function renderedBody(message) {
+  const container = h("div", { class: "markdown", id: "message-body" });
+  if (typeof message.body_html === "string") {
+    container.innerHTML = message.body_html;
+    for (const link of container.querySelectorAll("a")) {
+      link.target = "_blank";
+      link.rel = "noopener noreferrer";
+    }
+  } else {
+    container.textContent = message.body;
+  }
+  return container;
 }

@@ -3,12 +3,22 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use msghub::{RetrySchedule, SecretKey};
 use serde::Deserialize;
 
 /// The default request body limit: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
+/// The default cap on connections served at once.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// The default time a client has to send a request's headers, and the most a keep-alive
+/// connection may sit idle between requests.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default time a client has to send a request's whole body.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default time requests in flight get to finish once shutdown begins.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// The default address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// The default data directory.
@@ -78,6 +88,18 @@ pub struct FileConfig {
     pub log_format: Option<String>,
     /// `MSGHUB_BODY_LIMIT`: the most bytes a request body may have.
     pub body_limit: Option<usize>,
+    /// `MSGHUB_MAX_CONNECTIONS`: the most connections served at once.
+    pub max_connections: Option<usize>,
+    /// `MSGHUB_HEADER_TIMEOUT`: seconds to send a request's headers (and to idle between
+    /// requests on a keep-alive connection).
+    pub header_timeout: Option<u64>,
+    /// `MSGHUB_BODY_TIMEOUT`: seconds to send a request's whole body.
+    pub body_timeout: Option<u64>,
+    /// `MSGHUB_SHUTDOWN_GRACE`: seconds that requests in flight get at shutdown.
+    pub shutdown_grace: Option<u64>,
+    /// `MSGHUB_SMTP_ALLOW_PLAINTEXT_AUTH`: let `smtp://` send credentials to a relay that
+    /// offers no STARTTLS.
+    pub smtp_allow_plaintext_auth: Option<bool>,
 }
 
 /// Where the store lives.
@@ -138,6 +160,20 @@ pub struct ServerConfig {
     pub log_format: LogFormat,
     /// The most bytes a request body may have.
     pub body_limit: usize,
+    /// The most connections served at once; further clients wait in the listen backlog
+    /// until one closes, so memory stays bounded whatever the number of clients.
+    pub max_connections: usize,
+    /// The time a client has to send a request's headers, counted from the connection's
+    /// start or the end of its previous answer (so it also closes idle keep-alive
+    /// connections).
+    pub header_timeout: Duration,
+    /// The time a client has to send a request's whole body, counted from its headers.
+    pub body_timeout: Duration,
+    /// The time requests in flight get to finish once shutdown begins; then the server
+    /// closes the connections that remain and stops.
+    pub shutdown_grace: Duration,
+    /// Whether `smtp://` may send credentials to a relay that offers no STARTTLS.
+    pub smtp_allow_plaintext_auth: bool,
 }
 
 impl ServerConfig {
@@ -160,6 +196,11 @@ impl ServerConfig {
             log: "info".to_owned(),
             log_format: LogFormat::Text,
             body_limit: DEFAULT_BODY_LIMIT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            smtp_allow_plaintext_auth: false,
         }
     }
 
@@ -246,6 +287,73 @@ impl ServerConfig {
         if let Some(limit) = limit {
             config.body_limit = limit;
         }
+        let connections = number(
+            "MSGHUB_MAX_CONNECTIONS",
+            env("MSGHUB_MAX_CONNECTIONS"),
+            file_config.max_connections,
+            "use a whole number of connections of at least 1, such as 4096",
+        )?;
+        if let Some(connections) = connections {
+            if connections == 0 {
+                return Err(ConfigError::Invalid {
+                    setting: "MSGHUB_MAX_CONNECTIONS".into(),
+                    value: "0".into(),
+                    reason: "use a whole number of connections of at least 1, such as 4096".into(),
+                });
+            }
+            config.max_connections = connections;
+        }
+        for (setting, from_file, target) in [
+            (
+                "MSGHUB_HEADER_TIMEOUT",
+                file_config.header_timeout,
+                &mut config.header_timeout,
+            ),
+            (
+                "MSGHUB_BODY_TIMEOUT",
+                file_config.body_timeout,
+                &mut config.body_timeout,
+            ),
+            (
+                "MSGHUB_SHUTDOWN_GRACE",
+                file_config.shutdown_grace,
+                &mut config.shutdown_grace,
+            ),
+        ] {
+            let seconds = number(
+                setting,
+                env(setting),
+                from_file,
+                "use a whole number of seconds of at least 1, such as 10",
+            )?;
+            match seconds {
+                Some(0) => {
+                    return Err(ConfigError::Invalid {
+                        setting: setting.into(),
+                        value: "0".into(),
+                        reason: "use a whole number of seconds of at least 1, such as 10".into(),
+                    });
+                }
+                Some(seconds) => *target = Duration::from_secs(seconds),
+                None => {}
+            }
+        }
+        if let Some(allow) = pick(
+            "MSGHUB_SMTP_ALLOW_PLAINTEXT_AUTH",
+            file_config.smtp_allow_plaintext_auth.map(|b| b.to_string()),
+        ) {
+            config.smtp_allow_plaintext_auth = match allow.trim() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                other => {
+                    return Err(ConfigError::Invalid {
+                        setting: "MSGHUB_SMTP_ALLOW_PLAINTEXT_AUTH".into(),
+                        value: other.into(),
+                        reason: "use true or false".into(),
+                    });
+                }
+            };
+        }
         Ok(config)
     }
 
@@ -273,6 +381,7 @@ impl ServerConfig {
                 })?;
         }
         config.smtp_url = self.smtp_url.clone();
+        config.smtp_allow_plaintext_auth = self.smtp_allow_plaintext_auth;
         if let Some(from) = &self.mail_from {
             config.mail_from = from.clone();
         }
@@ -308,6 +417,27 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
         path: path.to_owned(),
         message: e.to_string(),
     })
+}
+
+/// A number from the variable `setting` (when set) or else from the file.
+fn number<T: std::str::FromStr>(
+    setting: &str,
+    from_env: Option<String>,
+    from_file: Option<T>,
+    reason: &str,
+) -> Result<Option<T>, ConfigError> {
+    match from_env {
+        Some(text) => text
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| ConfigError::Invalid {
+                setting: setting.into(),
+                value: text.clone(),
+                reason: reason.into(),
+            }),
+        None => Ok(from_file),
+    }
 }
 
 /// The engine's explanation of a refused setting, without its field prefix.

@@ -33,7 +33,8 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// One of `invalid_argument`, `unauthenticated`, `forbidden`, `not_found`, `conflict`,
     /// `payload_too_large`, `rate_limited`, `internal`, `unavailable` (and
-    /// `method_not_allowed` for a path that exists under another method).
+    /// `method_not_allowed` for a path that exists under another method, `request_timeout`
+    /// for a body that did not arrive in time).
     pub code: String,
     /// What went wrong and what to do about it.
     pub message: String,

@@ -12,6 +12,7 @@
 //!   method, and maps the answer. The OpenAPI document comes from the same handlers.
 //! - [`extract`]: the extractors that turn malformed input into the contract's 400s.
 //! - [`error`]: [`ApiError`], the contract's error shape, and the engine error mapping.
+//! - [`markdown`]: message bodies rendered and sanitized as HTML for the console.
 //! - [`metrics`]: the Prometheus registry served at `/metrics`.
 //! - [`state`]: what handlers share.
 //! - [`cli`]: the commands of the `msghub` binary other than `serve`.
@@ -44,6 +45,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod markdown;
 pub mod metrics;
 pub mod server;
 pub mod state;

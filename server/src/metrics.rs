@@ -4,6 +4,11 @@
 //! Each metric is a field of [`Metrics`], so code records into a named, typed thing
 //! (`metrics.messages_published.inc()`) and a new metric is one field plus one line in
 //! [`Metrics::render`].
+//!
+//! A label value never comes from the client as it was sent: methods outside the standard
+//! ones count as `other`, routes are the matched templates (`unmatched` for none), statuses
+//! are three digits and plugins are the loaded ones (`other` for any name not loaded). So
+//! the number of series is fixed by the server, and no request can grow the registry.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -291,10 +296,36 @@ pub struct Metrics {
     pub plugin_duration: HistogramVec<1>,
     /// Deliveries waiting in the outbox or in flight.
     pub outbox_depth: Gauge,
+    /// The names of the loaded plugins: the only plugin label values besides `other`.
+    known_plugins: parking_lot::RwLock<Vec<String>>,
+}
+
+/// The label value of a method: its name when it is one of HTTP's standard methods,
+/// `other` for any extension method a client invents.
+pub fn method_label(method: &http::Method) -> &'static str {
+    use http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
 }
 
 impl msghub::DeliveryObserver for Metrics {
     fn attempt(&self, plugin: &str, outcome: &'static str, elapsed: Duration) {
+        let known = self.known_plugins.read();
+        let plugin = if known.iter().any(|p| p == plugin) {
+            plugin
+        } else {
+            "other"
+        };
         self.deliveries.inc([plugin, outcome]);
         self.plugin_duration.observe([plugin], elapsed);
     }
@@ -353,11 +384,25 @@ impl Metrics {
                 "msghub_outbox_depth",
                 "Deliveries waiting in the outbox or in flight.",
             ),
+            known_plugins: parking_lot::RwLock::new(Vec::new()),
         }
     }
 
-    /// Records one answered request.
-    pub fn record_request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
+    /// Names the loaded plugins, the label values that delivery metrics may carry.
+    pub fn set_plugins(&self, names: impl IntoIterator<Item = String>) {
+        *self.known_plugins.write() = names.into_iter().collect();
+    }
+
+    /// Records one answered request. `route` must be a matched route template or a fixed
+    /// word, never the request's path.
+    pub fn record_request(
+        &self,
+        route: &str,
+        method: &http::Method,
+        status: u16,
+        elapsed: Duration,
+    ) {
+        let method = method_label(method);
         let digits = status_digits(status);
         let status = std::str::from_utf8(&digits).unwrap_or("000");
         self.http_requests.inc([route, method, status]);
@@ -397,8 +442,18 @@ mod tests {
     #[test]
     fn histogram_buckets_are_cumulative_and_labelled() {
         let m = Metrics::new();
-        m.record_request("/v1/plugins", "GET", 200, Duration::from_micros(300));
-        m.record_request("/v1/plugins", "GET", 200, Duration::from_millis(30));
+        m.record_request(
+            "/v1/plugins",
+            &http::Method::GET,
+            200,
+            Duration::from_micros(300),
+        );
+        m.record_request(
+            "/v1/plugins",
+            &http::Method::GET,
+            200,
+            Duration::from_millis(30),
+        );
         let text = m.render();
         assert!(text.contains(
             "msghub_http_requests_total{route=\"/v1/plugins\",method=\"GET\",status=\"200\"} 2"

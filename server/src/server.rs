@@ -1,5 +1,11 @@
 //! Starting and stopping the server: the data directory and operator token, the engine, the
 //! plugins, the listener, and graceful shutdown.
+//!
+//! No client may hold the server's resources for long: at most `max_connections`
+//! connections are served at once (the rest wait in the kernel's listen backlog), headers
+//! must arrive within `header_timeout` (which also ends idle keep-alive connections), a body
+//! within `body_timeout`, and shutdown waits for requests in flight at most
+//! `shutdown_grace` before it closes what remains.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -7,9 +13,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use msghub::plugin::PluginRegistry;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
 use msghub::{Engine, private_files};
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
+use tokio::sync::Semaphore;
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::config::{ConfigError, ServerConfig, Storage};
 use crate::metrics::Metrics;
@@ -120,7 +131,14 @@ pub async fn start(
         .plugins_loaded
         .set(i64::try_from(plugin_count).unwrap_or(i64::MAX));
     let engine_handle = engine.clone();
-    let state = AppState::new(engine.clone(), plugins, metrics, config.body_limit);
+    metrics.set_plugins(plugins.plugins().map(|p| p.name.clone()));
+    let state = AppState::new(
+        engine.clone(),
+        plugins,
+        metrics,
+        config.body_limit,
+        config.body_timeout,
+    );
     let app = crate::api::router(state.clone());
     let listener = TcpListener::bind(config.listen)
         .await
@@ -130,18 +148,18 @@ pub async fn start(
         })?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, plugins = plugin_count, "msghub is serving");
-    let stopping = state.clone();
+    let limits = Limits::of(&config);
     let task = tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                stopping.begin_stopping();
-                tracing::info!("shutting down: finishing in-flight requests");
-            })
-            .await;
+        let stopping = state.clone();
+        let shutdown = async move {
+            shutdown.await;
+            // Health checks fail from now on, so a balancer drains this instance.
+            stopping.begin_stopping();
+        };
+        serve(listener, app, limits, shutdown).await;
         engine.close().await;
         tracing::info!("stopped");
-        served.map_err(ServeError::Io)
+        Ok(())
     });
     Ok(Running {
         addr,
@@ -172,6 +190,92 @@ fn check_admin_token(token: Option<&str>) -> Result<(), ConfigError> {
              have msghub generate one"
         ),
     })
+}
+
+/// What bounds the connections of one server.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    max_connections: usize,
+    header_timeout: Duration,
+    shutdown_grace: Duration,
+}
+
+impl Limits {
+    fn of(config: &ServerConfig) -> Limits {
+        Limits {
+            max_connections: config.max_connections.max(1),
+            header_timeout: config.header_timeout,
+            shutdown_grace: config.shutdown_grace,
+        }
+    }
+}
+
+/// Accepts connections until `shutdown` resolves, never more than `max_connections` at
+/// once, then lets the requests in flight finish within the grace period and closes every
+/// connection left.
+async fn serve(
+    listener: TcpListener,
+    app: axum::Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let graceful = GracefulShutdown::new();
+    let mut connections = JoinSet::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .keep_alive(true);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        // A slot first, then the connection: over the cap, clients wait in the listen
+        // backlog, which the kernel bounds, instead of in our memory.
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot,
+            () = &mut shutdown => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+        };
+        let Ok(slot) = slot else { break };
+        let (stream, _peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |request: hyper::Request<_>| {
+            let mut app = app.clone();
+            tower_service::Service::call(&mut app, request.map(axum::body::Body::new))
+        });
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        connections.spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection closed");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    tracing::info!(
+        grace_seconds = limits.shutdown_grace.as_secs_f64(),
+        "shutting down: finishing in-flight requests"
+    );
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(limits.shutdown_grace) => {
+            tracing::warn!(
+                open = connections.len(),
+                "requests still in flight after the shutdown grace period; closing them"
+            );
+        }
+    }
+    connections.shutdown().await;
 }
 
 /// The engine to build, the operator token, whether it was generated now, and what to fix

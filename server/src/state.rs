@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use msghub::Engine;
 use msghub::plugin::PluginRegistry;
@@ -19,6 +20,7 @@ struct Inner {
     plugins: PluginRegistry,
     metrics: Arc<Metrics>,
     body_limit: usize,
+    body_timeout: Duration,
     stopping: AtomicBool,
 }
 
@@ -29,6 +31,7 @@ impl AppState {
         plugins: PluginRegistry,
         metrics: Arc<Metrics>,
         body_limit: usize,
+        body_timeout: Duration,
     ) -> AppState {
         AppState {
             inner: Arc::new(Inner {
@@ -36,6 +39,7 @@ impl AppState {
                 plugins,
                 metrics,
                 body_limit,
+                body_timeout,
                 stopping: AtomicBool::new(false),
             }),
         }
@@ -59,6 +63,11 @@ impl AppState {
     /// The most bytes a request body may have.
     pub fn body_limit(&self) -> usize {
         self.inner.body_limit
+    }
+
+    /// The time a client has to send a request's whole body.
+    pub fn body_timeout(&self) -> Duration {
+        self.inner.body_timeout
     }
 
     /// Whether shutdown has begun (health checks then fail, so a balancer drains us).

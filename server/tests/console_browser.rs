@@ -692,7 +692,7 @@ async fn inbox_shows_badges_marks_all_read_under_a_filter_and_deletes_a_selectio
     )
     .await;
 
-    // Bodies are Markdown rendered as elements of our own; markup in them stays text.
+    // Bodies are Markdown rendered and sanitized by the server; markup in them stays text.
     let release = seeded.ids["release"].clone();
     b.click(&format!(
         "#message-panel tr[data-id='{release}'] a.message-link"
@@ -700,7 +700,7 @@ async fn inbox_shows_badges_marks_all_read_under_a_filter_and_deletes_a_selectio
     .await;
     b.until(
         "the release notice's body",
-        "return document.getElementById('message-body')?.textContent ?? null",
+        "return document.getElementById('message-body')?.textContent.trim() ?? null",
         json!("<script>document.title='owned'</script> Message templates escape HTML."),
     )
     .await;

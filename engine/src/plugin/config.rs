@@ -31,8 +31,13 @@ pub struct PluginConfig {
     pub allow_networks: Vec<IpNet>,
     /// The SMTP relay for the `mail` import (`MSGHUB_SMTP_URL`): `smtp://[user:pass@]host:port`
     /// (STARTTLS when the relay offers it) or `smtps://...` (implicit TLS). `None`: mail fails
-    /// with a clear error.
+    /// with a clear error. With credentials, `smtp://` requires STARTTLS unless
+    /// [`PluginConfig::smtp_allow_plaintext_auth`] says otherwise.
     pub smtp_url: Option<String>,
+    /// Whether credentials of an `smtp://` relay may go in plain text to a relay that
+    /// offers no STARTTLS (`MSGHUB_SMTP_ALLOW_PLAINTEXT_AUTH`); default `false`, because
+    /// anyone on the path would read the password. Only for a relay on a trusted link.
+    pub smtp_allow_plaintext_auth: bool,
     /// The From address of mail (`MSGHUB_MAIL_FROM`); default `msghub@localhost`. The host
     /// sets it as the From header of every mail, whatever the plugin wrote there.
     pub mail_from: String,
@@ -79,6 +84,7 @@ impl Default for PluginConfig {
             max_concurrent_calls: 64,
             allow_networks: Vec::new(),
             smtp_url: None,
+            smtp_allow_plaintext_auth: false,
             mail_from: "msghub@localhost".to_owned(),
             mail_plugins: vec!["email".to_owned()],
             response_body_limit: 1 << 20,
@@ -97,7 +103,8 @@ impl Default for PluginConfig {
 
 impl PluginConfig {
     /// The defaults, overridden by `MSGHUB_ALLOW_NETWORKS`, `MSGHUB_SMTP_URL`,
-    /// `MSGHUB_MAIL_FROM` and `MSGHUB_MAIL_PLUGINS` where they are set.
+    /// `MSGHUB_SMTP_ALLOW_PLAINTEXT_AUTH` (`true` to allow), `MSGHUB_MAIL_FROM` and
+    /// `MSGHUB_MAIL_PLUGINS` where they are set.
     pub fn from_env() -> Result<Self, ConfigError> {
         let mut config = PluginConfig::default();
         if let Ok(networks) = std::env::var("MSGHUB_ALLOW_NETWORKS") {
@@ -107,6 +114,9 @@ impl PluginConfig {
             && !url.trim().is_empty()
         {
             config.smtp_url = Some(url.trim().to_owned());
+        }
+        if let Ok(allow) = std::env::var("MSGHUB_SMTP_ALLOW_PLAINTEXT_AUTH") {
+            config.smtp_allow_plaintext_auth = allow.trim() == "true";
         }
         if let Ok(from) = std::env::var("MSGHUB_MAIL_FROM")
             && !from.trim().is_empty()

@@ -19,6 +19,8 @@ use super::error::ConfigError;
 /// The relay connection shared by every call (lettre pools its SMTP connections).
 pub(crate) struct Mailer {
     transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
+    /// Whether the transport insists on STARTTLS because it carries credentials.
+    requires_starttls: bool,
     from: String,
     from_address: Address,
 }
@@ -27,6 +29,7 @@ impl Mailer {
     /// A mailer for `smtp_url` (see `PluginConfig::smtp_url`), sending as `from`.
     pub(crate) fn new(
         smtp_url: Option<&str>,
+        allow_plaintext_auth: bool,
         from: &str,
         timeout: Duration,
     ) -> Result<Self, ConfigError> {
@@ -36,9 +39,13 @@ impl Mailer {
                 .map_err(|_| ConfigError::InvalidMailFrom {
                     value: from.to_owned(),
                 })?;
-        let transport = smtp_url.map(|url| transport(url, timeout)).transpose()?;
+        let relay = smtp_url
+            .map(|url| transport(url, allow_plaintext_auth, timeout))
+            .transpose()?;
+        let requires_starttls = relay.as_ref().is_some_and(|r| r.requires_starttls);
         Ok(Mailer {
-            transport,
+            transport: relay.map(|r| r.transport),
+            requires_starttls,
             from: from.to_owned(),
             from_address,
         })
@@ -73,6 +80,16 @@ impl Mailer {
                 response.code(),
                 response.message().collect::<Vec<_>>().join(" ")
             )),
+            // lettre stops before AUTH when a relay that must upgrade offers no STARTTLS;
+            // say why, and what the operator can change.
+            Err(e) if self.requires_starttls && e.to_string().contains("STARTTLS") => {
+                Err(MailError::NotConfigured(
+                    "the SMTP relay offers no STARTTLS, so its credentials would travel in plain \
+                     text; msghub did not send them. Use smtps://, a relay with STARTTLS, or set \
+                     MSGHUB_SMTP_ALLOW_PLAINTEXT_AUTH=true for a relay on a trusted link"
+                        .to_owned(),
+                ))
+            }
             Err(e) if e.is_permanent() => Err(MailError::Permanent(e.to_string())),
             Err(e) => Err(MailError::Transient(e.to_string())),
         }
@@ -136,12 +153,21 @@ fn bare_address(from: &str) -> &str {
     }
 }
 
+/// The relay's transport, and whether it insists on STARTTLS.
+struct Relay {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    requires_starttls: bool,
+}
+
 /// `smtp://` sends in plain text or upgrades with STARTTLS when the relay offers it;
-/// `smtps://` speaks TLS from the start. `user:pass@` logs in.
+/// `smtps://` speaks TLS from the start. `user:pass@` logs in: then `smtp://` requires
+/// STARTTLS, so the password never crosses the network in clear, unless
+/// `allow_plaintext_auth`.
 fn transport(
     url: &str,
+    allow_plaintext_auth: bool,
     timeout: Duration,
-) -> Result<AsyncSmtpTransport<Tokio1Executor>, ConfigError> {
+) -> Result<Relay, ConfigError> {
     let invalid = |reason: String| ConfigError::InvalidSmtpUrl { reason };
     let parsed = url::Url::parse(url).map_err(|e| invalid(e.to_string()))?;
     let host = parsed
@@ -152,7 +178,10 @@ fn transport(
         .to_owned();
     let tls_parameters =
         || TlsParameters::new_rustls(host.clone()).map_err(|e| invalid(e.to_string()));
+    let has_credentials = !parsed.username().is_empty();
+    let requires_starttls = parsed.scheme() == "smtp" && has_credentials && !allow_plaintext_auth;
     let (tls, default_port) = match parsed.scheme() {
+        "smtp" if requires_starttls => (Tls::Required(tls_parameters()?), 25),
         "smtp" => (Tls::Opportunistic(tls_parameters()?), 25),
         "smtps" => (Tls::Wrapper(tls_parameters()?), 465),
         other => {
@@ -165,7 +194,7 @@ fn transport(
         .port(parsed.port().unwrap_or(default_port))
         .tls(tls)
         .timeout(Some(timeout));
-    if !parsed.username().is_empty() {
+    if has_credentials {
         let decode = |s: &str| {
             percent_decode(s).ok_or_else(|| invalid("the credentials are not valid UTF-8".into()))
         };
@@ -173,7 +202,10 @@ fn transport(
         let password = decode(parsed.password().unwrap_or_default())?;
         builder = builder.credentials(Credentials::new(user, password));
     }
-    Ok(builder.build())
+    Ok(Relay {
+        transport: builder.build(),
+        requires_starttls,
+    })
 }
 
 fn percent_decode(text: &str) -> Option<String> {
@@ -208,13 +240,93 @@ mod tests {
     #[tokio::test]
     async fn smtp_urls_take_both_schemes_and_refuse_others_without_echoing_secrets() {
         let t = Duration::from_secs(5);
-        assert!(transport("smtp://relay.example:2525", t).is_ok());
-        assert!(transport("smtps://user:p%40ss@relay.example", t).is_ok());
-        let e = transport("http://user:hunter2@relay.example", t)
-            .unwrap_err()
+        assert!(transport("smtp://relay.example:2525", false, t).is_ok());
+        assert!(transport("smtps://user:p%40ss@relay.example", false, t).is_ok());
+        let e = transport("http://user:hunter2@relay.example", false, t)
+            .err()
+            .expect("refused")
             .to_string();
         assert!(e.contains("'http'"), "{e}");
         assert!(!e.contains("hunter2"), "{e}");
+    }
+
+    /// A relay on loopback that offers AUTH but no STARTTLS, accepts everything, and
+    /// records each command line it receives.
+    fn plaintext_relay() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        use std::io::{BufRead as _, BufReader, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(4).flatten() {
+                let mut out = stream.try_clone().expect("clone");
+                let _ = out.write_all(b"220 relay ESMTP\r\n");
+                let mut in_data = false;
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    log.lock().expect("log").push(line.clone());
+                    if in_data {
+                        if line == "." {
+                            in_data = false;
+                            let _ = out.write_all(b"250 queued\r\n");
+                        }
+                        continue;
+                    }
+                    let verb = line.split(' ').next().unwrap_or("").to_ascii_uppercase();
+                    let reply: &[u8] = match verb.as_str() {
+                        "EHLO" => b"250-relay\r\n250 AUTH PLAIN LOGIN\r\n",
+                        "AUTH" => b"235 authenticated\r\n",
+                        "DATA" => {
+                            in_data = true;
+                            b"354 go on\r\n"
+                        }
+                        "QUIT" => b"221 bye\r\n",
+                        _ => b"250 ok\r\n",
+                    };
+                    let _ = out.write_all(reply);
+                }
+            }
+        });
+        (port, seen)
+    }
+
+    const MAIL: &[u8] =
+        b"From: hub@example.com\r\nTo: ops@example.com\r\nSubject: hi\r\n\r\nhi\r\n";
+
+    #[tokio::test]
+    async fn credentials_never_go_in_plain_text_to_a_relay_without_starttls() {
+        let (port, seen) = plaintext_relay();
+        let url = format!("smtp://hub:hunter2@127.0.0.1:{port}");
+        let mailer = Mailer::new(Some(&url), false, "hub@example.com", Duration::from_secs(5))
+            .expect("a valid relay");
+        let refused = mailer.submit(&["ops@example.com".to_owned()], MAIL).await;
+        let Err(MailError::NotConfigured(why)) = refused else {
+            panic!("sent over a plain-text relay: {refused:?}");
+        };
+        assert!(why.contains("MSGHUB_SMTP_ALLOW_PLAINTEXT_AUTH"), "{why}");
+        let seen = seen.lock().expect("log").clone();
+        assert!(
+            !seen
+                .iter()
+                .any(|l| l.to_ascii_uppercase().starts_with("AUTH")),
+            "the relay received credentials: {seen:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_operator_may_allow_plain_text_credentials_to_a_trusted_relay() {
+        let (port, seen) = plaintext_relay();
+        let url = format!("smtp://hub:hunter2@127.0.0.1:{port}");
+        let mailer = Mailer::new(Some(&url), true, "hub@example.com", Duration::from_secs(5))
+            .expect("a valid relay");
+        let sent = mailer.submit(&["ops@example.com".to_owned()], MAIL).await;
+        assert!(sent.is_ok(), "{sent:?}");
+        let seen = seen.lock().expect("log").clone();
+        assert!(
+            seen.iter()
+                .any(|l| l.to_ascii_uppercase().starts_with("AUTH")),
+            "{seen:?}"
+        );
     }
 
     #[test]

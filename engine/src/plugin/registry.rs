@@ -132,6 +132,7 @@ impl PluginRegistryBuilder {
         let outbound = Outbound::new(&config).map_err(|reason| RegistryError::Engine { reason })?;
         let mailer = Mailer::new(
             config.smtp_url.as_deref(),
+            config.smtp_allow_plaintext_auth,
             &config.mail_from,
             config.response_timeout,
         )?;

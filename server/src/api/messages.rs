@@ -122,6 +122,10 @@ pub struct MessageView {
     pub title: String,
     /// The markdown body, or null.
     pub body: Option<String>,
+    /// The body rendered as sanitized HTML (no script, no markup from the body itself,
+    /// links only to http, https and mailto); only in the answer for one message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_html: Option<String>,
     /// The severity.
     pub severity: Severity,
     /// The link, or null.
@@ -145,6 +149,7 @@ impl From<msghub::Message> for MessageView {
             subtype: m.subtype,
             title: m.title,
             body: m.body,
+            body_html: None,
             severity: m.severity.into(),
             link: m.link,
             resource: m.resource,
@@ -539,9 +544,9 @@ async fn get_message(
 ) -> Result<Json<MessageView>, ApiError> {
     let account = account_id(&account)?;
     let id = message_id(&id)?;
-    Ok(Json(
-        app.engine().message(&caller, account, id).await?.into(),
-    ))
+    let mut view = MessageView::from(app.engine().message(&caller, account, id).await?);
+    view.body_html = view.body.as_deref().map(crate::markdown::body_html);
+    Ok(Json(view))
 }
 
 /// Deletes one message for the whole account. Final.

@@ -8,12 +8,16 @@
 //! - [`subscriptions`]: per-category subscriptions and the routing explanation.
 //! - [`plugins`]: the loaded channel plugins.
 //! - [`ops`]: health, metrics, the console.
+//! - [`body_deadline`]: the time a client has to send a request body.
+//! - [`browser_policy`]: the security headers of every answer.
 //!
 //! Every request passes [`track`]: a request id (`x-request-id`, taken or made, echoed), a
 //! tracing span, the request metrics by route template, and the rewrite of any error answer
 //! that is not already in the contract's shape (axum's plain-text 405s, for instance).
 
 pub mod accounts;
+pub mod body_deadline;
+pub mod browser_policy;
 pub mod channels;
 pub mod contract;
 pub mod messages;
@@ -138,7 +142,13 @@ pub fn router(state: AppState) -> Router {
         .fallback(unknown_route)
         .route_layer(middleware::from_fn(remember_route))
         .with_state(state.clone());
-    router.layer(middleware::from_fn_with_state(state, track))
+    router
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            body_deadline::bound_body_time,
+        ))
+        .layer(middleware::from_fn_with_state(state, track))
+        .layer(middleware::from_fn(browser_policy::add_browser_policy))
 }
 
 async fn unknown_route(request: Request) -> ApiError {
@@ -200,7 +210,7 @@ async fn track(State(app): State<AppState>, mut request: Request, next: Next) ->
         .map_or("unmatched", |r| r.as_str());
     let elapsed = started.elapsed();
     app.metrics()
-        .record_request(route, method.as_str(), response.status().as_u16(), elapsed);
+        .record_request(route, &method, response.status().as_u16(), elapsed);
     span.in_scope(|| {
         let status = response.status().as_u16();
         if status >= 500 {

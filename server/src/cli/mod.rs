@@ -71,14 +71,17 @@ MSGHUB_MAIL_PLUGINS (plugins that may send mail; default email), \
 MSGHUB_RETRY_SCHEDULE, MSGHUB_SECRET_KEY (base64 of 32 bytes; seals channel configs at rest, \
 wins over the key file), MSGHUB_SECRET_KEY_FILE (default <data dir>/secret-key, generated on \
 first start), \
-MSGHUB_LOG, MSGHUB_LOG_FORMAT (text or json), MSGHUB_BODY_LIMIT.\n\
+MSGHUB_LOG, MSGHUB_LOG_FORMAT (text or json), MSGHUB_BODY_LIMIT, MSGHUB_MAX_CONNECTIONS, \
+MSGHUB_HEADER_TIMEOUT, MSGHUB_BODY_TIMEOUT, MSGHUB_SHUTDOWN_GRACE (seconds), \
+MSGHUB_SMTP_ALLOW_PLAINTEXT_AUTH.\n\
 With no configuration the server listens on 127.0.0.1:8080, keeps its data in ./msghub-data \
 and prints a generated operator token once."
 )]
 pub struct ServeArgs {
     /// A TOML file with any of: listen, data_dir, admin_token, plugin_dir, allow_networks,
-    /// smtp_url, mail_from, mail_plugins, retry_schedule, secret_key, secret_key_file, log, log_format,
-    /// body_limit.
+    /// smtp_url, mail_from, mail_plugins, retry_schedule, secret_key, secret_key_file, log,
+    /// log_format, body_limit, max_connections, header_timeout, body_timeout, shutdown_grace,
+    /// smtp_allow_plaintext_auth.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// The address to serve on [default: 127.0.0.1:8080].
