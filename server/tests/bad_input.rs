@@ -180,6 +180,9 @@ enum Kind {
     Null,
 }
 
+/// The fields of a request and the JSON types each accepts.
+type Fields<'a> = &'a [(&'a str, &'a [Kind])];
+
 /// One wrong value of every kind.
 fn wrong_values() -> [(Kind, serde_json::Value); 5] {
     [
@@ -242,7 +245,7 @@ async fn wrong_typed_bodies_are_400_naming_the_field_on_every_endpoint() {
         ("resource", &[Text, Null]),
         ("dedupe_key", &[Text, Null]),
     ];
-    let cases: Vec<(Method, String, serde_json::Value, &[(&str, &[Kind])])> = vec![
+    let cases: Vec<(Method, String, serde_json::Value, Fields<'_>)> = vec![
         (
             Method::POST,
             "/v1/accounts".into(),

@@ -668,7 +668,7 @@ async fn bad_channels_contacts_and_subscriptions_are_refused_with_the_field() {
         )
         .await
         .unwrap_err();
-    assert_eq!(err.field(), Some("config"), "{err}");
+    assert_eq!(err.field(), Some("config.url"), "{err}");
     let err = hub
         .engine
         .create_contact(

@@ -1028,7 +1028,8 @@ mod tests {
         let db = redb::Database::builder()
             .create_with_backend(redb::backends::InMemoryBackend::new())
             .unwrap();
-        let store = Store::open(db, RetrySchedule::default()).unwrap();
+        let secrets = crate::delivery::secrets::Secrets::new(None);
+        let store = Store::open(db, RetrySchedule::default(), &secrets).unwrap();
         let (reply, _) = oneshot::channel();
         let record = AccountRecord {
             name: "acme".into(),
