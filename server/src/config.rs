@@ -386,12 +386,7 @@ impl ServerConfig {
             config.mail_from = from.clone();
         }
         if let Some(plugins) = &self.mail_plugins {
-            config.mail_plugins = plugins
-                .split(',')
-                .map(str::trim)
-                .filter(|name| !name.is_empty())
-                .map(str::to_owned)
-                .collect();
+            config.mail_plugins = msghub::plugin::config::parse_plugin_names(plugins);
         }
         config.cache_dir = match (&self.plugin_cache_dir, &self.storage) {
             (Some(dir), _) => Some(dir.clone()),

@@ -124,12 +124,7 @@ impl PluginConfig {
             config.mail_from = from.trim().to_owned();
         }
         if let Ok(plugins) = std::env::var("MSGHUB_MAIL_PLUGINS") {
-            config.mail_plugins = plugins
-                .split(',')
-                .map(str::trim)
-                .filter(|name| !name.is_empty())
-                .map(str::to_owned)
-                .collect();
+            config.mail_plugins = parse_plugin_names(&plugins);
         }
         Ok(config)
     }
@@ -139,6 +134,15 @@ impl PluginConfig {
         self.allow_networks = parse_networks(networks)?;
         Ok(self)
     }
+}
+
+/// Parses comma-separated plugin names, as in `MSGHUB_MAIL_PLUGINS`; blanks are skipped.
+pub fn parse_plugin_names(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Parses comma-separated CIDRs (`127.0.0.0/8, ::1/128`); a bare address is its own /32 or
