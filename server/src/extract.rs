@@ -43,7 +43,8 @@ impl<T: DeserializeOwned + Default> FromRequest<AppState> for OptionalApiJson<T>
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let bytes = read_body(req.into_body(), state.body_limit()).await?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+        // An optional body may be left out or sent as JSON `null`, as the document allows.
+        if bytes.iter().all(u8::is_ascii_whitespace) || bytes.trim_ascii() == b"null" {
             return Ok(OptionalApiJson(T::default()));
         }
         decode_json(&bytes).map(OptionalApiJson)

@@ -832,6 +832,12 @@ async fn a_test_send_carries_only_a_category_the_caller_may_act_on() {
         .await;
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(r.error().1.as_deref(), Some("category"));
+    // The body is optional in the document, and `null` is how JSON says so.
+    let r = w
+        .server
+        .raw(Method::POST, &test, Some(&w.root), Some("null".into()))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
     w.server.stop().await;
 }
 

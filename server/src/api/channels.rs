@@ -90,6 +90,8 @@ pub struct ChannelPage {
 pub struct TestChannelRequest {
     /// The category of the test message. Default `service`; for a user scoped away from
     /// `service`, the first of its categories. A category outside the caller's is 403.
+    #[serde(default)]
+    #[schema(value_type = Option<crate::api::contract::Category>)]
     pub category: Option<String>,
 }
 
