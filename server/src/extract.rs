@@ -243,6 +243,27 @@ impl ApiQuery {
         }
     }
 
+    /// Refuses each of `names` that is given with nothing in it (`?limit=`): a number, a
+    /// name from a closed set or a time cannot be empty, and reading it as "left out" would
+    /// take what the document refuses.
+    pub fn refuse_empty(&self, names: &[&str]) -> Result<(), ApiError> {
+        for name in names {
+            let Some(values) = self.params.get(*name) else {
+                continue;
+            };
+            if values
+                .iter()
+                .all(|v| v.split(',').all(|part| part.trim().is_empty()))
+            {
+                return Err(ApiError::invalid(
+                    *name,
+                    format!("{name} is empty; leave it out or give it a value"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The last non-empty value of `name`.
     pub fn one(&self, name: &str) -> Option<&str> {
         self.params
@@ -267,6 +288,7 @@ impl ApiQuery {
     /// The page request of a list: `limit` (1 to 200, default 50) and `cursor`.
     pub fn page(&self) -> Result<msghub::PageRequest, ApiError> {
         let mut page = msghub::PageRequest::default();
+        self.refuse_empty(&["limit"])?;
         if let Some(limit) = self.one("limit") {
             page.limit = limit.parse().map_err(|_| {
                 ApiError::invalid(

@@ -131,6 +131,12 @@ async fn bad_query_parameters_cursors_and_timestamps_are_400() {
         ("limit=ten", "limit"),
         ("cursor=not-a-cursor", "cursor"),
         ("catgory=security", "catgory"),
+        // Given but empty: a number, a closed set's name or a time is never empty.
+        ("limit=", "limit"),
+        ("status=", "status"),
+        ("category=", "category"),
+        ("severity=,", "severity"),
+        ("until=", "until"),
     ];
     for (query, field) in cases {
         let r = s.get(&format!("{path}?{query}"), &root).await;

@@ -504,6 +504,7 @@ async fn list_messages(
     query.only(&[
         "category", "status", "severity", "q", "since", "until", "limit", "cursor",
     ])?;
+    query.refuse_empty(&["category", "status", "severity", "since", "until"])?;
     let filter = FilterParts {
         categories: query.list("category"),
         status: query.one("status"),
