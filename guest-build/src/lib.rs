@@ -147,7 +147,15 @@ fn ensure_target(target_dir: &Path) -> Result<(), String> {
 
 /// Whether the toolchain's sysroot holds the guest target's standard library.
 fn target_installed() -> Result<bool, String> {
-    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    // The rustc beside the cargo that runs this build: `RUSTC` may be the rustup proxy,
+    // which can resolve to another toolchain from a build script's directory.
+    let rustc = std::env::var_os("CARGO")
+        .map(PathBuf::from)
+        .map(|cargo| cargo.with_file_name("rustc"))
+        .filter(|rustc| rustc.is_file())
+        .map(std::ffi::OsString::from)
+        .or_else(|| std::env::var_os("RUSTC"))
+        .unwrap_or_else(|| "rustc".into());
     let output = Command::new(&rustc)
         .args(["--print", "target-libdir", "--target", TARGET])
         .output()
