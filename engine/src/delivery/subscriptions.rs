@@ -1,0 +1,269 @@
+//! Subscriptions: which targets each new message of a category goes to, set, read and
+//! deleted per category, and routing explained in words from the same rule the writer
+//! applies when it routes.
+
+// The types, presentation and checks this file shares with the rest of delivery.
+use super::*;
+
+impl Engine {
+    /// Sets (replaces) the subscription of `category`. Unknown contact or channel ids, a bad
+    /// cron expression or time zone are errors naming the field. Whatever a previous digest
+    /// of this category had gathered is sent at once, so nothing is lost by the change.
+    pub async fn put_subscription(
+        &self,
+        principal: &Principal,
+        account: AccountId,
+        category: Category,
+        spec: SubscriptionSpec,
+    ) -> Result<Subscription, Error> {
+        scoped(principal, Action::ManageConfig, account, category)?;
+        self.check_account(account)?;
+        let subtypes = match spec.subtypes {
+            Some(list) => {
+                if list.len() > MAX_SUBTYPES {
+                    return Err(Error::invalid(
+                        "subtypes",
+                        format!(
+                            "at most {MAX_SUBTYPES} subtypes; leave it out to take every subtype"
+                        ),
+                    ));
+                }
+                for subtype in &list {
+                    crate::model::check_subtype("subtypes", subtype)?;
+                }
+                let mut list = list;
+                list.sort();
+                list.dedup();
+                Some(list)
+            }
+            None => None,
+        };
+        if spec.channels.len() > MAX_TARGETS || spec.contacts.len() > MAX_TARGETS {
+            return Err(Error::invalid(
+                "channels",
+                format!("at most {MAX_TARGETS} channels and {MAX_TARGETS} contacts"),
+            ));
+        }
+        {
+            let state = self.inner.store.state.read();
+            if let Some(id) = spec
+                .channels
+                .iter()
+                .find(|id| !state.channels.contains_key(&(account, id.0)))
+            {
+                return Err(Error::invalid(
+                    "channels",
+                    format!("channel {id} does not exist in this account"),
+                ));
+            }
+            if let Some(id) = spec
+                .contacts
+                .iter()
+                .find(|id| !state.contacts.contains_key(&(account, id.0)))
+            {
+                return Err(Error::invalid(
+                    "contacts",
+                    format!("contact {id} does not exist in this account"),
+                ));
+            }
+        }
+        let dedup = |mut ids: Vec<u64>| {
+            let mut seen = std::collections::HashSet::new();
+            ids.retain(|id| seen.insert(*id));
+            ids
+        };
+        let record = SubscriptionRecord {
+            subtypes,
+            min_severity: spec.min_severity.unwrap_or(Severity::Info),
+            contacts: dedup(spec.contacts.iter().map(|c| c.0).collect()),
+            channels: dedup(spec.channels.iter().map(|c| c.0).collect()),
+            digest: spec.digest.map(|d| DigestRecord {
+                cron: d.cron.trim().to_owned(),
+                timezone: d.timezone.trim().to_owned(),
+            }),
+            updated: micros(self.now()),
+        };
+        let subscribed = std::sync::Arc::new(Subscribed::new(record)?);
+        let answer = subscription_of(category, &subscribed.record);
+        self.delivery_job(DeliveryJob::PutSubscription {
+            account,
+            category,
+            subscription: subscribed,
+        })
+        .await?;
+        Ok(answer)
+    }
+
+    /// The account's subscriptions the caller may see, one per configured category.
+    pub fn subscriptions(
+        &self,
+        principal: &Principal,
+        account: AccountId,
+    ) -> Result<Vec<Subscription>, Error> {
+        require(principal, Action::ReadConfig, Some(account))?;
+        self.check_account(account)?;
+        let state = self.inner.store.state.read();
+        let mut list: Vec<Subscription> = Category::ALL
+            .into_iter()
+            .filter(|&c| authorize(principal, Action::ReadConfig, Some(account), Some(c)).is_ok())
+            .filter_map(|c| {
+                state
+                    .subscriptions
+                    .get(&(account, c))
+                    .map(|s| subscription_of(c, &s.record))
+            })
+            .collect();
+        list.sort_by_key(|s| s.category.index());
+        Ok(list)
+    }
+
+    /// The subscription of one category.
+    pub fn subscription(
+        &self,
+        principal: &Principal,
+        account: AccountId,
+        category: Category,
+    ) -> Result<Subscription, Error> {
+        // A subscription of a category outside the caller's scope is invisible: 404, as a
+        // message of such a category is.
+        match authorize(principal, Action::ReadConfig, Some(account), Some(category)) {
+            Ok(()) => {}
+            Err(Denied::Forbidden(why)) => return Err(Error::Forbidden(why)),
+            Err(Denied::OutOfScope) => {
+                return Err(Error::NotFound(format!(
+                    "there is no subscription for category '{category}'"
+                )));
+            }
+        }
+        self.check_account(account)?;
+        let state = self.inner.store.state.read();
+        state
+            .subscriptions
+            .get(&(account, category))
+            .map(|s| subscription_of(category, &s.record))
+            .ok_or_else(|| {
+                Error::NotFound(format!(
+                    "there is no subscription for category '{category}'"
+                ))
+            })
+    }
+
+    /// Deletes the subscription of `category`; a digest it was gathering is sent at once.
+    pub async fn delete_subscription(
+        &self,
+        principal: &Principal,
+        account: AccountId,
+        category: Category,
+    ) -> Result<(), Error> {
+        scoped(principal, Action::ManageConfig, account, category)?;
+        self.check_account(account)?;
+        self.delivery_job(DeliveryJob::DeleteSubscription { account, category })
+            .await
+            .map(drop)
+    }
+
+    /// Where `message` would go if it were published into `account` now, and why: the
+    /// subscription of its category, whether it takes the message, and each target.
+    pub fn explain_routing(
+        &self,
+        principal: &Principal,
+        account: AccountId,
+        message: NewMessage,
+    ) -> Result<Routing, Error> {
+        let message = message.validate()?;
+        scoped(principal, Action::ReadConfig, account, message.category)?;
+        self.check_account(account)?;
+        let record = MessageRecord {
+            category: message.category,
+            severity: message.severity,
+            created: micros(self.now()),
+            subtype: message.subtype,
+            title: message.title,
+            body: message.body,
+            link: message.link,
+            resource: message.resource,
+            dedupe_key: message.dedupe_key,
+        };
+        let state = self.inner.store.state.read();
+        let category = record.category;
+        let Some(sub) = state.subscriptions.get(&(account, category)) else {
+            return Ok(Routing {
+                category,
+                matched: false,
+                reason: format!(
+                    "category '{category}' has no subscription: the message reaches the inbox only"
+                ),
+                subscription: None,
+                targets: Vec::new(),
+            });
+        };
+        let matched = subscription_takes(sub, &record);
+        let reason = if matched {
+            let mut why = format!("the subscription of '{category}' takes it");
+            if let Some(subtypes) = &sub.record.subtypes {
+                why.push_str(&format!(" (subtype among {})", subtypes.join(", ")));
+            }
+            why.push_str(&format!(
+                " (severity {} is at least {})",
+                record.severity, sub.record.min_severity
+            ));
+            if sub.schedule.is_some() {
+                why.push_str("; it is gathered into the next digest");
+            }
+            why
+        } else if record.severity.index() < sub.record.min_severity.index() {
+            format!(
+                "severity {} is below the subscription's minimum {}",
+                record.severity, sub.record.min_severity
+            )
+        } else {
+            format!(
+                "subtype {} is not among the subscription's subtypes ({})",
+                record.subtype.as_deref().unwrap_or("(none)"),
+                sub.record
+                    .subtypes
+                    .as_deref()
+                    .unwrap_or_default()
+                    .join(", ")
+            )
+        };
+        let digest_at = sub
+            .schedule
+            .as_ref()
+            .and_then(|s| s.next_after(record.created))
+            .map(from_micros);
+        let targets = if matched {
+            targets_of(sub)
+                .filter_map(|target| {
+                    let (name, plugin) = match target {
+                        TargetKey::Channel(id) => state
+                            .channels
+                            .get(&(account, id))
+                            .map(|c| (c.name.clone(), c.plugin.clone()))?,
+                        TargetKey::Contact(id) => state
+                            .contacts
+                            .get(&(account, id))
+                            .map(|c| (c.name.clone(), EMAIL_PLUGIN.to_owned()))?,
+                    };
+                    let (target, target_id) = target_text(target);
+                    Some(Route {
+                        target,
+                        target_id,
+                        name,
+                        plugin,
+                        digest_at,
+                    })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(Routing {
+            category,
+            matched,
+            reason,
+            subscription: Some(subscription_of(category, &sub.record)),
+            targets,
+        })
+    }
+}
