@@ -15,6 +15,7 @@ fn main() {
         "fixture-hostile",
         "fixture-other-world",
         "fixture-future-version",
+        "fixture-slow-info",
     ];
     export(&root.join("plugins/Cargo.toml"), &fixtures);
     export(

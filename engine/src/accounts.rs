@@ -6,13 +6,15 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::access::{Action, Policy, Principal, TokenHash, new_token, require};
-use crate::engine::{Engine, from_micros};
+use crate::clock::from_micros;
+use crate::clock::micros;
+use crate::engine::Engine;
 use crate::error::Error;
 use crate::filter::{Page, PageRequest, decode_cursor, encode_cursor};
 use crate::ids::{AccountId, UserId};
 use crate::model::Category;
 use crate::store::records::{AccountRecord, UserRecord};
-use crate::store::writer::{Job, micros};
+use crate::store::writer::Job;
 use crate::store::{self};
 
 /// Days a message is kept when the account says nothing else.
@@ -147,16 +149,6 @@ fn user_of(id: UserId, record: &UserRecord) -> User {
     }
 }
 
-fn random_id() -> u64 {
-    // Ids 0 and 1 are reserved for the operator's and the root's read state.
-    loop {
-        let id = rand::random::<u64>();
-        if id > 1 {
-            return id;
-        }
-    }
-}
-
 impl Engine {
     /// Creates an account (operator only) and returns it with its root token.
     pub async fn create_account(
@@ -166,7 +158,7 @@ impl Engine {
     ) -> Result<CreatedAccount, Error> {
         require(principal, Action::CreateAccount, None)?;
         validate_name("name", name)?;
-        let id = AccountId(random_id());
+        let id = AccountId(crate::ids::fresh_id());
         let root_token = new_token("mhr_");
         let record = AccountRecord {
             name: name.to_owned(),
@@ -238,7 +230,7 @@ impl Engine {
         self.account(principal, account)?;
         validate_name("name", &new.name)?;
         let token = new_token("mhu_");
-        let id = UserId(random_id());
+        let id = UserId(crate::ids::fresh_id());
         let record = UserRecord {
             account: account.0,
             name: new.name,
@@ -270,12 +262,10 @@ impl Engine {
         };
         let state = self.inner.store.state.read();
         let mut users: Vec<(UserId, &UserRecord)> = state
-            .users
-            .iter()
-            .filter(|(id, r)| r.account == account.0 && after.is_none_or(|a| id.0 > a))
-            .map(|(&id, r)| (id, r))
+            .users_of(account)
+            .filter(|(id, _)| after.is_none_or(|a| id.0 > a))
+            .take(page.limit.saturating_add(1))
             .collect();
-        users.sort_by_key(|(id, _)| *id);
         let more = users.len() > page.limit;
         users.truncate(page.limit);
         let next_cursor = more
@@ -301,8 +291,7 @@ impl Engine {
         require(principal, Action::ManageUsers, Some(account))?;
         let state = self.inner.store.state.read();
         state
-            .users
-            .get(&user)
+            .user(user)
             .filter(|r| r.account == account.0)
             .map(|r| user_of(user, r))
             .ok_or_else(|| {

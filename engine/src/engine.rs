@@ -1,11 +1,10 @@
-//! The [`Engine`] handle, its builder, and the clock it reads time from.
+//! The [`Engine`] handle and its builder.
 //!
 //! The engine owns the store and its writer thread; cloning it is cheap (an `Arc`), and every
 //! operation of the other modules is a method on it.
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc::Sender;
 
 use parking_lot::{Mutex, RwLock};
@@ -13,69 +12,17 @@ use time::OffsetDateTime;
 use tokio::sync::oneshot;
 
 use crate::access::{Principal, TokenHash, UserGrant};
+use crate::clock::{Clock, SystemClock};
 use crate::delivery::SecretKey;
 use crate::delivery::schedule::RetrySchedule;
 use crate::delivery::scheduler::{Scheduler, SchedulerState};
 use crate::delivery::secrets::Secrets;
 use crate::error::Error;
 use crate::ids::{AccountId, UserId};
+use crate::limits::AccountLimits;
 use crate::store::Store;
 use crate::store::records::TokenOwner;
 use crate::store::writer::{self, Job};
-
-/// Where the engine reads the current time; tests inject a [`ManualClock`] so that nothing
-/// time-dependent needs a real wait.
-pub trait Clock: Send + Sync + 'static {
-    /// The current instant.
-    fn now(&self) -> OffsetDateTime;
-}
-
-/// The operating system's clock.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc()
-    }
-}
-
-/// A clock that moves only when told to, for tests.
-#[derive(Debug)]
-pub struct ManualClock {
-    micros: AtomicI64,
-}
-
-impl ManualClock {
-    /// A clock standing at `start`.
-    pub fn new(start: OffsetDateTime) -> ManualClock {
-        ManualClock {
-            micros: AtomicI64::new(writer::micros(start)),
-        }
-    }
-
-    /// Moves the clock to `to` (also backwards, to test clock skew).
-    pub fn set(&self, to: OffsetDateTime) {
-        self.micros.store(writer::micros(to), Ordering::SeqCst);
-    }
-
-    /// Moves the clock forward by `by`.
-    pub fn advance(&self, by: std::time::Duration) {
-        let by = i64::try_from(by.as_micros()).unwrap_or(i64::MAX);
-        self.micros.fetch_add(by, Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> OffsetDateTime {
-        from_micros(self.micros.load(Ordering::SeqCst))
-    }
-}
-
-pub(crate) fn from_micros(micros: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-}
 
 /// Configures and opens an [`Engine`].
 /// How many callers' changes may wait for the writer at once by default: about a quarter
@@ -93,6 +40,7 @@ pub struct EngineBuilder {
     secret_key_file: Option<PathBuf>,
     background: bool,
     max_pending_writes: usize,
+    account_limits: AccountLimits,
     #[cfg(feature = "plugins")]
     plugins: Option<Arc<crate::plugin::PluginRegistry>>,
     #[cfg(feature = "plugins")]
@@ -130,6 +78,15 @@ impl EngineBuilder {
     /// own changes always wait their turn.
     pub fn max_pending_writes(mut self, writes: usize) -> EngineBuilder {
         self.max_pending_writes = writes;
+        self
+    }
+
+    /// The most users, channels and contacts one account may have (default
+    /// [`AccountLimits::default`]). A create beyond a limit fails with
+    /// [`Error::LimitReached`]; lowering a limit below what an account holds keeps what it
+    /// holds and refuses new ones.
+    pub fn account_limits(mut self, limits: AccountLimits) -> EngineBuilder {
+        self.account_limits = limits;
         self
     }
 
@@ -213,6 +170,7 @@ impl EngineBuilder {
             secret_key_file,
             background,
             max_pending_writes,
+            account_limits,
             #[cfg(feature = "plugins")]
             plugins,
             #[cfg(feature = "plugins")]
@@ -220,8 +178,9 @@ impl EngineBuilder {
             #[cfg(feature = "plugins")]
             observer,
         } = self;
+        let now = crate::clock::micros(clock.now());
         let (store, secrets, warnings) = tokio::task::spawn_blocking(move || {
-            open_store(path, cache_bytes, retry, secret_key, secret_key_file)
+            open_store(path, cache_bytes, retry, secret_key, secret_key_file, now)
         })
         .await
         .map_err(|e| Error::Storage(crate::error::StorageError::WriterGone(e.to_string())))??;
@@ -229,7 +188,7 @@ impl EngineBuilder {
             tracing::warn!("{warning}");
         }
         let store = Arc::new(store);
-        let (sender, join) = writer::spawn(store.clone(), clock.clone())
+        let (sender, join) = writer::spawn(store.clone(), clock.clone(), account_limits)
             .map_err(|e| Error::Storage(crate::error::StorageError::WriterGone(e.to_string())))?;
         let engine = Engine {
             inner: Arc::new(Inner {
@@ -246,6 +205,8 @@ impl EngineBuilder {
                 background: Mutex::new(Background::default()),
                 #[cfg(feature = "plugins")]
                 plugins: plugins.clone(),
+                #[cfg(feature = "plugins")]
+                test_sends: crate::delivery::test_send::TestSends::new(),
             }),
         };
         if background {
@@ -270,6 +231,7 @@ fn open_store(
     retry: RetrySchedule,
     secret_key: Option<SecretKey>,
     secret_key_file: Option<PathBuf>,
+    now: i64,
 ) -> Result<(Store, Secrets, Vec<String>), Error> {
     let io = |path: &std::path::Path, source: std::io::Error| {
         Error::Storage(crate::error::StorageError::File {
@@ -315,7 +277,7 @@ fn open_store(
         Some(path) => builder.create(path)?,
         None => builder.create_with_backend(redb::backends::InMemoryBackend::new())?,
     };
-    match Store::open(db, retry, &secrets) {
+    match Store::open(db, retry, &secrets, now) {
         Ok(store) => Ok((store, secrets, warnings)),
         Err(e) => {
             // A key generated for a store sealed with another one must not stay behind
@@ -356,6 +318,9 @@ pub(crate) struct Inner {
     background: Mutex<Background>,
     #[cfg(feature = "plugins")]
     pub(crate) plugins: Option<Arc<crate::plugin::PluginRegistry>>,
+    /// The channel tests' own call slots and per-account rates.
+    #[cfg(feature = "plugins")]
+    pub(crate) test_sends: Arc<crate::delivery::test_send::TestSends>,
 }
 
 /// The background tasks of an engine.
@@ -379,6 +344,7 @@ impl Engine {
             secret_key_file: None,
             background: true,
             max_pending_writes: DEFAULT_MAX_PENDING_WRITES,
+            account_limits: AccountLimits::default(),
             #[cfg(feature = "plugins")]
             plugins: None,
             #[cfg(feature = "plugins")]
@@ -420,7 +386,7 @@ impl Engine {
         match *owner {
             TokenOwner::Root(account) => Ok(Principal::Root(AccountId(account))),
             TokenOwner::User(user) => {
-                let record = state.users.get(&UserId(user)).ok_or_else(unknown)?;
+                let record = state.user(UserId(user)).ok_or_else(unknown)?;
                 Ok(Principal::User(UserGrant {
                     account: AccountId(record.account),
                     user: UserId(user),

@@ -43,6 +43,19 @@ pub enum Error {
     /// Retrying after a short pause succeeds once the queue has drained.
     #[error("{0}")]
     Overloaded(String),
+    /// The account holds as many of something (users, channels, contacts) as the operator
+    /// allows; nothing was created. The message names the limit and how it is raised.
+    #[error("{0}")]
+    LimitReached(String),
+    /// The caller did this too often; nothing was done. Retrying after `retry_after`
+    /// succeeds.
+    #[error("{message}")]
+    RateLimited {
+        /// What was limited and how much is allowed.
+        message: String,
+        /// How long until the next try is allowed.
+        retry_after: std::time::Duration,
+    },
 }
 
 impl Error {
@@ -54,17 +67,19 @@ impl Error {
         }
     }
 
-    /// The contract's error code: `invalid_argument`, `unauthenticated`, `forbidden`,
-    /// `not_found`, `conflict`, `internal` or `unavailable`.
-    pub fn code(&self) -> &'static str {
+    /// The contract's error code, which says what kind of failure this is (and so which
+    /// HTTP status the server answers).
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Error::InvalidArgument { .. } => "invalid_argument",
-            Error::Unauthenticated(_) => "unauthenticated",
-            Error::Forbidden(_) => "forbidden",
-            Error::NotFound(_) => "not_found",
-            Error::Conflict(_) => "conflict",
-            Error::Storage(_) => "internal",
-            Error::Closed | Error::Unavailable(_) | Error::Overloaded(_) => "unavailable",
+            Error::InvalidArgument { .. } => ErrorCode::InvalidArgument,
+            Error::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            Error::Forbidden(_) => ErrorCode::Forbidden,
+            Error::NotFound(_) => ErrorCode::NotFound,
+            Error::Conflict(_) => ErrorCode::Conflict,
+            Error::LimitReached(_) => ErrorCode::LimitReached,
+            Error::RateLimited { .. } => ErrorCode::RateLimited,
+            Error::Storage(_) => ErrorCode::Internal,
+            Error::Closed | Error::Unavailable(_) | Error::Overloaded(_) => ErrorCode::Unavailable,
         }
     }
 
@@ -74,6 +89,75 @@ impl Error {
             Error::InvalidArgument { field, .. } => Some(field),
             _ => None,
         }
+    }
+
+    /// How long the caller should wait before trying again, for [`Error::RateLimited`].
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Error::RateLimited { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        }
+    }
+}
+
+/// The kinds of failure the contract names, one per error code of the HTTP API. A caller
+/// (the server, the CLI, an embedding application) decides what to do by the kind, not by
+/// the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// `invalid_argument`: the input broke a rule (400).
+    InvalidArgument,
+    /// `unauthenticated`: no token, or an unknown one (401).
+    Unauthenticated,
+    /// `forbidden`: known, but not allowed (403).
+    Forbidden,
+    /// `not_found`: nothing there, or nothing the caller may see (404).
+    NotFound,
+    /// `conflict`: clashes with what exists (409).
+    Conflict,
+    /// `limit_reached`: the account holds as many as allowed (409).
+    LimitReached,
+    /// `rate_limited`: too often; retry later (429).
+    RateLimited,
+    /// `internal`: the store failed (500).
+    Internal,
+    /// `unavailable`: shutting down, overloaded or a part not working now (503).
+    Unavailable,
+}
+
+impl ErrorCode {
+    /// The code as the contract spells it, e.g. `invalid_argument`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidArgument => "invalid_argument",
+            ErrorCode::Unauthenticated => "unauthenticated",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::LimitReached => "limit_reached",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Internal => "internal",
+            ErrorCode::Unavailable => "unavailable",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<str> for ErrorCode {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for ErrorCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
     }
 }
 

@@ -74,6 +74,18 @@ macro_rules! string_id {
     };
 }
 
+/// A fresh random id for an account, a user, a channel or a contact. Ids are random, not
+/// counted, so that one never tells how many others exist. 0 and 1 are never handed out:
+/// the operator's and an account root's read state are kept under them.
+pub(crate) fn fresh_id() -> u64 {
+    loop {
+        let id = rand::random::<u64>();
+        if id > 1 {
+            return id;
+        }
+    }
+}
+
 /// A string that is not an id of the expected kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("'{text}' is not a valid {what} id")]

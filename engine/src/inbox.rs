@@ -11,7 +11,8 @@ use redb::ReadableDatabase;
 use serde::{Deserialize, Serialize};
 
 use crate::access::{Action, Denied, Principal, authorize, require, visible_categories};
-use crate::engine::{Engine, from_micros};
+use crate::clock::from_micros;
+use crate::engine::Engine;
 use crate::error::Error;
 use crate::filter::{
     Filter, MAX_BULK_IDS, Page, PageRequest, Selection, TextMatcher, decode_cursor, encode_cursor,

@@ -11,11 +11,17 @@
 //! - [`filter`]: filters, selections for bulk operations, pages and cursors.
 //! - [`access`]: principals, policies, tokens, and `authorize`, the one permission rule.
 //! - [`accounts`]: accounts and users, as methods on [`Engine`].
+//! - [`limits`]: how many users, channels and contacts one account may hold.
 //! - [`inbox`]: publish, list, get, counts, mark read and delete, as methods on [`Engine`].
-//! - [`delivery`]: channels, contacts, subscriptions, routing, the outbox workers with
-//!   retries and rate limits, digests and retention.
-//! - `store`: the redb tables, the in-memory bitmap indexes, and the single writer thread
-//!   that groups concurrent changes into shared commits.
+//! - [`delivery`]: channels, contacts, subscriptions, routing (`delivery::routing`, the rule
+//!   as pure functions), the outbox workers with retries, rate limits and fair call slots
+//!   per account and target (`worker`, `slots`), digests read in parts that fit one call
+//!   (`prepare`), channel tests on slots of their own (`test_send`), and retention.
+//! - `clock`: where time comes from ([`Clock`], [`ManualClock`]) and every conversion to
+//!   the store's microseconds.
+//! - `store`: the redb tables, the in-memory state keyed by account and the bitmap indexes,
+//!   the single writer thread that groups concurrent changes into shared commits, and
+//!   `recovery` (attempts a crash cut off, settled at open).
 //! - `plugin`: the channel plugin host (feature `plugins`, on by default): loads
 //!   WebAssembly channel plugins and runs each call in a sandbox.
 //! - [`private_files`]: directories 0700 and files 0600 for everything msghub keeps on
@@ -58,12 +64,14 @@
 
 pub mod access;
 pub mod accounts;
+mod clock;
 pub mod delivery;
 mod engine;
 mod error;
 pub mod filter;
 pub mod ids;
 pub mod inbox;
+pub mod limits;
 pub mod model;
 #[cfg(feature = "plugins")]
 pub mod plugin;
@@ -72,7 +80,12 @@ mod store;
 
 pub use access::{Action, Policy, Principal, UserGrant, generate_operator_token};
 pub use accounts::{Account, CreatedAccount, CreatedUser, NewUser, User, UserUpdate};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use delivery::scheduler::ScheduledWork;
+#[cfg(feature = "plugins")]
+pub use delivery::test_send::{
+    TEST_SENDS_IN_FLIGHT, TEST_SENDS_PER_ACCOUNT_IN_FLIGHT, TEST_SENDS_PER_MINUTE,
+};
 #[cfg(feature = "plugins")]
 pub use delivery::worker::{DeliveryObserver, WorkerConfig};
 pub use delivery::{
@@ -80,14 +93,16 @@ pub use delivery::{
     RetrySchedule, Route, Routing, SecretKey, Subscription, SubscriptionSpec, TargetKind,
     TestOutcome,
 };
-pub use engine::{
-    Clock, DEFAULT_MAX_PENDING_WRITES, Engine, EngineBuilder, ManualClock, SystemClock,
-};
-pub use error::{Error, StorageError};
+pub use engine::{DEFAULT_MAX_PENDING_WRITES, Engine, EngineBuilder};
+pub use error::{Error, ErrorCode, StorageError};
 pub use filter::{
     CategorySet, Filter, Page, PageRequest, ReadStatus, Selection, SeveritySet, format_time,
     parse_time,
 };
 pub use ids::{AccountId, ChannelId, ContactId, DeliveryId, MessageId, UserId};
 pub use inbox::{CategoryCount, Counts};
+pub use limits::{
+    AccountLimits, DEFAULT_MAX_CHANNELS_PER_ACCOUNT, DEFAULT_MAX_CONTACTS_PER_ACCOUNT,
+    DEFAULT_MAX_USERS_PER_ACCOUNT,
+};
 pub use model::{Category, Message, NewMessage, Published, Severity, ValidMessage};

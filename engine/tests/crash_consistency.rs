@@ -5,7 +5,7 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::OPERATOR_TOKEN;
 use msghub::{
@@ -192,22 +192,27 @@ async fn acknowledged_publishes_survive_sigkill() {
             .unwrap();
         let stdout = child.stdout.take().unwrap();
         let kill_after = Duration::from_millis(150 + (round * 137) % 400);
+        let (first, first_seen) = std::sync::mpsc::channel::<()>();
         let reader = std::thread::spawn(move || {
             let mut ids = Vec::new();
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if let Some(id) = line.strip_prefix("ACK ") {
+                // The test harness may have begun the first line with the test's name.
+                if let Some(id) = line.split_once("ACK ").map(|(_, id)| id) {
                     ids.push(id.parse::<MessageId>().unwrap());
+                    if ids.len() == 1 {
+                        let _ = first.send(());
+                    }
                 }
             }
             ids
         });
-        // Wait until the child is publishing, then kill it at an arbitrary moment.
-        let started = Instant::now();
-        while !path.exists() && started.elapsed() < Duration::from_secs(10) {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        std::thread::sleep(kill_after + Duration::from_millis(300));
+        // Wait until the child is publishing (however long its start takes on a busy
+        // machine), then kill it at an arbitrary moment.
+        first_seen
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("round {round}: the child never acknowledged a publish"));
+        std::thread::sleep(kill_after);
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         let ids = reader.join().unwrap();

@@ -60,7 +60,31 @@ fn spawn_server(dir: &std::path::Path) -> Server {
         }
     }
     assert!(!addr.is_empty(), "the server did not report its address");
+    wait_for_plugins(&addr);
     Server { child, addr }
+}
+
+/// Waits until `/healthz` lists no plugin still loading: the server answers at once and
+/// loads its plugins in the background, and the measurements are of a server done loading.
+fn wait_for_plugins(addr: &str) {
+    use std::io::{Read, Write};
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let mut answer = String::new();
+        if let Ok(mut conn) = std::net::TcpStream::connect(addr) {
+            let _ = conn
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n");
+            let _ = conn.read_to_string(&mut answer);
+        }
+        if answer.contains("\"loading\":[]") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the plugins did not load within 120 s: {answer}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn rss_kib(pid: u32) -> u64 {

@@ -37,13 +37,20 @@ export async function renderChannels(container, ctx) {
       closeCreate();
       return;
     }
+    // Plugins load in the background after the server starts: offer those ready, and ask
+    // again next time while any is still loading.
+    let offered = plugins;
     try {
-      plugins ??= itemsOf(await api.get("/v1/plugins"));
+      if (!offered) {
+        const all = itemsOf(await api.get("/v1/plugins"));
+        offered = all.filter((p) => (p.status ?? "ready") === "ready");
+        if (!all.some((p) => p.status === "loading")) plugins = offered;
+      }
     } catch (error) {
       announceError(error);
       return;
     }
-    openCreate();
+    openCreate(offered);
   });
 
   function closeCreate() {
@@ -52,7 +59,7 @@ export async function renderChannels(container, ctx) {
     newButton.focus();
   }
 
-  function openCreate() {
+  function openCreate(plugins) {
     const name = h("input", { type: "text", autocomplete: "off", spellcheck: "false" });
     const plugin = h(
       "select",

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use msghub::{RetrySchedule, SecretKey};
+use msghub::{AccountLimits, RetrySchedule, SecretKey, WorkerConfig};
 use serde::Deserialize;
 
 /// The default request body limit: 1 MiB.
@@ -100,6 +100,19 @@ pub struct FileConfig {
     /// `MSGHUB_SMTP_ALLOW_PLAINTEXT_AUTH`: let `smtp://` send credentials to a relay that
     /// offers no STARTTLS.
     pub smtp_allow_plaintext_auth: Option<bool>,
+    /// `MSGHUB_MAX_USERS_PER_ACCOUNT`: the most users one account may have.
+    pub max_users_per_account: Option<usize>,
+    /// `MSGHUB_MAX_CHANNELS_PER_ACCOUNT`: the most channels one account may have.
+    pub max_channels_per_account: Option<usize>,
+    /// `MSGHUB_MAX_CONTACTS_PER_ACCOUNT`: the most email contacts one account may have.
+    pub max_contacts_per_account: Option<usize>,
+    /// `MSGHUB_DELIVERY_CONCURRENCY`: delivery attempts in flight at most.
+    pub delivery_concurrency: Option<usize>,
+    /// `MSGHUB_DELIVERY_PER_ACCOUNT`: delivery attempts of one account in flight at most.
+    pub delivery_per_account: Option<usize>,
+    /// `MSGHUB_DELIVERY_PER_TARGET`: delivery attempts to one channel or contact in flight
+    /// at most.
+    pub delivery_per_target: Option<usize>,
 }
 
 /// Where the store lives.
@@ -174,6 +187,13 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Whether `smtp://` may send credentials to a relay that offers no STARTTLS.
     pub smtp_allow_plaintext_auth: bool,
+    /// The most users, channels and contacts one account may have
+    /// (`MSGHUB_MAX_USERS_PER_ACCOUNT`, `MSGHUB_MAX_CHANNELS_PER_ACCOUNT`,
+    /// `MSGHUB_MAX_CONTACTS_PER_ACCOUNT`); one more is a 409 `limit_reached`.
+    pub account_limits: AccountLimits,
+    /// How the delivery workers share their call slots (`MSGHUB_DELIVERY_CONCURRENCY`,
+    /// `MSGHUB_DELIVERY_PER_ACCOUNT`, `MSGHUB_DELIVERY_PER_TARGET`).
+    pub workers: WorkerConfig,
 }
 
 impl ServerConfig {
@@ -201,6 +221,8 @@ impl ServerConfig {
             body_timeout: DEFAULT_BODY_TIMEOUT,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             smtp_allow_plaintext_auth: false,
+            account_limits: AccountLimits::default(),
+            workers: WorkerConfig::default(),
         }
     }
 
@@ -338,6 +360,60 @@ impl ServerConfig {
                 None => {}
             }
         }
+        let limits = AccountLimits::default();
+        let workers = WorkerConfig::default();
+        // Counts that must be at least 1: (setting, from the file, where it goes, default).
+        for (setting, from_file, target, default) in [
+            (
+                "MSGHUB_MAX_USERS_PER_ACCOUNT",
+                file_config.max_users_per_account,
+                &mut config.account_limits.users,
+                limits.users,
+            ),
+            (
+                "MSGHUB_MAX_CHANNELS_PER_ACCOUNT",
+                file_config.max_channels_per_account,
+                &mut config.account_limits.channels,
+                limits.channels,
+            ),
+            (
+                "MSGHUB_MAX_CONTACTS_PER_ACCOUNT",
+                file_config.max_contacts_per_account,
+                &mut config.account_limits.contacts,
+                limits.contacts,
+            ),
+            (
+                "MSGHUB_DELIVERY_CONCURRENCY",
+                file_config.delivery_concurrency,
+                &mut config.workers.concurrency,
+                workers.concurrency,
+            ),
+            (
+                "MSGHUB_DELIVERY_PER_ACCOUNT",
+                file_config.delivery_per_account,
+                &mut config.workers.per_account,
+                workers.per_account,
+            ),
+            (
+                "MSGHUB_DELIVERY_PER_TARGET",
+                file_config.delivery_per_target,
+                &mut config.workers.per_target,
+                workers.per_target,
+            ),
+        ] {
+            let reason = format!("use a whole number of at least 1 (the default is {default})");
+            match number(setting, env(setting), from_file, &reason)? {
+                Some(0) => {
+                    return Err(ConfigError::Invalid {
+                        setting: setting.into(),
+                        value: "0".into(),
+                        reason,
+                    });
+                }
+                Some(count) => *target = count,
+                None => {}
+            }
+        }
         if let Some(allow) = pick(
             "MSGHUB_SMTP_ALLOW_PLAINTEXT_AUTH",
             file_config.smtp_allow_plaintext_auth.map(|b| b.to_string()),
@@ -453,6 +529,50 @@ mod tests {
         assert_eq!(s.attempts(), 8);
         assert_eq!(s.delays()[2], std::time::Duration::from_secs(300));
         assert_eq!(s.delays()[7], std::time::Duration::from_secs(36_000));
+    }
+
+    #[test]
+    fn account_limits_are_read_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("msghub.toml");
+        std::fs::write(
+            &file,
+            "max_users_per_account = 5\nmax_channels_per_account = 6\n\
+             max_contacts_per_account = 7\n",
+        )
+        .unwrap();
+        let limits = ServerConfig::load(Some(&file)).unwrap().account_limits;
+        assert_eq!((limits.users, limits.channels, limits.contacts), (5, 6, 7));
+    }
+
+    #[test]
+    fn an_account_limit_of_zero_in_the_file_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("msghub.toml");
+        std::fs::write(&file, "max_channels_per_account = 0\n").unwrap();
+        let e = ServerConfig::load(Some(&file)).unwrap_err().to_string();
+        assert!(e.contains("MSGHUB_MAX_CHANNELS_PER_ACCOUNT = '0'"), "{e}");
+        assert!(e.contains("at least 1 (the default is 1000)"), "{e}");
+    }
+
+    #[test]
+    fn delivery_slots_are_read_from_the_file_and_zero_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("msghub.toml");
+        std::fs::write(
+            &file,
+            "delivery_concurrency = 32\ndelivery_per_account = 4\ndelivery_per_target = 2\n",
+        )
+        .unwrap();
+        let workers = ServerConfig::load(Some(&file)).unwrap().workers;
+        assert_eq!(
+            (workers.concurrency, workers.per_account, workers.per_target),
+            (32, 4, 2)
+        );
+        std::fs::write(&file, "delivery_per_account = 0\n").unwrap();
+        let e = ServerConfig::load(Some(&file)).unwrap_err().to_string();
+        assert!(e.contains("MSGHUB_DELIVERY_PER_ACCOUNT = '0'"), "{e}");
+        assert!(e.contains("(the default is 16)"), "{e}");
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub struct ApiError {
     pub message: String,
     /// The request field at fault, when one is.
     pub field: Option<String>,
+    /// Whole seconds to wait before retrying (a 429); a 503 always says 1.
+    pub retry_after: Option<u64>,
 }
 
 /// The body of every error answer.
@@ -32,7 +34,7 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// One of `invalid_argument`, `unauthenticated`, `forbidden`, `not_found`, `conflict`,
-    /// `payload_too_large`, `rate_limited`, `internal`, `unavailable` (and
+    /// `limit_reached`, `payload_too_large`, `rate_limited`, `internal`, `unavailable` (and
     /// `method_not_allowed` for a path that exists under another method, `request_timeout`
     /// for a body that did not arrive in time).
     pub code: String,
@@ -50,6 +52,7 @@ impl ApiError {
             code: "invalid_argument",
             message: message.into(),
             field: Some(field.into()),
+            retry_after: None,
         }
     }
 
@@ -60,6 +63,7 @@ impl ApiError {
             code: "invalid_argument",
             message: message.into(),
             field: None,
+            retry_after: None,
         }
     }
 
@@ -70,6 +74,7 @@ impl ApiError {
             code: "not_found",
             message: message.into(),
             field: None,
+            retry_after: None,
         }
     }
 
@@ -82,6 +87,7 @@ impl ApiError {
                 "the request body is larger than the limit of {limit} bytes; send less per request"
             ),
             field: None,
+            retry_after: None,
         }
     }
 
@@ -92,6 +98,7 @@ impl ApiError {
             code: "unavailable",
             message: message.into(),
             field: None,
+            retry_after: None,
         }
     }
 
@@ -104,6 +111,7 @@ impl ApiError {
                 "{method} is not allowed on {path}; the Allow header lists the methods that are"
             ),
             field: None,
+            retry_after: None,
         }
     }
 
@@ -120,16 +128,16 @@ impl ApiError {
 
 impl From<msghub::Error> for ApiError {
     fn from(error: msghub::Error) -> ApiError {
+        use msghub::ErrorCode;
         let code = error.code();
         let status = match code {
-            "invalid_argument" => StatusCode::BAD_REQUEST,
-            "unauthenticated" => StatusCode::UNAUTHORIZED,
-            "forbidden" => StatusCode::FORBIDDEN,
-            "not_found" => StatusCode::NOT_FOUND,
-            "conflict" => StatusCode::CONFLICT,
-            "payload_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
-            "rate_limited" => StatusCode::TOO_MANY_REQUESTS,
-            "unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::InvalidArgument => StatusCode::BAD_REQUEST,
+            ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::Conflict | ErrorCode::LimitReached => StatusCode::CONFLICT,
+            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status.is_server_error() {
@@ -137,9 +145,12 @@ impl From<msghub::Error> for ApiError {
         }
         ApiError {
             status,
-            code,
+            code: code.as_str(),
             message: error.to_string(),
             field: error.field().map(str::to_owned),
+            retry_after: error
+                .retry_after()
+                .map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0)),
         }
     }
 }
@@ -154,11 +165,16 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (self.status, Json(body)).into_response();
-        // A 503 is passing (a full queue, a restart): say when to come back.
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        // A 503 is passing (a full queue, a restart) and a 429 ends: say when to come back.
+        let retry_after = match self.retry_after {
+            Some(seconds) => Some(seconds.max(1)),
+            None if self.status == StatusCode::SERVICE_UNAVAILABLE => Some(1),
+            None => None,
+        };
+        if let Some(seconds) = retry_after {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static("1"),
+                axum::http::HeaderValue::from(seconds),
             );
         }
         response
@@ -179,5 +195,24 @@ mod tests {
         let response = error.into_response();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers()[RETRY_AFTER], "1");
+    }
+
+    #[test]
+    fn a_rate_limit_is_a_429_that_says_when_to_retry_in_whole_seconds() {
+        let error = ApiError::from(msghub::Error::RateLimited {
+            message: "too many test sends".into(),
+            retry_after: std::time::Duration::from_millis(2_500),
+        });
+        assert_eq!(error.code, "rate_limited");
+        let response = error.into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[RETRY_AFTER], "3");
+    }
+
+    #[test]
+    fn a_reached_limit_is_a_409_with_its_own_code() {
+        let error = ApiError::from(msghub::Error::LimitReached("1000 channels".into()));
+        assert_eq!(error.status, StatusCode::CONFLICT);
+        assert_eq!(error.code, "limit_reached");
     }
 }

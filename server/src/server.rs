@@ -11,9 +11,9 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use msghub::plugin::PluginRegistry;
-use std::time::Duration;
+use msghub::plugin::{Loading, PluginRegistry, PluginStatus, PluginWatch};
 
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -81,7 +81,8 @@ pub struct Running {
     pub generated_token: Option<String>,
     /// The operator token in use.
     pub operator_token: String,
-    /// How many channel plugins were loaded.
+    /// How many channel plugins this start loads. They load in the background, after
+    /// `start` returned: `/healthz` says which are ready.
     pub plugins: usize,
     /// The engine serving the requests (for tests that reach past the HTTP API).
     #[doc(hidden)]
@@ -103,20 +104,23 @@ impl Running {
 }
 
 /// Opens everything `config` names, starts serving, and returns once the listener is bound.
-/// When `shutdown` resolves the server stops accepting, finishes in-flight requests, closes
-/// the engine and [`Running::wait`] returns.
+/// The channel plugins load in the background meanwhile: a request that needs one waits
+/// for it. When `shutdown` resolves the server stops accepting, finishes in-flight requests,
+/// closes the engine and [`Running::wait`] returns.
 pub async fn start(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Running, ServeError> {
     check_admin_token(config.admin_token.as_deref())?;
     let (engine_builder, token, generated, mut warnings) = prepare_storage(&config)?;
-    let plugins = load_plugins(&config).await?;
-    release_freed_memory();
+    let (plugins, loading) = load_plugins(&config)?;
     let metrics = Arc::new(Metrics::new());
+    follow_plugins(plugins.watch(), loading, metrics.clone());
     let mut engine_builder = engine_builder
         .operator_token(token.clone())
         .retry_schedule(config.retry_schedule.clone())
+        .account_limits(config.account_limits)
+        .workers(config.workers.clone())
         .plugins(Arc::new(plugins.clone()))
         .observer(metrics.clone());
     if let Some(key) = &config.secret_key {
@@ -126,12 +130,8 @@ pub async fn start(
     }
     let engine = engine_builder.build().await?;
     warnings.extend(engine.storage_warnings().iter().cloned());
-    let plugin_count = plugins.plugins().count();
-    metrics
-        .plugins_loaded
-        .set(i64::try_from(plugin_count).unwrap_or(i64::MAX));
+    let plugin_count = plugins.states().len();
     let engine_handle = engine.clone();
-    metrics.set_plugins(plugins.plugins().map(|p| p.name.clone()));
     let state = AppState::new(
         engine.clone(),
         plugins,
@@ -147,7 +147,11 @@ pub async fn start(
             source,
         })?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, plugins = plugin_count, "msghub is serving");
+    tracing::info!(
+        %addr,
+        plugins_loading = plugin_count,
+        "msghub is serving; channel plugins load in the background"
+    );
     let limits = Limits::of(&config);
     let task = tokio::spawn(async move {
         let stopping = state.clone();
@@ -338,7 +342,8 @@ fn stored_or_new_token(path: &Path) -> Result<(String, bool), ServeError> {
     Ok((token, true))
 }
 
-async fn load_plugins(config: &ServerConfig) -> Result<PluginRegistry, ServeError> {
+/// Starts loading the bundled plugins and those of the plugin directory, in the background.
+fn load_plugins(config: &ServerConfig) -> Result<(PluginRegistry, Loading), ServeError> {
     let mut builder = PluginRegistry::builder(config.plugin_config()?);
     if config.bundled_plugins {
         builder = builder.bundled();
@@ -346,17 +351,49 @@ async fn load_plugins(config: &ServerConfig) -> Result<PluginRegistry, ServeErro
     if let Some(dir) = &config.plugin_dir {
         builder = builder.dir(dir);
     }
-    let (registry, report) = builder.load().await?;
-    for refused in &report.refused {
-        tracing::warn!(error = %refused, "plugin refused");
-    }
-    tracing::info!(
-        loaded = ?report.loaded,
-        compiled = report.compiled,
-        cached = report.cached,
-        "plugins loaded"
-    );
-    Ok(registry)
+    Ok(builder.load_in_background()?)
+}
+
+/// Keeps the metrics' plugin list and counts in step with the plugins as they finish
+/// loading (until the registry is gone), and once the load is over logs it and gives the
+/// memory that compiling used back to the system.
+fn follow_plugins(mut watch: PluginWatch, loading: Loading, metrics: Arc<Metrics>) {
+    tokio::spawn(async move {
+        loop {
+            let states = watch.states();
+            let count = |f: fn(&PluginStatus) -> bool| {
+                i64::try_from(states.iter().filter(|s| f(&s.status)).count()).unwrap_or(i64::MAX)
+            };
+            metrics
+                .plugins_loaded
+                .set(count(|s| matches!(s, PluginStatus::Ready { .. })));
+            metrics
+                .plugins_refused
+                .set(count(|s| matches!(s, PluginStatus::Failed { .. })));
+            metrics.set_plugins(
+                states
+                    .iter()
+                    .filter(|s| matches!(s.status, PluginStatus::Ready { .. }))
+                    .map(|s| s.name.clone()),
+            );
+            if !watch.changed().await {
+                break;
+            }
+        }
+    });
+    let started = Instant::now();
+    tokio::spawn(async move {
+        let report = loading.finished().await;
+        tracing::info!(
+            loaded = ?report.loaded,
+            refused = report.refused.len(),
+            compiled = report.compiled,
+            cached = report.cached,
+            took_ms = started.elapsed().as_millis() as u64,
+            "plugins loaded"
+        );
+        release_freed_memory();
+    });
 }
 
 /// Gives the heap pages freed after loading back to the system. Compiling the plugins on a

@@ -113,6 +113,7 @@ async fn plugins_are_listed_for_any_valid_token() {
         ..ServerConfig::ephemeral()
     })
     .await;
+    let health = s.plugins_loaded().await;
     let (acc, _root) = s.account("acme").await;
     let nobody = s.user(&acc, json!({"name": "nobody"})).await;
     let r = s.get("/v1/plugins", &nobody).await;
@@ -130,10 +131,14 @@ async fn plugins_are_listed_for_any_valid_token() {
     );
     assert!(r.body[0]["config_schema"].is_object());
     assert!(r.body[0]["version"].is_string());
+    assert_eq!(r.body[0]["status"], "ready");
     let r = s.raw(Method::GET, "/v1/plugins", None, None).await;
     assert_eq!(r.status, 401);
-    let health = s.raw(Method::GET, "/healthz", None, None).await;
-    assert_eq!(health.body["plugins"], 6);
+    assert_eq!(
+        health["plugins"],
+        json!({"ready": ["dingtalk", "email", "lark", "slack", "webhook", "wecom"],
+               "loading": [], "failed": []})
+    );
     let metrics = s.raw(Method::GET, "/metrics", None, None).await;
     assert!(String::from_utf8_lossy(&metrics.raw).contains("msghub_plugins_loaded 6"));
 }

@@ -5,7 +5,8 @@ mod common;
 
 use std::process::{Command, Output};
 
-use common::{OPERATOR, start};
+use common::{OPERATOR, receiver, start};
+use msghub_server::ServerConfig;
 use serde_json::Value;
 
 fn msghub(url: &str, token: &str, args: &[&str]) -> Output {
@@ -436,6 +437,47 @@ async fn contacts_subscriptions_and_deliveries_from_the_command_line() {
         stdout(&with_account(&["subscriptions", "delete", "account"]));
         let deleted = stdout(&with_account(&["contacts", "delete", &contact]));
         assert!(deleted.contains("deleted contact"), "{deleted}");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_is_created_and_tested_from_the_command_line() {
+    let s = common::start_with(ServerConfig {
+        admin_token: Some(OPERATOR.into()),
+        allow_networks: Some("127.0.0.0/8".into()),
+        ..ServerConfig::ephemeral()
+    })
+    .await;
+    let (acc, root) = s.account("acme").await;
+    let hook = receiver().await;
+    let url = s.url();
+    tokio::task::spawn_blocking(move || {
+        let with_account = |args: &[&str]| {
+            let mut all = args.to_vec();
+            all.extend(["--account", acc.as_str()]);
+            msghub(&url, &root, &all)
+        };
+        let config =
+            format!(r#"{{"url": "{hook}", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}"#);
+        let created: Value = serde_json::from_str(&stdout(&with_account(&[
+            "channels", "create", "--plugin", "webhook", "--config", &config, "ops", "--json",
+        ])))
+        .unwrap();
+        let channel = created["id"].as_str().unwrap().to_owned();
+        let tested = stdout(&with_account(&[
+            "channels",
+            "test",
+            "--category",
+            "security",
+            &channel,
+        ]));
+        assert_eq!(tested, "delivered\n");
+        let unknown = with_account(&["channels", "test", "--category", "finance", &channel]);
+        assert!(!unknown.status.success());
+        let error = String::from_utf8_lossy(&unknown.stderr);
+        assert!(error.contains("[field: category]"), "{error}");
     })
     .await
     .unwrap();

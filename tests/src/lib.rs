@@ -26,16 +26,18 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 pub mod channels;
+pub mod hub;
 pub mod log_capture;
 
 /// The path of a guest built by the build script: `echo`, `hostile`, `other_world`,
-/// `future_version` (fixtures) or `discord` (the example plugin).
+/// `future_version`, `slow_info` (fixtures) or `discord` (the example plugin).
 pub fn wasm(name: &str) -> PathBuf {
     let path = match name {
         "echo" => env!("MSGHUB_WASM_ECHO"),
         "hostile" => env!("MSGHUB_WASM_HOSTILE"),
         "other_world" => env!("MSGHUB_WASM_OTHER_WORLD"),
         "future_version" => env!("MSGHUB_WASM_FUTURE_VERSION"),
+        "slow_info" => env!("MSGHUB_WASM_SLOW_INFO"),
         "discord" => env!("MSGHUB_WASM_DISCORD"),
         other => panic!("no guest named {other}"),
     };

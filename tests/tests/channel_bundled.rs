@@ -2,6 +2,7 @@
 //! describing itself as the host needs: hosts, rate limit, secret fields to redact.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use msghub::plugin::PluginInfo;
@@ -11,14 +12,14 @@ use msghub_tests::test_config;
 #[tokio::test]
 async fn the_six_channels_load_by_default_and_describe_themselves() {
     let registry = bundled(test_config()).await;
-    let plugins: BTreeMap<&str, &PluginInfo> =
-        registry.plugins().map(|p| (p.name.as_str(), p)).collect();
+    let plugins: BTreeMap<String, Arc<PluginInfo>> =
+        registry.plugins().map(|p| (p.name.clone(), p)).collect();
     assert_eq!(
-        plugins.keys().copied().collect::<Vec<_>>(),
+        plugins.keys().map(String::as_str).collect::<Vec<_>>(),
         ["dingtalk", "email", "lark", "slack", "webhook", "wecom"]
     );
     let expect = |name: &str, hosts: &[&str], limit: Option<(u32, u64)>, secrets: &[&str]| {
-        let info = plugins[name];
+        let info = &plugins[name];
         assert_eq!(info.hosts, hosts, "{name}");
         assert_eq!(
             info.rate_limit.map(|r| (r.count, r.period)),

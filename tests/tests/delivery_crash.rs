@@ -3,6 +3,8 @@
 //! times. Afterwards every acknowledged message is stored with its delivery, every stored
 //! message has exactly one delivery (never one without the other), every delivery arrives
 //! at least once, and a message that arrived twice carried the same `webhook-id` both times.
+//! A delivery that was under way at two of the kills is parked as a dead letter, as one that
+//! crashed the server twice is, and taken up again by the operator.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
@@ -12,7 +14,7 @@ use std::time::Duration;
 
 use msghub::{
     AccountId, Category, DeliveryStatus, Engine, Filter, MessageId, NewChannel, NewMessage,
-    PageRequest, Principal, RetrySchedule, SubscriptionSpec,
+    PageRequest, Principal, Requeue, RetrySchedule, SubscriptionSpec,
 };
 use msghub_tests::channels::bundled;
 use msghub_tests::{Reply, TestServer, test_config};
@@ -133,7 +135,8 @@ async fn deliveries_survive_sigkill() {
             let mut ids = Vec::new();
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if let Some(id) = line.strip_prefix("ACK ") {
+                // The test harness may have begun the first line with the test's name.
+                if let Some(id) = line.split_once("ACK ").map(|(_, id)| id) {
                     ids.push(id.parse::<MessageId>().unwrap());
                     if ids.len() == 1 {
                         let _ = first.send(());
@@ -191,11 +194,16 @@ async fn deliveries_survive_sigkill() {
                 "message {id} has {} deliveries; routing is in the publish transaction",
                 deliveries.len()
             );
-            assert_ne!(
-                deliveries[0].status,
-                DeliveryStatus::Failed,
-                "{deliveries:?}"
-            );
+            if deliveries[0].status == DeliveryStatus::Failed {
+                // Under way at two of the kills: parked as a dead letter, as a delivery
+                // that crashed the server twice is. The operator takes it up again.
+                let reason = deliveries[0].last_error.as_deref().unwrap_or_default();
+                assert!(reason.contains("dead letter"), "{deliveries:?}");
+                engine
+                    .requeue_failed(&OPERATOR, account, Requeue::Message(*id))
+                    .await
+                    .unwrap();
+            }
             settled &= deliveries[0].status == DeliveryStatus::Delivered;
             key_of.insert(title.clone(), deliveries[0].id.to_string());
         }

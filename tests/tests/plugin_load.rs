@@ -33,7 +33,7 @@ async fn a_plugin_directory_loads_channels_and_names_each_refused_file() {
     assert_eq!(
         registry
             .plugins()
-            .map(|p| p.name.as_str())
+            .map(|p| p.name.clone())
             .collect::<Vec<_>>(),
         ["echo"]
     );
@@ -154,7 +154,7 @@ async fn info_describes_the_plugin_its_secrets_hosts_and_rate_limit() {
     assert_eq!(echo.secret_fields(), ["token"]);
     let limit = echo.rate_limit.unwrap();
     assert_eq!((limit.count, limit.period.as_secs()), (20, 60));
-    assert_eq!(registry.plugin("echo"), Some(&echo));
+    assert_eq!(registry.plugin("echo").as_deref(), Some(&echo));
 
     let discord = registry.plugin("discord").unwrap();
     assert!(!discord.user_supplied_host);

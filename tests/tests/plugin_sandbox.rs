@@ -229,17 +229,19 @@ async fn a_giant_validate_config_error_is_cut_before_it_is_shown() {
     }
 }
 
-/// Two plugins spinning on both worker threads of a runtime: another task on the same
-/// runtime still runs while they spin, not after they are stopped.
+/// Plugins spinning in more calls than there are cores, started from a runtime with a
+/// single thread: that thread stays free for everything else while they spin, because guest
+/// code runs on the plugin host's own threads. Were guest code run on the caller's thread,
+/// every 1 ms sleep of the probe would wait behind each spinner's slice (10 ms) and the
+/// probe would end only after the spinners were stopped at their deadline.
 #[test]
-fn spinning_plugins_leave_the_runtime_free_for_other_tasks() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+fn spinning_plugins_leave_the_callers_thread_free() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a runtime");
     let registry = runtime.block_on(registry(test_config(), &["hostile"]));
-    let spinners: Vec<_> = (0..2)
+    let spinners: Vec<_> = (0..4)
         .map(|_| {
             let registry = registry.clone();
             runtime.spawn(async move {
@@ -248,9 +250,14 @@ fn spinning_plugins_leave_the_runtime_free_for_other_tasks() {
             })
         })
         .collect();
-    // Let both spinners reach their loops on the two workers.
-    std::thread::sleep(Duration::from_millis(500));
-    let probe = runtime.spawn(async { Instant::now() });
+    let probe = runtime.spawn(async {
+        // Let the spinners reach their loops.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for _ in 0..100 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        Instant::now()
+    });
     let probed = runtime.block_on(probe).expect("the probe runs");
     for spinner in spinners {
         let (stopped, ended) = runtime.block_on(spinner).expect("the spinner ends");

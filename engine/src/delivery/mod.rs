@@ -8,10 +8,17 @@
 //! sends digests on their cron ticks and purges messages past the account's retention.
 
 mod channel_config;
+#[cfg(feature = "plugins")]
+mod prepare;
+pub(crate) mod routing;
 pub mod schedule;
 pub(crate) mod scheduler;
 pub(crate) mod secrets;
+#[cfg(feature = "plugins")]
+mod slots;
 mod subscriptions;
+#[cfg(feature = "plugins")]
+pub(crate) mod test_send;
 #[cfg(feature = "plugins")]
 pub(crate) mod worker;
 
@@ -23,7 +30,9 @@ pub use self::schedule::{DEFAULT_RETRY_SCHEDULE, RetrySchedule};
 pub use self::secrets::SecretKey;
 use crate::access::{Action, Denied, Principal, authorize, require, visible_categories};
 use crate::accounts::validate_name;
-use crate::engine::{Engine, from_micros};
+use crate::clock::from_micros;
+use crate::clock::micros;
+use crate::engine::Engine;
 use crate::error::Error;
 use crate::filter::{Page, PageRequest, decode_cursor, encode_cursor};
 use crate::ids::{AccountId, ChannelId, ContactId, DeliveryId, MessageId};
@@ -33,10 +42,7 @@ use crate::store::records::{
     SubscriptionRecord, TargetKey, decode,
 };
 use crate::store::writer::Job;
-use crate::store::writer::micros;
-use crate::store::writer::routing::{
-    DeliveryJob, EMAIL_PLUGIN, RequeueScope, subscription_takes, targets_of,
-};
+use crate::store::writer::routing::{DeliveryJob, EMAIL_PLUGIN, RequeueScope};
 use crate::store::{DELIVERIES, MESSAGE_DELIVERIES, Subscribed};
 
 /// What redacted secrets read as in every answer.
@@ -253,15 +259,6 @@ const MAX_SUBTYPES: usize = 100;
 /// Most targets of each kind in one subscription.
 const MAX_TARGETS: usize = 100;
 
-fn random_id() -> u64 {
-    loop {
-        let id = rand::random::<u64>();
-        if id != 0 {
-            return id;
-        }
-    }
-}
-
 fn channel_not_found(id: ChannelId) -> Error {
     Error::NotFound(format!("channel {id} does not exist"))
 }
@@ -319,7 +316,11 @@ fn channel_of(engine: &Engine, account: AccountId, id: u64, record: &ChannelReco
         id: ChannelId(id),
         name: record.name.clone(),
         plugin: record.plugin.clone(),
-        config: secrets::redact(config, &engine.config_schema(&record.plugin)),
+        config: match engine.config_schema(&record.plugin) {
+            Some(schema) => secrets::redact(config, &schema),
+            // Which fields are secret is not known yet: none is shown.
+            None => secrets::redact_all(config),
+        },
         created_at: from_micros(record.created),
     }
 }
@@ -410,18 +411,15 @@ impl Engine {
         self.submit(|reply| Job::Delivery { job, reply }).await
     }
 
-    /// The JSON Schema of the plugin's configuration, which marks the secret fields
-    /// (`null` when the plugin is not loaded).
-    fn config_schema(&self, plugin: &str) -> serde_json::Value {
+    /// The JSON Schema of the plugin's configuration, which marks the secret fields; `None`
+    /// while the plugin is not ready (still loading, failed, or gone).
+    fn config_schema(&self, plugin: &str) -> Option<serde_json::Value> {
         #[cfg(feature = "plugins")]
         if let Some(registry) = &self.inner.plugins {
-            return registry
-                .plugin(plugin)
-                .map(|p| p.config_schema.clone())
-                .unwrap_or_default();
+            return registry.plugin(plugin).map(|p| p.config_schema.clone());
         }
         let _ = plugin;
-        serde_json::Value::Null
+        None
     }
 
     fn check_account(&self, account: AccountId) -> Result<(), Error> {
@@ -445,18 +443,22 @@ impl Engine {
             self.inner.plugins.as_ref().ok_or_else(|| {
                 Error::invalid("plugin", "this engine has no channel plugins loaded")
             })?;
-        let Some(info) = registry.plugin(&channel.plugin) else {
-            let mut names: Vec<&str> = registry.plugins().map(|p| p.name.as_str()).collect();
-            names.sort_unstable();
-            return Err(Error::invalid(
-                "plugin",
-                format!(
-                    "there is no plugin named '{}'; loaded plugins: {}",
-                    channel.plugin.chars().take(64).collect::<String>(),
-                    names.join(", ")
-                ),
-            ));
-        };
+        // A plugin still loading is waited for (at most the plugin call deadline).
+        let info = registry.ready(&channel.plugin).await.map_err(|e| match e {
+            crate::plugin::CallError::UnknownPlugin { .. } => {
+                let names: Vec<String> = registry.plugins().map(|p| p.name.clone()).collect();
+                Error::invalid(
+                    "plugin",
+                    format!(
+                        "there is no plugin named '{}'; loaded plugins: {}",
+                        channel.plugin.chars().take(64).collect::<String>(),
+                        names.join(", ")
+                    ),
+                )
+            }
+            crate::plugin::CallError::LoadFailed { .. } => Error::invalid("plugin", e.to_string()),
+            other => Error::Unavailable(other.to_string()),
+        })?;
         let properties = channel_config::check_shape(&info.config_schema, &channel.config)?;
         let text = channel.config.to_string();
         registry
@@ -473,7 +475,7 @@ impl Engine {
                 other => Error::Unavailable(other.to_string()),
             })?;
         let (config, sealed) = self.inner.secrets.seal(&text)?;
-        let id = random_id();
+        let id = crate::ids::fresh_id();
         let record = ChannelRecord {
             name: channel.name,
             plugin: channel.plugin,
@@ -502,10 +504,8 @@ impl Engine {
         self.check_account(account)?;
         let state = self.inner.store.state.read();
         let items = state
-            .channels
-            .iter()
-            .filter(|((a, _), _)| *a == account)
-            .map(|(&(_, id), r)| (id, channel_of(self, account, id, r)))
+            .channels_of(account)
+            .map(|(id, r)| (id, channel_of(self, account, id, r)))
             .collect();
         page_by_id(account, b"channels", items, page)
     }
@@ -521,8 +521,7 @@ impl Engine {
         self.check_account(account)?;
         let state = self.inner.store.state.read();
         let record = state
-            .channels
-            .get(&(account, id.0))
+            .channel(account, id.0)
             .ok_or_else(|| channel_not_found(id))?;
         Ok(channel_of(self, account, id.0, record))
     }
@@ -560,7 +559,7 @@ impl Engine {
         self.check_account(account)?;
         validate_name("name", &contact.name)?;
         check_email("email", &contact.email)?;
-        let id = random_id();
+        let id = crate::ids::fresh_id();
         let record = ContactRecord {
             name: contact.name,
             email: contact.email,
@@ -587,10 +586,8 @@ impl Engine {
         self.check_account(account)?;
         let state = self.inner.store.state.read();
         let items = state
-            .contacts
-            .iter()
-            .filter(|((a, _), _)| *a == account)
-            .map(|(&(_, id), r)| (id, contact_of(id, r)))
+            .contacts_of(account)
+            .map(|(id, r)| (id, contact_of(id, r)))
             .collect();
         page_by_id(account, b"contacts", items, page)
     }
@@ -606,8 +603,7 @@ impl Engine {
         self.check_account(account)?;
         let state = self.inner.store.state.read();
         let record = state
-            .contacts
-            .get(&(account, id.0))
+            .contact(account, id.0)
             .ok_or_else(|| contact_not_found(id))?;
         Ok(contact_of(id.0, record))
     }

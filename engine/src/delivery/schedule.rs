@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::TimeZone;
 
-use crate::engine::from_micros;
+use crate::clock::from_micros;
 use crate::error::Error;
 
 /// The delays before each attempt of a delivery: N entries allow N attempts. The first entry
@@ -215,18 +215,30 @@ impl Bucket {
 
     /// Takes a token now, or says when one will be there (µs).
     pub(crate) fn take(&mut self, now: i64) -> Result<(), i64> {
+        self.ready(now)?;
+        self.tokens -= 1.0;
+        Ok(())
+    }
+
+    /// Whether a token is there now (without taking it), or when one will be (µs).
+    pub(crate) fn ready(&mut self, now: i64) -> Result<(), i64> {
         if now > self.at {
             self.tokens =
                 (self.tokens + (now - self.at) as f64 * self.per_micro).min(self.capacity);
             self.at = now;
         }
         if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
             Ok(())
         } else {
             let wait = ((1.0 - self.tokens) / self.per_micro).ceil() as i64;
             Err(self.at + wait.max(1))
         }
+    }
+
+    /// Whether the bucket is full again at `now`: it limits nothing, and may be forgotten.
+    pub(crate) fn full(&mut self, now: i64) -> bool {
+        let _ = self.ready(now);
+        self.tokens >= self.capacity
     }
 }
 

@@ -11,13 +11,15 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 use crate::access::Reader;
-use crate::engine::{Engine, Inner, from_micros};
+use crate::clock::from_micros;
+use crate::clock::micros;
+use crate::engine::{Engine, Inner};
 use crate::error::Error;
 use crate::filter::{CategorySet, Filter};
 use crate::ids::AccountId;
 use crate::model::Category;
 use crate::store::writer::routing::DeliveryJob;
-use crate::store::writer::{BulkOp, Job, Target, micros};
+use crate::store::writer::{BulkOp, Job, Target};
 
 /// How often retention runs, in the engine clock's time.
 const RETENTION_EVERY: i64 = 3_600_000_000;

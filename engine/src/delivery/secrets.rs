@@ -168,6 +168,21 @@ pub(crate) fn redact(
     config
 }
 
+/// `config` as callers may see it when its plugin's schema is not known (the plugin is
+/// still loading, failed to load, or is gone): any field may be secret, so every value
+/// reads `***` and only the shape (names, lists, nulls) shows.
+pub(crate) fn redact_all(config: serde_json::Value) -> serde_json::Value {
+    match config {
+        serde_json::Value::Null => serde_json::Value::Null,
+        serde_json::Value::Array(items) => items.into_iter().map(redact_all).collect(),
+        serde_json::Value::Object(fields) => fields
+            .into_iter()
+            .map(|(name, value)| (name, redact_all(value)))
+            .collect(),
+        _ => serde_json::Value::String(super::REDACTED.to_owned()),
+    }
+}
+
 /// Whether a property's schema marks it secret.
 fn is_secret(schema: &serde_json::Value) -> bool {
     ["writeOnly", "x-secret"]
@@ -301,6 +316,21 @@ mod tests {
                 .contains("MSGHUB_SECRET_KEY")
         );
         assert!(SecretKey::from_base64("c2hvcnQ=").is_err());
+    }
+
+    #[test]
+    fn without_a_schema_every_value_is_redacted_and_the_shape_kept() {
+        let config = serde_json::json!({
+            "url": "https://x", "secret": "s", "none": null, "port": 25,
+            "to": ["a@example.com"], "auth": {"user": "ops"}
+        });
+        assert_eq!(
+            redact_all(config),
+            serde_json::json!({
+                "url": "***", "secret": "***", "none": null, "port": "***",
+                "to": ["***"], "auth": {"user": "***"}
+            })
+        );
     }
 
     #[test]

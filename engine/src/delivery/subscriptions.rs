@@ -49,7 +49,7 @@ impl Engine {
             if let Some(id) = spec
                 .channels
                 .iter()
-                .find(|id| !state.channels.contains_key(&(account, id.0)))
+                .find(|id| state.channel(account, id.0).is_none())
             {
                 return Err(Error::invalid(
                     "channels",
@@ -59,7 +59,7 @@ impl Engine {
             if let Some(id) = spec
                 .contacts
                 .iter()
-                .find(|id| !state.contacts.contains_key(&(account, id.0)))
+                .find(|id| state.contact(account, id.0).is_none())
             {
                 return Err(Error::invalid(
                     "contacts",
@@ -197,27 +197,28 @@ impl Engine {
                 targets: Vec::new(),
             });
         };
-        let matched = subscription_takes(sub, &record);
-        let reason = if matched {
-            let mut why = format!("the subscription of '{category}' takes it");
-            if let Some(subtypes) = &sub.record.subtypes {
-                why.push_str(&format!(" (subtype among {})", subtypes.join(", ")));
+        let verdict = routing::verdict(&sub.record, record.severity, record.subtype.as_deref());
+        let matched = verdict == routing::Verdict::Takes;
+        let reason = match verdict {
+            routing::Verdict::Takes => {
+                let mut why = format!("the subscription of '{category}' takes it");
+                if let Some(subtypes) = &sub.record.subtypes {
+                    why.push_str(&format!(" (subtype among {})", subtypes.join(", ")));
+                }
+                why.push_str(&format!(
+                    " (severity {} is at least {})",
+                    record.severity, sub.record.min_severity
+                ));
+                if sub.schedule.is_some() {
+                    why.push_str("; it is gathered into the next digest");
+                }
+                why
             }
-            why.push_str(&format!(
-                " (severity {} is at least {})",
-                record.severity, sub.record.min_severity
-            ));
-            if sub.schedule.is_some() {
-                why.push_str("; it is gathered into the next digest");
-            }
-            why
-        } else if record.severity.index() < sub.record.min_severity.index() {
-            format!(
+            routing::Verdict::BelowMinimum => format!(
                 "severity {} is below the subscription's minimum {}",
                 record.severity, sub.record.min_severity
-            )
-        } else {
-            format!(
+            ),
+            routing::Verdict::SubtypeNotListed => format!(
                 "subtype {} is not among the subscription's subtypes ({})",
                 record.subtype.as_deref().unwrap_or("(none)"),
                 sub.record
@@ -225,7 +226,7 @@ impl Engine {
                     .as_deref()
                     .unwrap_or_default()
                     .join(", ")
-            )
+            ),
         };
         let digest_at = sub
             .schedule
@@ -233,16 +234,14 @@ impl Engine {
             .and_then(|s| s.next_after(record.created))
             .map(from_micros);
         let targets = if matched {
-            targets_of(sub)
+            routing::targets(&sub.record)
                 .filter_map(|target| {
                     let (name, plugin) = match target {
                         TargetKey::Channel(id) => state
-                            .channels
-                            .get(&(account, id))
+                            .channel(account, id)
                             .map(|c| (c.name.clone(), c.plugin.clone()))?,
                         TargetKey::Contact(id) => state
-                            .contacts
-                            .get(&(account, id))
+                            .contact(account, id)
                             .map(|c| (c.name.clone(), EMAIL_PLUGIN.to_owned()))?,
                     };
                     let (target, target_id) = target_text(target);

@@ -1,7 +1,11 @@
-//! Delivery workers: a dispatcher claims due deliveries from the outbox queue with a lease,
-//! keeps each target under its plugin's rate limit with a token bucket, and runs each
-//! attempt as a task (bounded by a semaphore): read the delivery, call the plugin, and hand
-//! the outcome to the writer, which records the attempt and schedules a retry or settles.
+//! Delivery workers: a dispatcher claims due deliveries from the outbox queue with a lease
+//! and runs each attempt as a task, bounded by a semaphore. An attempt reads its delivery,
+//! takes a call slot of its account and of its target ([`super::slots`]: a fair share, or
+//! the delivery is parked until one frees up), keeps the target under its plugin's rate
+//! limit with a token bucket, records that it starts (so a crash during it is known at the
+//! next start), calls the plugin, and hands the outcome to the writer, which records the
+//! attempt and schedules a retry or settles. A digest too large for one call goes out in
+//! parts ([`super::prepare`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,17 +16,18 @@ use parking_lot::Mutex;
 use redb::ReadableDatabase;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
+use super::prepare::{Found, Prepared, find, part_bytes, prepare};
 use super::schedule::Bucket;
+use super::slots::{Slots, take_or_park};
+use crate::clock::{micros, micros_of};
 use crate::engine::{Engine, Inner};
 use crate::error::Error;
 use crate::ids::{AccountId, DeliveryId};
-use crate::inbox::to_message;
-use crate::plugin::{Delivery, DeliveryKind, FailureKind, PluginRegistry, Recipient};
-use crate::store::records::{DeliveryRecord, DeliveryState, TargetKey, decode};
+use crate::plugin::{CallError, FailureKind, PluginRegistry};
+use crate::store::Store;
+use crate::store::records::TargetKey;
 use crate::store::writer::Job;
-use crate::store::writer::micros;
 use crate::store::writer::routing::{Attempt, DeliveryJob};
-use crate::store::{DELIVERIES, DIGEST_MEMBERS, MESSAGES, Store};
 
 /// What an embedding application learns about every attempt, e.g. for metrics.
 pub trait DeliveryObserver: Send + Sync + 'static {
@@ -36,6 +41,12 @@ pub trait DeliveryObserver: Send + Sync + 'static {
 pub struct WorkerConfig {
     /// Attempts in flight at most.
     pub concurrency: usize,
+    /// Attempts in flight per account at most: the share of `concurrency` one tenant may
+    /// hold, however many targets it has (default a quarter of `concurrency`).
+    pub per_account: usize,
+    /// Attempts in flight per target (channel or contact) at most (default an eighth of
+    /// `concurrency`).
+    pub per_target: usize,
     /// How long a claimed delivery stays leased before another worker may take it.
     pub lease: Duration,
     /// The locale of fixed words in notifications.
@@ -46,6 +57,8 @@ impl Default for WorkerConfig {
     fn default() -> WorkerConfig {
         WorkerConfig {
             concurrency: 64,
+            per_account: 16,
+            per_target: 8,
             lease: Duration::from_secs(60),
             locale: "en".to_owned(),
         }
@@ -64,6 +77,7 @@ struct Shared {
     config: WorkerConfig,
     observer: Option<Arc<dyn DeliveryObserver>>,
     buckets: Mutex<HashMap<(AccountId, TargetKey), Bucket>>,
+    slots: Arc<Mutex<Slots>>,
 }
 
 impl Workers {
@@ -81,7 +95,11 @@ impl Workers {
         });
         let shared = Arc::new(Shared {
             registry,
-            config,
+            config: config.clone(),
+            slots: Arc::new(Mutex::new(Slots::new(
+                config.per_account,
+                config.per_target,
+            ))),
             observer,
             buckets: Mutex::new(HashMap::new()),
         });
@@ -118,7 +136,7 @@ async fn dispatch(
 ) {
     let limit = shared.config.concurrency.max(1);
     let permits = Arc::new(Semaphore::new(limit));
-    let lease = i64::try_from(shared.config.lease.as_micros()).unwrap_or(i64::MAX);
+    let lease = micros_of(shared.config.lease);
     loop {
         if workers.stopping.load(Ordering::SeqCst) {
             break;
@@ -159,55 +177,74 @@ async fn dispatch(
         .await;
 }
 
-/// A delivery read from the store, ready for its plugin.
-enum Prepared {
-    Ready {
-        account: AccountId,
-        target: TargetKey,
-        plugin: String,
-        config: String,
-        delivery: Delivery,
-    },
-    /// It cannot be delivered any more; the reason becomes its last error.
-    Gone(String),
-    /// Nothing to do: it was settled meanwhile.
-    Settled,
-}
-
 async fn attempt(engine: Engine, shared: Arc<Shared>, id: u64, permit: OwnedSemaphorePermit) {
     let _permit = permit;
     let store = engine.inner.store.clone();
-    let prepared = match prepare(&engine, &shared, id) {
-        Ok(p) => p,
-        Err(e) => {
-            tracing::error!(delivery = %DeliveryId(id), error = %e, "cannot read a due delivery; trying again in a second");
-            let later = micros(engine.now()) + 1_000_000;
-            store.queue.lock().release(id, later);
-            return;
-        }
+    let retry_soon = |e: Error| {
+        tracing::error!(delivery = %DeliveryId(id), error = %e, "cannot read a due delivery; trying again in a second");
+        let later = micros(engine.now()) + 1_000_000;
+        store.queue.lock().release(id, later);
     };
-    let outcome = match prepared {
-        Prepared::Settled => {
+    let read = store
+        .db
+        .begin_read()
+        .map_err(Error::from)
+        .and_then(|txn| find(&txn, id).map(|found| (txn, found)));
+    let (txn, record) = match read {
+        Ok((_, Found::Settled)) => {
             store.queue.lock().settle(id);
             return;
         }
+        Ok((txn, Found::Due(record))) => (txn, record),
+        Err(e) => return retry_soon(e),
+    };
+    let account = AccountId(record.account);
+    let Some(_slot) = take_or_park(
+        &shared.slots,
+        &store,
+        &engine.inner.clock,
+        id,
+        record.account,
+        record.target,
+    ) else {
+        return;
+    };
+    let budget = part_bytes(shared.registry.config().memory_limit);
+    let prepared = match prepare(&engine, &txn, id, &record, &shared.config.locale, budget) {
+        Ok(prepared) => prepared,
+        Err(e) => return retry_soon(e),
+    };
+    drop(txn);
+    let outcome = match prepared {
+        Prepared::Finished => Attempt::Delivered,
         Prepared::Gone(reason) => Attempt::Failed {
             error: reason,
             retry: false,
             retry_after: None,
         },
         Prepared::Ready {
-            account,
-            target,
-            plugin,
             config,
             delivery,
+            part,
         } => {
-            if let Some(limit) = shared.registry.plugin(&plugin).and_then(|p| p.rate_limit) {
+            let plugin = record.plugin;
+            // The plugin's stated limit is known once it is loaded: wait for that (at most a
+            // call deadline) rather than send past the limit while the server starts.
+            let limit = match shared.registry.ready(&plugin).await {
+                Ok(info) => info.rate_limit,
+                Err(CallError::Loading { .. }) => {
+                    let later = micros(engine.now()) + 1_000_000;
+                    store.queue.lock().release(id, later);
+                    return;
+                }
+                // The send fails the same way and records why.
+                Err(_) => None,
+            };
+            if let Some(limit) = limit {
                 let now = micros(engine.now());
                 let mut buckets = shared.buckets.lock();
                 let bucket = buckets
-                    .entry((account, target))
+                    .entry((account, record.target))
                     .or_insert_with(|| Bucket::new(limit.count, limit.period, now));
                 if let Err(when) = bucket.take(now) {
                     drop(buckets);
@@ -216,11 +253,38 @@ async fn attempt(engine: Engine, shared: Arc<Shared>, id: u64, permit: OwnedSema
                     return;
                 }
             }
+            // Written before the plugin runs: if it takes the process down, the next start
+            // knows which attempt did.
+            let begun = engine
+                .submit_internal(|reply| Job::Delivery {
+                    job: DeliveryJob::Begin { id },
+                    reply,
+                })
+                .await;
+            match begun {
+                Ok(0) => {
+                    store.queue.lock().settle(id);
+                    return;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(delivery = %DeliveryId(id), error = %e, "cannot record that an attempt starts; trying again in a second");
+                    let later = micros(engine.now()) + 1_000_000;
+                    store.queue.lock().release(id, later);
+                    return;
+                }
+            }
             let started = Instant::now();
             let result = shared.registry.send(&plugin, &config, &delivery).await;
             let elapsed = started.elapsed();
             let (label, outcome) = match result {
-                Ok(_) => ("delivered", Attempt::Delivered),
+                Ok(_) => (
+                    "delivered",
+                    match part {
+                        Some((through, true)) => Attempt::Part { through },
+                        _ => Attempt::Delivered,
+                    },
+                ),
                 Err(e) => {
                     let kind = e.kind();
                     let label = match kind {
@@ -263,190 +327,4 @@ async fn attempt(engine: Engine, shared: Arc<Shared>, id: u64, permit: OwnedSema
         // The lease runs out and the delivery is attempted again (at least once).
         tracing::error!(delivery = %DeliveryId(id), error = %e, "cannot record a delivery attempt");
     }
-}
-
-fn prepare(engine: &Engine, shared: &Shared, id: u64) -> Result<Prepared, Error> {
-    let store = &engine.inner.store;
-    let txn = store.db.begin_read()?;
-    let deliveries = txn.open_table(DELIVERIES)?;
-    let Some(bytes) = deliveries.get(id)? else {
-        return Ok(Prepared::Settled);
-    };
-    let record: DeliveryRecord = decode("delivery", bytes.value())?;
-    if matches!(
-        record.state,
-        DeliveryState::Delivered | DeliveryState::Failed
-    ) {
-        return Ok(Prepared::Settled);
-    }
-    let account = AccountId(record.account);
-    let (config, recipients) = {
-        let state = store.state.read();
-        match record.target {
-            TargetKey::Channel(channel) => match state.channels.get(&(account, channel)) {
-                Some(c) => match engine.inner.secrets.open(&c.config, c.sealed) {
-                    Ok(text) => (text, Vec::new()),
-                    Err(why) => return Ok(Prepared::Gone(why)),
-                },
-                None => {
-                    return Ok(Prepared::Gone(
-                        "the channel was deleted before the delivery could be made".into(),
-                    ));
-                }
-            },
-            TargetKey::Contact(contact) => match state.contacts.get(&(account, contact)) {
-                Some(c) => (
-                    "{}".to_owned(),
-                    vec![Recipient {
-                        address: c.email.clone(),
-                        name: Some(c.name.clone()),
-                    }],
-                ),
-                None => {
-                    return Ok(Prepared::Gone(
-                        "the contact was deleted before the delivery could be made".into(),
-                    ));
-                }
-            },
-        }
-    };
-    let seqs: Vec<u32> = if record.digest {
-        let members = txn.open_table(DIGEST_MEMBERS)?;
-        members
-            .range((id, 0)..=(id, u32::MAX))?
-            .map(|row| row.map(|(k, _)| k.value().1))
-            .collect::<Result<_, _>>()?
-    } else {
-        vec![record.seq]
-    };
-    let inbox = store.inbox(account)?;
-    let messages_table = txn.open_table(MESSAGES)?;
-    let mut messages = Vec::with_capacity(seqs.len());
-    for seq in seqs {
-        if !inbox.read().live.contains(seq) {
-            continue;
-        }
-        if let Some(message) = Store::message(&messages_table, account, seq)? {
-            messages.push(to_message(account, seq, message, false));
-        }
-    }
-    if messages.is_empty() {
-        return Ok(Prepared::Gone(
-            "the message was deleted before it could be delivered".into(),
-        ));
-    }
-    let delivery = Delivery {
-        kind: if record.digest {
-            DeliveryKind::Digest
-        } else {
-            DeliveryKind::Single
-        },
-        messages,
-        recipients,
-        attempt: record.attempts.saturating_add(1),
-        idempotency_key: DeliveryId(id).to_string(),
-        locale: shared.config.locale.clone(),
-        timestamp_ms: u64::try_from(micros(engine.now()) / 1000).unwrap_or(0),
-    };
-    Ok(Prepared::Ready {
-        account,
-        target: record.target,
-        plugin: record.plugin,
-        config,
-        delivery,
-    })
-}
-
-impl Engine {
-    /// Sends a sample message of `category` through a channel once, outside the outbox, and
-    /// says whether the target accepted it (operator, root or full access). A category
-    /// outside a scoped user's categories is forbidden, as for a subscription; without
-    /// one the message is a `service` message, or for a user scoped away from `service`, a
-    /// message of the first of its categories.
-    pub async fn test_channel(
-        &self,
-        principal: &crate::Principal,
-        account: AccountId,
-        id: crate::ids::ChannelId,
-        category: Option<crate::Category>,
-    ) -> Result<super::TestOutcome, Error> {
-        let category = match category {
-            Some(category) => category,
-            None => test_category(principal, account)?,
-        };
-        super::scoped(principal, crate::Action::ManageConfig, account, category)?;
-        let channel = self.channel(principal, account, id)?;
-        let registry =
-            self.inner.plugins.as_ref().ok_or_else(|| {
-                Error::invalid("plugin", "this engine has no channel plugins loaded")
-            })?;
-        let config = {
-            let state = self.inner.store.state.read();
-            let record = state
-                .channels
-                .get(&(account, id.0))
-                .ok_or_else(|| Error::NotFound(format!("channel {id} does not exist")))?;
-            self.inner
-                .secrets
-                .open(&record.config, record.sealed)
-                .map_err(Error::Unavailable)?
-        };
-        let now = self.now();
-        let message = crate::Message {
-            id: crate::MessageId::channel_test(account),
-            account_id: account,
-            category,
-            subtype: Some("channel-test".into()),
-            title: format!(
-                "Test notification from msghub for channel '{}'",
-                channel.name
-            ),
-            body: Some(
-                "This is a **test** sent from msghub to check that the channel works. \
-                 No action is needed."
-                    .into(),
-            ),
-            severity: crate::Severity::Info,
-            link: None,
-            resource: None,
-            dedupe_key: None,
-            created_at: now,
-            read: false,
-        };
-        let delivery = Delivery {
-            kind: DeliveryKind::Single,
-            messages: vec![message],
-            recipients: Vec::new(),
-            attempt: 1,
-            idempotency_key: format!("test_{:016x}", rand::random::<u64>()),
-            locale: "en".into(),
-            timestamp_ms: u64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0),
-        };
-        Ok(
-            match registry.send(&channel.plugin, &config, &delivery).await {
-                Ok(_) => super::TestOutcome {
-                    status: super::DeliveryStatus::Delivered,
-                    error: None,
-                },
-                Err(e) => super::TestOutcome {
-                    status: super::DeliveryStatus::Failed,
-                    error: Some(e.to_string()),
-                },
-            },
-        )
-    }
-}
-
-/// The category of a test message when the caller names none: `service`, unless the caller
-/// is scoped away from it, then the first of its categories.
-fn test_category(
-    principal: &crate::Principal,
-    account: AccountId,
-) -> Result<crate::Category, Error> {
-    let mine = crate::access::visible_categories(principal, crate::Action::ManageConfig, account)?;
-    Ok(if mine.contains(crate::Category::Service) {
-        crate::Category::Service
-    } else {
-        mine.iter().next().unwrap_or(crate::Category::Service)
-    })
 }

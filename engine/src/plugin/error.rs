@@ -2,6 +2,7 @@
 //! saying what went wrong.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::types::FailureKind;
@@ -51,10 +52,17 @@ pub enum RegistryError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// Loading in the background needs a tokio runtime, and the caller is not on one.
+    #[error(
+        "plugins load on a tokio runtime: start loading from within one (e.g. under \
+         #[tokio::main])"
+    )]
+    NoRuntime,
 }
 
-/// One plugin could not be loaded; the others still are.
-#[derive(Debug, thiserror::Error)]
+/// One plugin could not be loaded; the others still are. Cloned into the registry's state,
+/// so that every call for the plugin can say why it is not there.
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum LoadError {
     /// The file cannot be read.
@@ -63,7 +71,7 @@ pub enum LoadError {
         /// The file.
         origin: String,
         /// The I/O error.
-        source: std::io::Error,
+        source: Arc<std::io::Error>,
     },
     /// The bytes are not a WebAssembly component (a core module, or not WebAssembly).
     #[error("{origin}: not a WebAssembly component: {reason}")]
@@ -125,6 +133,15 @@ pub enum LoadError {
         /// Where the first one came from.
         first: String,
     },
+    /// Loading stopped before this plugin was done: the registry was dropped, the runtime
+    /// shut down, or the loader failed.
+    #[error("{origin}: loading stopped before it finished: {reason}")]
+    Interrupted {
+        /// The file.
+        origin: String,
+        /// What stopped it.
+        reason: String,
+    },
 }
 
 /// Which export of a plugin a call went to.
@@ -152,11 +169,28 @@ impl std::fmt::Display for CallKind {
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum CallError {
-    /// No loaded plugin has that name.
+    /// No loaded plugin has that name, and none is still loading.
     #[error("no plugin named '{plugin}' is loaded")]
     UnknownPlugin {
         /// The name asked for.
         plugin: String,
+    },
+    /// The plugin was still loading when the wait for it (the call deadline) ran out;
+    /// retrying in a moment finds it loaded.
+    #[error("plugin '{plugin}' is still loading after {waited:?}; retry in a moment")]
+    Loading {
+        /// The name asked for.
+        plugin: String,
+        /// How long the call waited for it.
+        waited: Duration,
+    },
+    /// The plugin could not be loaded; the reason is the load error, which names the file.
+    #[error("plugin '{plugin}' failed to load: {reason}")]
+    LoadFailed {
+        /// The name asked for.
+        plugin: String,
+        /// Why it failed ([`LoadError`]'s message).
+        reason: String,
     },
     /// The call ran past its deadline and was stopped.
     #[error("plugin '{plugin}' did not finish {call} within {deadline:?} and was stopped")]
@@ -269,12 +303,14 @@ fn describe_failure(
 
 impl SendError {
     /// Whether trying again later may succeed, and when: a plugin's own verdict, a timeout
-    /// (retryable), or a crash (permanent: the same input crashes again).
+    /// or a plugin still loading (retryable), or a crash (permanent: the same input crashes
+    /// again).
     pub fn kind(&self) -> FailureKind {
         match self {
             SendError::Failed { kind, .. } => kind.clone(),
             SendError::Call(CallError::Timeout { .. }) => FailureKind::Retryable,
             SendError::Call(CallError::Instantiate { .. }) => FailureKind::Retryable,
+            SendError::Call(CallError::Loading { .. }) => FailureKind::Retryable,
             SendError::Call(_) => FailureKind::Permanent,
         }
     }

@@ -4,10 +4,14 @@
 //! repository root). This module owns everything between the engine and those components:
 //!
 //! - [`registry`]: the [`PluginRegistry`]: one wasmtime `Engine` (pooling allocator, epoch
-//!   interruption), loading of the bundled plugins and of a plugin directory, one
-//!   pre-linked `InstancePre` per plugin, and the typed calls [`PluginRegistry::info`],
-//!   [`PluginRegistry::validate_config`] and [`PluginRegistry::send`], each in a fresh
-//!   `Store` with a deadline and a memory cap.
+//!   interruption), one pre-linked `InstancePre` per plugin, and the typed calls
+//!   [`PluginRegistry::info`], [`PluginRegistry::validate_config`] and
+//!   [`PluginRegistry::send`], each in a fresh `Store` with a deadline and a memory cap.
+//! - `loader`: the [`PluginRegistryBuilder`] (bundled plugins, files, a plugin directory)
+//!   and the background task that compiles each plugin on a blocking thread and asks it for
+//!   its `info`, so a registry is usable before its plugins are ([`Loading`]).
+//! - `catalog`: which plugins are loading, ready or failed ([`PluginState`]); a call takes
+//!   the version ready when it starts and keeps it, and waits for a plugin still loading.
 //! - `cache`: compiled components on disk, keyed by the engine's compatibility hash and the
 //!   component's digest, so a restart does not recompile.
 //! - `bindings`: the host bindings of each supported notifier version (0.1 today), and the
@@ -24,19 +28,23 @@
 //! a plugin's failure escape the one call it happened in, and never log a plugin's
 //! configuration (it holds secrets).
 
+mod address;
 mod bindings;
 mod cache;
+mod catalog;
 pub mod config;
 pub mod error;
 mod http;
+mod loader;
 mod mail;
 pub mod registry;
 mod sandbox;
 pub mod types;
 
+pub use catalog::{PluginState, PluginStatus, PluginWatch};
 pub use config::PluginConfig;
 pub use error::{CallError, ConfigError, LoadError, RegistryError, SendError, ValidateError};
-pub use registry::{LoadReport, PluginRegistry, PluginRegistryBuilder};
+pub use registry::{LoadReport, Loading, PluginRegistry, PluginRegistryBuilder};
 pub use types::{Delivery, DeliveryKind, FailureKind, PluginInfo, RateLimit, Receipt, Recipient};
 
 /// The notifier versions this host runs, newest first.

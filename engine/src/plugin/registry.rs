@@ -6,214 +6,84 @@
 //! once (or taken from the compilation cache) and pre-linked into an `InstancePre`, whose
 //! imports are resolved so instantiating costs microseconds. Call many: every call gets a
 //! fresh `Store`, so no state, memory or resource leaks from one delivery into the next, and
-//! a crash poisons nothing. Guest code yields to tokio at every epoch tick, so a spinning
-//! plugin never holds a runtime thread for longer than a tick; a tokio timeout around the
+//! a crash poisons nothing. Calls run on threads of the plugin host's own, never on the
+//! caller's runtime, and guest code yields at every epoch tick, so a spinning plugin never
+//! holds a thread for longer than a tick nor slows the API; a tokio timeout around the
 //! whole call is the deadline, for guest code (it fires at a yield) and for a guest blocked
 //! in host I/O alike.
+//!
+//! The plugins themselves live in the catalog (`catalog`), filled by the loader (`loader`)
+//! in the background: a call looks its plugin up when it starts, waiting while it loads,
+//! and holds that version until it ends.
 
-use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTableError};
 use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
+use super::SUPPORTED_VERSIONS;
+use super::address::AddressPolicy;
 use super::bindings::v0_1::exports::msghub::notifier::notifier as n01;
 use super::bindings::{self, v0_1};
 use super::cache::{CompileCache, Origin};
+use super::catalog::{Catalog, Lookup, PluginState, PluginWatch};
 use super::config::PluginConfig;
 use super::error::{CallError, CallKind, LoadError, RegistryError, SendError, ValidateError};
-use super::http::{AddressPolicy, CallQuota, Outbound, PluginHttp, RequestGuard};
+use super::http::{CallQuota, Outbound, PluginHttp, RequestGuard};
+use super::loader::Input;
+pub use super::loader::{LoadReport, Loading, PluginRegistryBuilder};
 use super::mail::Mailer;
 use super::sandbox::{CallState, CallTrace, MAIL_RECIPIENTS, MailGrant};
 use super::types::{Delivery, PluginInfo, Receipt};
-use super::{BUNDLED, SUPPORTED_VERSIONS};
 
 /// How often the epoch advances: the granularity of call deadlines.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// The loaded channel plugins, and the sandbox that runs them. Cheap to clone.
+/// The channel plugins, and the sandbox that runs them. Cheap to clone.
+///
+/// The set of plugins may change while the registry is shared: plugins load in the
+/// background ([`PluginRegistryBuilder::load_in_background`]), and a file can be loaded
+/// again or removed ([`PluginRegistry::load_file`], [`PluginRegistry::remove_file`]). A call
+/// runs on the version that was ready when it started; a call for a plugin still loading
+/// waits for it, at most the call deadline.
 #[derive(Clone)]
 pub struct PluginRegistry {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
-struct Inner {
+/// The host, shared by every plugin and every call.
+pub(super) struct Inner {
     engine: Engine,
-    plugins: BTreeMap<String, Loaded>,
+    linker: Linker<CallState>,
+    cache: CompileCache,
     config: PluginConfig,
     outbound: Arc<Outbound>,
     mailer: Arc<Mailer>,
-    slots: Semaphore,
+    /// One permit per call at once: the pooling allocator's instance slots.
+    calls: Semaphore,
+    pub(super) catalog: watch::Sender<Catalog>,
 }
 
-/// One loaded plugin.
-struct Loaded {
-    info: PluginInfo,
-    origin: String,
+/// One version of one loaded plugin. A call holds it (an `Arc`) until the call ends.
+pub(super) struct Loaded {
+    pub(super) name: Arc<str>,
+    pub(super) info: Arc<PluginInfo>,
     pre: v0_1::ChannelPre<CallState>,
     guard: RequestGuard,
+    /// How long compiling (or reading the cache) and `info` took.
+    pub(super) took: Duration,
+    /// Whether it was compiled by this load (else taken from the compilation cache).
+    pub(super) compiled: bool,
 }
 
-/// What a load did: the plugins loaded, the files refused (with the reason), and how many
-/// components were compiled or taken from the compilation cache.
-#[derive(Debug, Default)]
-#[non_exhaustive]
-pub struct LoadReport {
-    /// The names of the plugins loaded, in load order.
-    pub loaded: Vec<String>,
-    /// The plugins refused; the others loaded regardless.
-    pub refused: Vec<LoadError>,
-    /// Components compiled by this load.
-    pub compiled: usize,
-    /// Components taken from the compilation cache.
-    pub cached: usize,
-}
-
-/// Where a plugin comes from.
-enum Source {
-    Bytes {
-        origin: String,
-        bytes: Cow<'static, [u8]>,
-    },
-    File(PathBuf),
-    Dir(PathBuf),
-}
-
-/// Collects the plugins to load; [`PluginRegistryBuilder::load`] loads them.
-pub struct PluginRegistryBuilder {
-    config: PluginConfig,
-    sources: Vec<Source>,
-}
-
-impl PluginRegistryBuilder {
-    /// Adds the plugins bundled with the engine ([`BUNDLED`]).
-    pub fn bundled(mut self) -> Self {
-        for (name, bytes) in BUNDLED {
-            self.sources.push(Source::Bytes {
-                origin: format!("bundled plugin '{name}'"),
-                bytes: Cow::Borrowed(bytes),
-            });
-        }
-        self
-    }
-
-    /// Adds a component given as bytes; `origin` names it in errors.
-    pub fn component(mut self, origin: &str, bytes: Vec<u8>) -> Self {
-        self.sources.push(Source::Bytes {
-            origin: origin.to_owned(),
-            bytes: Cow::Owned(bytes),
-        });
-        self
-    }
-
-    /// Adds one `.wasm` file.
-    pub fn file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.sources.push(Source::File(path.into()));
-        self
-    }
-
-    /// Adds every `*.wasm` file of a directory (not its subdirectories), in name order.
-    pub fn dir(mut self, path: impl Into<PathBuf>) -> Self {
-        self.sources.push(Source::Dir(path.into()));
-        self
-    }
-
-    /// Starts the sandbox and loads every plugin added. A plugin that cannot be loaded is
-    /// reported in [`LoadReport::refused`] and the others load regardless; only a host that
-    /// cannot start, or a plugin directory that cannot be listed, is an error.
-    pub async fn load(self) -> Result<(PluginRegistry, LoadReport), RegistryError> {
-        let config = self.config;
-        let engine = new_engine(&config)?;
-        let linker = new_linker(&engine)?;
-        let outbound = Outbound::new(&config).map_err(|reason| RegistryError::Engine { reason })?;
-        let mailer = Mailer::new(
-            config.smtp_url.as_deref(),
-            config.smtp_allow_plaintext_auth,
-            &config.mail_from,
-            config.response_timeout,
-        )?;
-        start_epoch_ticker(&engine);
-        let mut inner = Inner {
-            slots: Semaphore::new(config.max_concurrent_calls.max(1) as usize),
-            engine,
-            plugins: BTreeMap::new(),
-            outbound: Arc::new(outbound),
-            mailer: Arc::new(mailer),
-            config,
-        };
-        let cache = Arc::new(CompileCache::new(
-            &inner.engine,
-            inner.config.cache_dir.as_deref(),
-        ));
-        let mut report = LoadReport::default();
-        for source in expand(self.sources)? {
-            let (origin, bytes) = match source {
-                Ok(found) => found,
-                Err(e) => {
-                    report.refused.push(e);
-                    continue;
-                }
-            };
-            match inner.load_one(&linker, &cache, &origin, bytes).await {
-                Ok((name, how)) => {
-                    match how {
-                        Origin::Compiled => report.compiled += 1,
-                        Origin::Cached => report.cached += 1,
-                    }
-                    tracing::info!(plugin = %name, %origin, "channel plugin loaded");
-                    report.loaded.push(name);
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "channel plugin refused");
-                    report.refused.push(e);
-                }
-            }
-        }
-        let registry = PluginRegistry {
-            inner: Arc::new(inner),
-        };
-        Ok((registry, report))
-    }
-}
-
-/// Reads every source into `(origin, bytes)`; unreadable files become load errors.
-#[allow(clippy::type_complexity)]
-fn expand(
-    sources: Vec<Source>,
-) -> Result<Vec<Result<(String, Cow<'static, [u8]>), LoadError>>, RegistryError> {
-    let mut out = Vec::new();
-    for source in sources {
-        match source {
-            Source::Bytes { origin, bytes } => out.push(Ok((origin, bytes))),
-            Source::File(path) => out.push(read(&path)),
-            Source::Dir(dir) => {
-                let listing =
-                    std::fs::read_dir(&dir).map_err(|source| RegistryError::PluginDir {
-                        path: dir.clone(),
-                        source,
-                    })?;
-                let mut files: Vec<PathBuf> = listing
-                    .filter_map(|entry| entry.ok().map(|e| e.path()))
-                    .filter(|p| p.extension().is_some_and(|ext| ext == "wasm") && p.is_file())
-                    .collect();
-                files.sort();
-                out.extend(files.iter().map(|p| read(p)));
-            }
-        }
-    }
-    Ok(out)
-}
-
-fn read(path: &Path) -> Result<(String, Cow<'static, [u8]>), LoadError> {
-    let origin = path.display().to_string();
-    match std::fs::read(path) {
-        Ok(bytes) => Ok((origin, Cow::Owned(bytes))),
-        Err(source) => Err(LoadError::Read { origin, source }),
-    }
+/// A component compiled and linked, before its `info` call.
+pub(super) struct Linked {
+    pre: v0_1::ChannelPre<CallState>,
+    /// Whether it was compiled now (else taken from the compilation cache).
+    pub(super) compiled: bool,
 }
 
 fn new_engine(config: &PluginConfig) -> Result<Engine, RegistryError> {
@@ -271,11 +141,39 @@ fn start_epoch_ticker(engine: &Engine) {
     }
 }
 
+/// The threads guest code runs on, one per core, shared by every registry of the process:
+/// a runtime of their own, so that plugins spinning on every one of them leave the caller's
+/// runtime free, and the operating system shares the cores between the two.
+fn plugin_runtime() -> Result<&'static tokio::runtime::Runtime, &'static String> {
+    static RUNTIME: std::sync::OnceLock<Result<tokio::runtime::Runtime, String>> =
+        std::sync::OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(threads)
+                .thread_name("msghub-plugin")
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start the plugin host's threads: {e}"))
+        })
+        .as_ref()
+}
+
+/// A spawned call that is stopped when its caller stops waiting for it.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// What a call asks of the plugin.
-enum Request<'a> {
+enum Request {
     Info,
-    Validate(&'a str),
-    Send(&'a str, &'a n01::Delivery),
+    Validate(String),
+    Send(String, Box<n01::Delivery>),
 }
 
 /// What the plugin answered.
@@ -285,7 +183,7 @@ enum Answer {
     Send(Result<n01::Receipt, n01::SendError>),
 }
 
-impl Request<'_> {
+impl Request {
     fn kind(&self) -> CallKind {
         match self {
             Request::Info => CallKind::Info,
@@ -302,30 +200,20 @@ enum Stage {
 }
 
 impl Inner {
-    async fn load_one(
-        &mut self,
-        linker: &Linker<CallState>,
-        cache: &Arc<CompileCache>,
-        origin: &str,
-        bytes: Cow<'static, [u8]>,
-    ) -> Result<(String, Origin), LoadError> {
-        check_component_header(origin, &bytes)?;
-        let (component, how) = {
-            let engine = self.engine.clone();
-            let cache = cache.clone();
-            tokio::task::spawn_blocking(move || cache.component(&engine, &bytes))
-                .await
-                .map_err(|e| LoadError::NotAComponent {
-                    origin: origin.to_owned(),
-                    reason: format!("compilation stopped: {e}"),
-                })?
+    /// Reads, compiles (or takes from the cache) and links one component. CPU-heavy: run it
+    /// on a blocking thread, never on a runtime worker.
+    pub(super) fn link(&self, origin: &str, bytes: &[u8]) -> Result<Linked, LoadError> {
+        check_component_header(origin, bytes)?;
+        let (component, how) =
+            self.cache
+                .component(&self.engine, bytes)
                 .map_err(|e| LoadError::NotAComponent {
                     origin: origin.to_owned(),
                     reason: format!("{e:#}"),
-                })?
-        };
+                })?;
         check_world(&self.engine, origin, &component)?;
-        let pre = linker
+        let pre = self
+            .linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Link {
                 origin: origin.to_owned(),
@@ -336,11 +224,25 @@ impl Inner {
             supported: SUPPORTED_VERSIONS.join(", "),
             exports: format!("a notifier interface of the wrong shape ({e:#})"),
         })?;
+        Ok(Linked {
+            pre,
+            compiled: how == Origin::Compiled,
+        })
+    }
+
+    /// Asks a linked component for its `info`, which names it and states what it may reach.
+    /// `started` is when its load began, for [`Loaded::took`].
+    pub(super) async fn describe(
+        self: &Arc<Self>,
+        origin: &str,
+        linked: Linked,
+        started: std::time::Instant,
+    ) -> Result<Loaded, LoadError> {
         // `info` runs before the plugin's hosts are known: it may do no I/O at all.
         let unnamed: Arc<str> = Arc::from(origin);
         let guard = RequestGuard::new(unnamed.clone(), &[], false, AddressPolicy::new(&[]));
         let answer = self
-            .run(&unnamed, &pre, &guard, Request::Info)
+            .run_apart(unnamed, linked.pre.clone(), guard, Request::Info)
             .await
             .map_err(|e| LoadError::Info {
                 origin: origin.to_owned(),
@@ -353,30 +255,58 @@ impl Inner {
             origin: origin.to_owned(),
             reason,
         })?;
-        if let Some(first) = self.plugins.get(&info.name) {
-            return Err(LoadError::Duplicate {
-                origin: origin.to_owned(),
-                name: info.name,
-                first: first.origin.clone(),
-            });
-        }
-        let name = info.name.clone();
+        let name: Arc<str> = Arc::from(info.name.as_str());
         let guard = RequestGuard::new(
-            Arc::from(name.as_str()),
+            name.clone(),
             &info.hosts,
             info.user_supplied_host,
             self.outbound.addresses.clone(),
         );
-        self.plugins.insert(
-            name.clone(),
-            Loaded {
-                info,
-                origin: origin.to_owned(),
-                pre,
-                guard,
-            },
-        );
-        Ok((name, how))
+        Ok(Loaded {
+            name,
+            info: Arc::new(info),
+            pre: linked.pre,
+            guard,
+            took: started.elapsed(),
+            compiled: linked.compiled,
+        })
+    }
+
+    /// Runs one call on the plugin host's own threads ([`plugin_runtime`]), so that guest
+    /// code, however long it spins, never holds a thread of the caller's runtime (the API,
+    /// health checks, the writer's callers). The caller's log subscriber and span follow
+    /// the call; dropping the returned future stops the call.
+    async fn run_apart(
+        self: &Arc<Self>,
+        plugin: Arc<str>,
+        pre: v0_1::ChannelPre<CallState>,
+        guard: RequestGuard,
+        request: Request,
+    ) -> Result<(Answer, Arc<CallTrace>), CallError> {
+        use tracing::Instrument as _;
+        use tracing::instrument::WithSubscriber as _;
+        let kind = request.kind();
+        let stopped = |reason: String| CallError::Trap {
+            plugin: plugin.to_string(),
+            call: kind,
+            reason,
+        };
+        let runtime = plugin_runtime().map_err(|e| stopped(e.clone()))?;
+        let inner = self.clone();
+        let name = plugin.clone();
+        let call = async move { inner.run(&name, &pre, &guard, request).await }
+            .in_current_span()
+            .with_current_subscriber();
+        let mut task = AbortOnDrop(runtime.spawn(call));
+        match (&mut task.0).await {
+            Ok(answer) => answer,
+            Err(e) if e.is_panic() => Err(stopped(
+                "the plugin host failed while running the call (a bug in msghub; the call \
+                 was stopped)"
+                    .to_owned(),
+            )),
+            Err(_) => Err(stopped("the plugin host is shutting down".to_owned())),
+        }
     }
 
     /// Runs one call in a fresh store, under the deadline and the memory cap.
@@ -385,12 +315,12 @@ impl Inner {
         plugin: &Arc<str>,
         pre: &v0_1::ChannelPre<CallState>,
         guard: &RequestGuard,
-        request: Request<'_>,
+        request: Request,
     ) -> Result<(Answer, Arc<CallTrace>), CallError> {
         let kind = request.kind();
         let deadline = self.config.call_deadline;
         let _slot = self
-            .slots
+            .calls
             .acquire()
             .await
             .map_err(|_| CallError::Instantiate {
@@ -398,7 +328,7 @@ impl Inner {
                 call: kind,
                 reason: "the plugin host is shutting down".to_owned(),
             })?;
-        let trace = Arc::new(CallTrace::default());
+        let trace = Arc::new(CallTrace::new());
         let grant = self.mail_grant(plugin, &request);
         let mut store = self.new_store(plugin, guard, &trace, grant);
         let work = async {
@@ -410,11 +340,11 @@ impl Inner {
             let answer = match request {
                 Request::Info => notifier.call_info(&mut store).await.map(Answer::Info),
                 Request::Validate(config) => notifier
-                    .call_validate_config(&mut store, config)
+                    .call_validate_config(&mut store, &config)
                     .await
                     .map(Answer::Validate),
                 Request::Send(config, delivery) => notifier
-                    .call_send(&mut store, config, delivery)
+                    .call_send(&mut store, &config, &delivery)
                     .await
                     .map(Answer::Send),
             };
@@ -437,7 +367,7 @@ impl Inner {
     /// Whether the call may mail, and to whom: only plugins the operator lists, only in
     /// `send`, only to the delivery's recipients and the addresses its channel's
     /// configuration names.
-    fn mail_grant(&self, plugin: &str, request: &Request<'_>) -> MailGrant {
+    fn mail_grant(&self, plugin: &str, request: &Request) -> MailGrant {
         if !self.config.mail_plugins.iter().any(|p| p == plugin) {
             return MailGrant::Denied(format!(
                 "plugin '{plugin}' may not send mail: the operator grants mail only to the \
@@ -492,12 +422,19 @@ impl Inner {
         );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| state.limiter());
-        // Guest code runs on the caller's (tokio) thread and never yields by itself: at
-        // every epoch tick it yields, so a spinning plugin holds a worker thread for one
-        // tick at a time, never for the whole deadline. The deadline itself is the tokio
-        // timeout around the call, which fires at a yield.
+        // Guest code never yields by itself: at every epoch tick it yields, so a spinning
+        // plugin holds a thread of the plugin host for one tick at a time, never for the
+        // whole deadline. It yields as `tokio::task::yield_now` does, behind the tasks
+        // already waiting and after the I/O driver is polled, so calls blocked on I/O
+        // (other tenants' deliveries) go on between the ticks. The deadline itself is the
+        // tokio timeout around the call, which fires at a yield.
         store.set_epoch_deadline(1);
-        store.epoch_deadline_async_yield_and_update(1);
+        store.epoch_deadline_callback(|_| {
+            Ok(wasmtime::UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(tokio::task::yield_now()),
+            ))
+        });
         store
     }
 
@@ -620,20 +557,100 @@ fn check_world(engine: &Engine, origin: &str, component: &Component) -> Result<(
 impl PluginRegistry {
     /// Starts collecting plugins to load under `config`.
     pub fn builder(config: PluginConfig) -> PluginRegistryBuilder {
-        PluginRegistryBuilder {
-            config,
-            sources: Vec::new(),
-        }
+        PluginRegistryBuilder::new(config)
     }
 
-    /// The loaded plugins, by name.
-    pub fn plugins(&self) -> impl Iterator<Item = &PluginInfo> {
-        self.inner.plugins.values().map(|p| &p.info)
+    /// Starts the sandbox, without plugins: the wasmtime engine, the linker, the HTTP client
+    /// and the mailer.
+    pub(super) fn host(config: PluginConfig) -> Result<PluginRegistry, RegistryError> {
+        let engine = new_engine(&config)?;
+        let linker = new_linker(&engine)?;
+        let outbound = Outbound::new(&config).map_err(|reason| RegistryError::Engine { reason })?;
+        let mailer = Mailer::new(
+            config.smtp_url.as_deref(),
+            config.smtp_allow_plaintext_auth,
+            &config.mail_from,
+            config.response_timeout,
+        )?;
+        start_epoch_ticker(&engine);
+        let (catalog, _) = watch::channel(Catalog::default());
+        Ok(PluginRegistry {
+            inner: Arc::new(Inner {
+                calls: Semaphore::new(config.max_concurrent_calls.max(1) as usize),
+                cache: CompileCache::new(&engine, config.cache_dir.as_deref()),
+                linker,
+                engine,
+                outbound: Arc::new(outbound),
+                mailer: Arc::new(mailer),
+                config,
+                catalog,
+            }),
+        })
     }
 
-    /// The plugin named `name`, as its `info` described it at load.
-    pub fn plugin(&self, name: &str) -> Option<&PluginInfo> {
-        self.inner.plugins.get(name).map(|p| &p.info)
+    /// The plugins ready to be called, by name. A snapshot: plugins that finish loading
+    /// later are not in it.
+    pub fn plugins(&self) -> impl Iterator<Item = Arc<PluginInfo>> + use<> {
+        let mut ready: Vec<Arc<PluginInfo>> = self
+            .inner
+            .catalog
+            .borrow()
+            .ready_plugins()
+            .map(|p| p.info.clone())
+            .collect();
+        ready.sort_by(|a, b| a.name.cmp(&b.name));
+        ready.into_iter()
+    }
+
+    /// The plugin named `name` if it is ready, as its `info` described it at load; `None`
+    /// while it is still loading (see [`PluginRegistry::ready`] to wait for it).
+    pub fn plugin(&self, name: &str) -> Option<Arc<PluginInfo>> {
+        let catalog = self.inner.catalog.borrow();
+        catalog.ready(name).map(|p| p.info.clone())
+    }
+
+    /// The plugin named `name`, once it is ready: waits while it, or a plugin whose name is
+    /// not known yet, is loading, at most the call deadline. Fails as a call for it would.
+    pub async fn ready(&self, name: &str) -> Result<Arc<PluginInfo>, CallError> {
+        self.loaded(name).await.map(|p| p.info.clone())
+    }
+
+    /// Every plugin the registry knows, loading, ready or failed, in load order.
+    pub fn states(&self) -> Vec<PluginState> {
+        self.inner.catalog.borrow().states()
+    }
+
+    /// Whether any plugin is still loading.
+    pub fn is_loading(&self) -> bool {
+        self.inner.catalog.borrow().is_loading()
+    }
+
+    /// Follows the plugins as they finish loading, e.g. to update a list of names.
+    pub fn watch(&self) -> PluginWatch {
+        PluginWatch::new(self.inner.catalog.subscribe())
+    }
+
+    /// Loads the `.wasm` file at `path` in the background, or loads it again if it was
+    /// loaded before (a file replaced in the plugin directory): calls in flight finish on the
+    /// old version, calls made meanwhile wait for the new one. Call it from within a tokio
+    /// runtime.
+    pub fn load_file(&self, path: impl Into<PathBuf>) -> Result<Loading, RegistryError> {
+        let runtime = super::loader::runtime()?;
+        let path = path.into();
+        let origin = path.display().to_string();
+        let mut id = 0;
+        self.inner
+            .catalog
+            .send_modify(|c| id = c.requeue(&origin, name_of_file(&path)));
+        let job = (id, origin, Input::File(path));
+        Ok(super::loader::spawn(self, vec![job], &runtime))
+    }
+
+    /// Removes the plugin loaded from the file at `path` (or still loading from it); calls in
+    /// flight finish on it, later calls find no such plugin. Returns whether there was one.
+    pub fn remove_file(&self, path: &Path) -> bool {
+        let origin = path.display().to_string();
+        self.inner.catalog.send_if_modified(|c| c.remove(&origin))
     }
 
     /// The configuration the registry runs with.
@@ -641,24 +658,61 @@ impl PluginRegistry {
         &self.inner.config
     }
 
-    fn loaded(&self, plugin: &str) -> Result<(&Loaded, Arc<str>), CallError> {
-        let loaded = self
-            .inner
-            .plugins
-            .get(plugin)
-            .ok_or_else(|| CallError::UnknownPlugin {
+    /// The version of `plugin` a call runs on, waiting for it while it loads.
+    async fn loaded(&self, plugin: &str) -> Result<Arc<Loaded>, CallError> {
+        if let Some(loaded) = self.inner.catalog.borrow().ready(plugin) {
+            return Ok(loaded.clone());
+        }
+        let mut catalog = self.inner.catalog.subscribe();
+        let waited = self.inner.config.call_deadline;
+        let found = tokio::time::timeout(waited, async {
+            loop {
+                let lookup = catalog.borrow_and_update().lookup(plugin);
+                if !matches!(lookup, Lookup::Pending) {
+                    return lookup;
+                }
+                if catalog.changed().await.is_err() {
+                    return Lookup::Unknown;
+                }
+            }
+        })
+        .await;
+        match found {
+            Ok(Lookup::Ready(loaded)) => Ok(loaded),
+            Ok(Lookup::Failed(error)) => Err(CallError::LoadFailed {
                 plugin: plugin.to_owned(),
-            })?;
-        Ok((loaded, Arc::from(plugin)))
+                reason: error.to_string(),
+            }),
+            Ok(Lookup::Pending | Lookup::Unknown) => Err(CallError::UnknownPlugin {
+                plugin: plugin.to_owned(),
+            }),
+            Err(_) => Err(CallError::Loading {
+                plugin: plugin.to_owned(),
+                waited,
+            }),
+        }
+    }
+
+    /// Runs one call of the loaded plugin, on the plugin host's threads.
+    async fn run(
+        &self,
+        loaded: &Loaded,
+        request: Request,
+    ) -> Result<(Answer, Arc<CallTrace>), CallError> {
+        self.inner
+            .run_apart(
+                loaded.name.clone(),
+                loaded.pre.clone(),
+                loaded.guard.clone(),
+                request,
+            )
+            .await
     }
 
     /// Calls the plugin's `info` in a fresh instance.
     pub async fn info(&self, plugin: &str) -> Result<PluginInfo, CallError> {
-        let (loaded, name) = self.loaded(plugin)?;
-        let (answer, _) = self
-            .inner
-            .run(&name, &loaded.pre, &loaded.guard, Request::Info)
-            .await?;
+        let loaded = self.loaded(plugin).await?;
+        let (answer, _) = self.run(&loaded, Request::Info).await?;
         let Answer::Info(raw) = answer else {
             unreachable!("an info request is answered with info")
         };
@@ -671,10 +725,9 @@ impl PluginRegistry {
 
     /// Asks the plugin whether `config` (a JSON object) is a valid channel configuration.
     pub async fn validate_config(&self, plugin: &str, config: &str) -> Result<(), ValidateError> {
-        let (loaded, name) = self.loaded(plugin)?;
+        let loaded = self.loaded(plugin).await?;
         let (answer, _) = self
-            .inner
-            .run(&name, &loaded.pre, &loaded.guard, Request::Validate(config))
+            .run(&loaded, Request::Validate(config.to_owned()))
             .await?;
         let Answer::Validate(verdict) = answer else {
             unreachable!("a validate request is answered with a verdict")
@@ -692,16 +745,10 @@ impl PluginRegistry {
         config: &str,
         delivery: &Delivery,
     ) -> Result<Receipt, SendError> {
-        let (loaded, name) = self.loaded(plugin)?;
-        let delivery = bindings::delivery_v0_1(delivery);
+        let loaded = self.loaded(plugin).await?;
+        let delivery = Box::new(bindings::delivery_v0_1(delivery));
         let (answer, trace) = self
-            .inner
-            .run(
-                &name,
-                &loaded.pre,
-                &loaded.guard,
-                Request::Send(config, &delivery),
-            )
+            .run(&loaded, Request::Send(config.to_owned(), delivery))
             .await?;
         let Answer::Send(outcome) = answer else {
             unreachable!("a send request is answered with an outcome")
@@ -715,6 +762,14 @@ impl PluginRegistry {
     }
 }
 
+/// The name a plugin file is expected to have until its `info` answers: the file's name
+/// without `.wasm`.
+pub(super) fn name_of_file(path: &Path) -> String {
+    path.file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
 impl PluginRegistry {
     /// For the benchmark: how long `rounds` instantiations of `plugin` take, each from its
     /// `InstancePre` into a fresh store (the store's own setup is not counted).
@@ -724,12 +779,14 @@ impl PluginRegistry {
         plugin: &str,
         rounds: usize,
     ) -> Result<Vec<Duration>, CallError> {
-        let (loaded, name) = self.loaded(plugin)?;
+        let loaded = self.loaded(plugin).await?;
         let mut times = Vec::with_capacity(rounds);
         for _ in 0..rounds {
-            let trace = Arc::new(CallTrace::default());
+            let trace = Arc::new(CallTrace::new());
             let denied = MailGrant::Denied("no mail while measuring".to_owned());
-            let mut store = self.inner.new_store(&name, &loaded.guard, &trace, denied);
+            let mut store = self
+                .inner
+                .new_store(&loaded.name, &loaded.guard, &trace, denied);
             let started = std::time::Instant::now();
             let instance = loaded.pre.instantiate_async(&mut store).await;
             times.push(started.elapsed());
@@ -745,8 +802,64 @@ impl PluginRegistry {
 
 impl std::fmt::Debug for PluginRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let states = self.states();
+        let plugins: Vec<String> = states
+            .iter()
+            .map(|s| format!("{} ({})", s.name, s.status.as_str()))
+            .collect();
         f.debug_struct("PluginRegistry")
-            .field("plugins", &self.inner.plugins.keys().collect::<Vec<_>>())
+            .field("plugins", &plugins)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_wait_for_a_plugin_that_does_not_finish_loading_ends_at_the_call_deadline() {
+        let config = PluginConfig {
+            call_deadline: Duration::from_millis(200),
+            ..PluginConfig::default()
+        };
+        let (registry, _) = PluginRegistry::builder(config).load().await.unwrap();
+        // A slot no loader works on: it stays loading.
+        registry.inner.catalog.send_modify(|c| {
+            c.queue("stuck.wasm".to_owned(), "stuck".to_owned());
+        });
+        let started = std::time::Instant::now();
+        let e = registry.info("stuck").await.unwrap_err();
+        assert!(started.elapsed() >= Duration::from_millis(200));
+        assert!(matches!(e, CallError::Loading { .. }), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "plugin 'stuck' is still loading after 200ms; retry in a moment"
+        );
+        let e = registry
+            .ready("another")
+            .await
+            .expect_err("any name may be the stuck plugin's");
+        assert!(matches!(e, CallError::Loading { .. }), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_load_that_stops_early_fails_its_plugins_instead_of_leaving_them_loading() {
+        let (registry, _) = PluginRegistry::builder(PluginConfig::default())
+            .load()
+            .await
+            .unwrap();
+        let mut id = 0;
+        registry.inner.catalog.send_modify(|c| {
+            id = c.queue("gone.wasm".to_owned(), "gone".to_owned());
+        });
+        drop(super::super::loader::Unfinished::new(
+            Arc::downgrade(&registry.inner),
+            vec![id],
+        ));
+        let e = registry.info("gone").await.unwrap_err();
+        assert!(matches!(e, CallError::LoadFailed { .. }), "{e}");
+        assert!(e.to_string().contains("loading stopped"), "{e}");
+        assert!(!registry.is_loading());
     }
 }

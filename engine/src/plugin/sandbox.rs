@@ -46,7 +46,6 @@ const LOG_LINE: usize = 4096;
 pub(crate) const MAIL_RECIPIENTS: usize = 100;
 
 /// What a call leaves behind for its error message, readable after the store is gone.
-#[derive(Default)]
 pub(crate) struct CallTrace {
     /// Requests the sandbox refused, with the reason.
     pub(crate) refusals: Refusals,
@@ -54,6 +53,11 @@ pub(crate) struct CallTrace {
     output: Mutex<Output>,
     /// Whether the memory cap stopped a growth.
     memory_exhausted: AtomicBool,
+    /// Where the call's log lines go: the subscriber and span of the caller that started
+    /// the call. The plugin's output is written by tasks and threads of the plugin host,
+    /// which know neither.
+    dispatch: tracing::Dispatch,
+    span: tracing::Span,
 }
 
 #[derive(Default)]
@@ -95,6 +99,17 @@ pub(crate) fn escape_log(text: &str) -> Cow<'_, str> {
 }
 
 impl CallTrace {
+    /// A trace whose log lines go to the current subscriber, inside the current span.
+    pub(crate) fn new() -> CallTrace {
+        CallTrace {
+            refusals: Refusals::default(),
+            output: Mutex::default(),
+            memory_exhausted: AtomicBool::default(),
+            dispatch: tracing::dispatcher::get_default(tracing::Dispatch::clone),
+            span: tracing::Span::current(),
+        }
+    }
+
     pub(crate) fn memory_exhausted(&self) -> bool {
         self.memory_exhausted.load(Ordering::Relaxed)
     }
@@ -135,23 +150,32 @@ impl CallTrace {
         if output.lines > LOG_LINES || output.bytes > LOG_BYTES {
             if !output.truncated {
                 output.truncated = true;
-                tracing::warn!(
-                    plugin,
-                    "log truncated: the plugin wrote more than {LOG_LINES} lines or \
-                     {LOG_BYTES} bytes in this call; the rest of this call's output is dropped"
-                );
+                self.emit(|| {
+                    tracing::warn!(
+                        plugin,
+                        "log truncated: the plugin wrote more than {LOG_LINES} lines or \
+                         {LOG_BYTES} bytes in this call; the rest of this call's output is \
+                         dropped"
+                    )
+                });
             }
             return;
         }
+        drop(output);
         let text = escape_log(&cut(text, LOG_LINE)).into_owned();
-        match (level, stream) {
+        self.emit(|| match (level, stream) {
             (_, Some(stream)) => tracing::info!(plugin, stream, "{text}"),
             (Level::Trace, None) => tracing::trace!(plugin, "{text}"),
             (Level::Debug, None) => tracing::debug!(plugin, "{text}"),
             (Level::Info, None) => tracing::info!(plugin, "{text}"),
             (Level::Warn, None) => tracing::warn!(plugin, "{text}"),
             (Level::Error, None) => tracing::error!(plugin, "{text}"),
-        }
+        });
+    }
+
+    /// Emits a log event where the caller of the call would have.
+    fn emit(&self, event: impl FnOnce()) {
+        tracing::dispatcher::with_default(&self.dispatch, || self.span.in_scope(event));
     }
 }
 

@@ -9,6 +9,8 @@ mod bitmap;
 pub(crate) mod index;
 pub(crate) mod queue;
 pub(crate) mod records;
+pub(crate) mod recovery;
+mod state;
 pub(crate) mod writer;
 
 use std::collections::HashMap;
@@ -22,11 +24,11 @@ use roaring::RoaringBitmap;
 use self::index::{AccountIndex, Query};
 use self::queue::Queue;
 use self::records::{
-    AccountRecord, ChannelRecord, ContactRecord, MessageRecord, MessageText, SubscriptionRecord,
-    TokenOwner, UserRecord, decode, encode,
+    AccountRecord, ChannelRecord, MessageRecord, MessageText, SubscriptionRecord, decode, encode,
 };
+pub(crate) use self::state::{State, Subscribed};
 use crate::access::Reader;
-use crate::delivery::schedule::{DigestSchedule, RetrySchedule};
+use crate::delivery::schedule::RetrySchedule;
 use crate::delivery::secrets::Secrets;
 use crate::error::{Error, StorageError};
 use crate::filter::{CategorySet, Filter, ReadStatus, TextMatcher};
@@ -90,39 +92,14 @@ pub(crate) const DIGEST_TICKS: TableDefinition<(u64, u8), i64> =
 /// (account, target kind, target id, delivery id): failed deliveries, for re-queueing a
 /// channel's dead letters.
 pub(crate) const FAILED: TableDefinition<(u64, u8, u64, u64), ()> = TableDefinition::new("failed");
-
-/// What the engine keeps in memory: accounts, users, tokens and inbox indexes.
-#[derive(Default)]
-pub(crate) struct State {
-    pub(crate) accounts: HashMap<AccountId, AccountRecord>,
-    pub(crate) account_names: HashMap<String, AccountId>,
-    pub(crate) users: HashMap<UserId, UserRecord>,
-    pub(crate) tokens: HashMap<[u8; 32], TokenOwner>,
-    pub(crate) inboxes: HashMap<AccountId, Arc<RwLock<AccountIndex>>>,
-    pub(crate) channels: HashMap<(AccountId, u64), ChannelRecord>,
-    pub(crate) contacts: HashMap<(AccountId, u64), ContactRecord>,
-    pub(crate) subscriptions: HashMap<(AccountId, Category), Arc<Subscribed>>,
-    /// The last digest tick closed per subscription, µs.
-    pub(crate) digest_ticks: HashMap<(AccountId, Category), i64>,
-}
-
-/// A subscription with its digest schedule compiled.
-#[derive(Debug)]
-pub(crate) struct Subscribed {
-    pub(crate) record: SubscriptionRecord,
-    pub(crate) schedule: Option<DigestSchedule>,
-}
-
-impl Subscribed {
-    /// Compiles a stored subscription.
-    pub(crate) fn new(record: SubscriptionRecord) -> Result<Subscribed, Error> {
-        let schedule = match &record.digest {
-            Some(d) => Some(DigestSchedule::parse(&d.cron, &d.timezone)?),
-            None => None,
-        };
-        Ok(Subscribed { record, schedule })
-    }
-}
+/// delivery id -> (): attempts under way, written before the plugin runs and removed with
+/// the outcome; a row found at open is an attempt a stop cut off (see [`recovery`]).
+pub(crate) const RUNNING: TableDefinition<u64, ()> = TableDefinition::new("running");
+/// delivery id -> how many of its attempts a stop of the server cut off.
+pub(crate) const CUT_OFF: TableDefinition<u64, u32> = TableDefinition::new("cut_off");
+/// digest delivery id -> the last member (message sequence) delivered: a digest too large
+/// for one plugin call goes out in parts, and a retry starts after the parts that arrived.
+pub(crate) const DIGEST_SENT: TableDefinition<u64, u32> = TableDefinition::new("digest_sent");
 
 /// Seals the channel configurations stored plain (by a build that sealed only with an
 /// operator's key, or before the store had a key) and records the key's fingerprint. It
@@ -185,10 +162,12 @@ pub(crate) struct Store {
 impl Store {
     /// Prepares the tables (creating them in a new file), checks the schema version, seals
     /// channel configurations still stored plain, and loads the state.
+    /// Attempts a stop cut off are settled at `now` (µs).
     pub(crate) fn open(
         db: Database,
         retry: RetrySchedule,
         secrets: &Secrets,
+        now: i64,
     ) -> Result<Store, Error> {
         let txn = db.begin_write()?;
         {
@@ -230,8 +209,12 @@ impl Store {
             txn.open_table(DIGEST_MEMBERS)?;
             txn.open_table(DIGEST_TICKS)?;
             txn.open_table(FAILED)?;
+            txn.open_table(RUNNING)?;
+            txn.open_table(CUT_OFF)?;
+            txn.open_table(DIGEST_SENT)?;
         }
         seal_plain_channels(&txn, secrets)?;
+        recovery::settle_cut_off(&txn, &retry, now)?;
         txn.commit()?;
         let state = load(&db)?;
         let (queue, next_delivery) = load_outbox(&db)?;
@@ -423,9 +406,7 @@ fn load(db: &Database) -> Result<State, Error> {
     }
     for row in txn.open_table(USERS)?.iter()? {
         let (id, bytes) = row?;
-        state
-            .users
-            .insert(UserId(id.value()), decode("user", bytes.value())?);
+        state.put_user(UserId(id.value()), decode("user", bytes.value())?);
     }
     for row in txn.open_table(TOKENS)?.iter()? {
         let (hash, bytes) = row?;
@@ -482,16 +463,20 @@ fn load(db: &Database) -> Result<State, Error> {
     for row in txn.open_table(CHANNELS)?.iter()? {
         let (key, bytes) = row?;
         let (account, id) = key.value();
-        state
-            .channels
-            .insert((AccountId(account), id), decode("channel", bytes.value())?);
+        state.set_channel(
+            AccountId(account),
+            id,
+            Some(decode("channel", bytes.value())?),
+        );
     }
     for row in txn.open_table(CONTACTS)?.iter()? {
         let (key, bytes) = row?;
         let (account, id) = key.value();
-        state
-            .contacts
-            .insert((AccountId(account), id), decode("contact", bytes.value())?);
+        state.set_contact(
+            AccountId(account),
+            id,
+            Some(decode("contact", bytes.value())?),
+        );
     }
     for row in txn.open_table(SUBSCRIPTIONS)?.iter()? {
         let (key, bytes) = row?;
@@ -581,6 +566,25 @@ mod tests {
         txn.commit().unwrap();
     }
 
+    /// The channel's configuration as the engine opens it to deliver (the API's view
+    /// redacts it: without a plugin to name the secret fields, all of it).
+    fn opened_config(engine: &Engine, account: AccountId) -> serde_json::Value {
+        let record = engine
+            .inner
+            .store
+            .state
+            .read()
+            .channel(account, 7)
+            .cloned()
+            .unwrap();
+        let text = engine
+            .inner
+            .secrets
+            .open(&record.config, record.sealed)
+            .unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
     fn stored_channel(path: &std::path::Path, account: AccountId) -> ChannelRecord {
         let db = Database::create(path).unwrap();
         let txn = db.begin_read().unwrap();
@@ -610,7 +614,11 @@ mod tests {
         let channel = engine
             .channel(&Principal::Operator, account, ChannelId(7))
             .unwrap();
-        assert_eq!(channel.config["secret"], "plain-secret-1234");
+        assert_eq!(channel.config["secret"], "***");
+        assert_eq!(
+            opened_config(&engine, account)["secret"],
+            "plain-secret-1234"
+        );
         engine.close().await;
         drop(engine);
         let record = stored_channel(&path, account);
@@ -620,9 +628,9 @@ mod tests {
 
         // Opening again does not seal twice: the channel still reads back.
         let engine = open().await.unwrap();
-        let channel = engine
-            .channel(&Principal::Operator, account, ChannelId(7))
-            .unwrap();
-        assert_eq!(channel.config["url"], "https://hooks.example.com/in");
+        assert_eq!(
+            opened_config(&engine, account)["url"],
+            "https://hooks.example.com/in"
+        );
     }
 }

@@ -25,15 +25,17 @@ use self::routing::DeliveryJob;
 use super::records::{AccountRecord, MessageRecord, TokenOwner, UserRecord};
 use super::records::{ChannelRecord, ContactRecord};
 use super::{
-    ACCOUNTS, CHANNELS, CONTACTS, DEDUPE, DELIVERIES, DIGEST_MEMBERS, DIGEST_OPEN, DIGEST_TICKS,
-    FAILED, MESSAGE_DELIVERIES, MESSAGE_INDEX, MESSAGES, META, OUTBOX, PURGE_CHUNKS, READ_CHUNKS,
-    SEQUENCES, Store, Subscribed, TOKENS, USERS,
+    ACCOUNTS, CHANNELS, CONTACTS, CUT_OFF, DEDUPE, DELIVERIES, DIGEST_MEMBERS, DIGEST_OPEN,
+    DIGEST_SENT, DIGEST_TICKS, FAILED, MESSAGE_DELIVERIES, MESSAGE_INDEX, MESSAGES, META, OUTBOX,
+    PURGE_CHUNKS, READ_CHUNKS, RUNNING, SEQUENCES, Store, Subscribed, TOKENS, USERS,
 };
 use crate::Clock;
 use crate::access::{Policy, Reader};
+use crate::clock::micros;
 use crate::error::{Error, StorageError};
 use crate::filter::{CategorySet, Filter};
 use crate::ids::{AccountId, UserId};
+use crate::limits::AccountLimits;
 use crate::model::{Category, ValidMessage};
 
 /// Most jobs grouped into one commit; a bound on the memory and latency of one group.
@@ -146,32 +148,32 @@ enum Effect {
     Settle(u64),
 }
 
-/// An answer waiting for the commit.
-enum Answer {
+/// A reply waiting for its group's commit before it is sent.
+enum PendingReply {
     Unit(Reply<()>, Result<(), Error>),
     Stored(Reply<Stored>, Result<Stored, Error>),
     Count(Reply<u64>, Result<u64, Error>),
     User(Reply<UserRecord>, Result<UserRecord, Error>),
 }
 
-impl Answer {
+impl PendingReply {
     fn send(self) {
         // A caller that gave up waiting has dropped its receiver; nothing is lost by that,
         // the change itself is committed.
         match self {
-            Answer::Unit(r, v) => drop(r.send(v)),
-            Answer::Stored(r, v) => drop(r.send(v)),
-            Answer::Count(r, v) => drop(r.send(v)),
-            Answer::User(r, v) => drop(r.send(v)),
+            PendingReply::Unit(r, v) => drop(r.send(v)),
+            PendingReply::Stored(r, v) => drop(r.send(v)),
+            PendingReply::Count(r, v) => drop(r.send(v)),
+            PendingReply::User(r, v) => drop(r.send(v)),
         }
     }
 
     fn fail(self, why: &str) {
         match self {
-            Answer::Unit(r, _) => drop(r.send(commit_failed(why))),
-            Answer::Stored(r, _) => drop(r.send(commit_failed(why))),
-            Answer::Count(r, _) => drop(r.send(commit_failed(why))),
-            Answer::User(r, _) => drop(r.send(commit_failed(why))),
+            PendingReply::Unit(r, _) => drop(r.send(commit_failed(why))),
+            PendingReply::Stored(r, _) => drop(r.send(commit_failed(why))),
+            PendingReply::Count(r, _) => drop(r.send(commit_failed(why))),
+            PendingReply::User(r, _) => drop(r.send(commit_failed(why))),
         }
     }
 }
@@ -196,19 +198,21 @@ fn commit_failed<T>(why: &str) -> Result<T, Error> {
     Err(Error::Storage(StorageError::Commit(why.to_owned())))
 }
 
-/// Starts the writer thread; it ends when every sender is dropped.
+/// Starts the writer thread, which holds every account to `limits`; it ends when every
+/// sender is dropped.
 pub(crate) fn spawn(
     store: Arc<Store>,
     clock: Arc<dyn Clock>,
+    limits: AccountLimits,
 ) -> std::io::Result<(Sender<Job>, std::thread::JoinHandle<()>)> {
     let (tx, rx) = std::sync::mpsc::channel();
     let handle = std::thread::Builder::new()
         .name("msghub-writer".into())
-        .spawn(move || run(&store, clock.as_ref(), rx))?;
+        .spawn(move || run(&store, clock.as_ref(), limits, rx))?;
     Ok((tx, handle))
 }
 
-fn run(store: &Store, clock: &dyn Clock, jobs: Receiver<Job>) {
+fn run(store: &Store, clock: &dyn Clock, limits: AccountLimits, jobs: Receiver<Job>) {
     // Accounts with deleted messages whose rows are still on disk.
     let mut purging: HashSet<AccountId> = store
         .state
@@ -244,7 +248,7 @@ fn run(store: &Store, clock: &dyn Clock, jobs: Receiver<Job>) {
         } else {
             PURGE_WHILE_BUSY
         };
-        commit_group(store, clock, group, &mut purging, budget);
+        commit_group(store, clock, limits, group, &mut purging, budget);
     }
 }
 
@@ -252,6 +256,8 @@ fn run(store: &Store, clock: &dyn Clock, jobs: Receiver<Job>) {
 struct Group<'s> {
     store: &'s Store,
     now: i64,
+    /// What one account may hold.
+    limits: AccountLimits,
     /// Per account: (next sequence number, creation time for this group).
     sequences: HashMap<AccountId, (u32, i64)>,
     read_chunks: HashMap<(AccountId, Reader, u16), RoaringBitmap>,
@@ -289,6 +295,9 @@ pub(crate) struct Tables<'t> {
     digest_members: Table<'t, (u64, u32), ()>,
     digest_ticks: Table<'t, (u64, u8), i64>,
     failed: Table<'t, (u64, u8, u64, u64), ()>,
+    running: Table<'t, u64, ()>,
+    cut_off: Table<'t, u64, u32>,
+    digest_sent: Table<'t, u64, u32>,
 }
 
 impl<'t> Tables<'t> {
@@ -314,6 +323,9 @@ impl<'t> Tables<'t> {
             digest_members: txn.open_table(DIGEST_MEMBERS)?,
             digest_ticks: txn.open_table(DIGEST_TICKS)?,
             failed: txn.open_table(FAILED)?,
+            running: txn.open_table(RUNNING)?,
+            cut_off: txn.open_table(CUT_OFF)?,
+            digest_sent: txn.open_table(DIGEST_SENT)?,
         })
     }
 }
@@ -321,6 +333,7 @@ impl<'t> Tables<'t> {
 fn commit_group(
     store: &Store,
     clock: &dyn Clock,
+    limits: AccountLimits,
     group: Vec<Job>,
     purging: &mut HashSet<AccountId>,
     purge_budget: usize,
@@ -341,6 +354,7 @@ fn commit_group(
     let mut state = Group {
         store,
         now: micros(clock.now()),
+        limits,
         sequences: HashMap::new(),
         read_chunks: HashMap::new(),
         purge_chunks: HashMap::new(),
@@ -375,7 +389,7 @@ fn commit_group(
         Ok(()) => {
             store.commit_failing.store(false, Ordering::Relaxed);
             state.install();
-            answers.into_iter().for_each(Answer::send);
+            answers.into_iter().for_each(PendingReply::send);
         }
         Err(why) => {
             tracing::error!(error = %why, "a group of changes failed to commit");
@@ -388,12 +402,12 @@ fn commit_group(
 
 /// The outcome of one job: an answer to send after the commit, or a storage failure that
 /// aborts the whole group (with the failed job's answer and the reason).
-type Applied = Result<Answer, Box<(Answer, String)>>;
+type Applied = Result<PendingReply, Box<(PendingReply, String)>>;
 
 fn split<T>(
     reply: Reply<T>,
     result: Result<T, Error>,
-    wrap: fn(Reply<T>, Result<T, Error>) -> Answer,
+    wrap: fn(Reply<T>, Result<T, Error>) -> PendingReply,
 ) -> Applied {
     match result {
         Err(Error::Storage(e)) => {
@@ -414,11 +428,11 @@ impl Group<'_> {
                 reply,
             } => {
                 let r = self.create_account(t, id, record, root_hash);
-                split(reply, r, Answer::Unit)
+                split(reply, r, PendingReply::Unit)
             }
             Job::CreateUser { id, record, reply } => {
                 let r = self.create_user(t, id, record);
-                split(reply, r, Answer::Unit)
+                split(reply, r, PendingReply::Unit)
             }
             Job::UpdateUser {
                 id,
@@ -427,11 +441,11 @@ impl Group<'_> {
                 reply,
             } => {
                 let r = self.update_user(t, id, policies, categories);
-                split(reply, r, Answer::User)
+                split(reply, r, PendingReply::User)
             }
             Job::DeleteUser { id, reply } => {
                 let r = self.delete_user(t, id);
-                split(reply, r, Answer::Unit)
+                split(reply, r, PendingReply::Unit)
             }
             Job::Publish {
                 account,
@@ -439,7 +453,7 @@ impl Group<'_> {
                 reply,
             } => {
                 let r = self.publish(t, account, message);
-                split(reply, r, Answer::Stored)
+                split(reply, r, PendingReply::Stored)
             }
             Job::Bulk {
                 op,
@@ -453,11 +467,11 @@ impl Group<'_> {
                     BulkOp::MarkRead => self.mark_read(t, account, reader, visible, target),
                     BulkOp::Delete => self.delete(t, account, reader, visible, target),
                 };
-                split(reply, r, Answer::Count)
+                split(reply, r, PendingReply::Count)
             }
             Job::Delivery { job, reply } => {
                 let r = self.delivery_job(t, job);
-                split(reply, r, Answer::Count)
+                split(reply, r, PendingReply::Count)
             }
             Job::Crash => panic!("the writer was told to crash"),
         }
@@ -513,22 +527,8 @@ impl Group<'_> {
                 Effect::AccountRecord(id, record) => {
                     state.accounts.insert(id, record);
                 }
-                Effect::Channel(account, id, record) => match record {
-                    Some(record) => {
-                        state.channels.insert((account, id), record);
-                    }
-                    None => {
-                        state.channels.remove(&(account, id));
-                    }
-                },
-                Effect::Contact(account, id, record) => match record {
-                    Some(record) => {
-                        state.contacts.insert((account, id), record);
-                    }
-                    None => {
-                        state.contacts.remove(&(account, id));
-                    }
-                },
+                Effect::Channel(account, id, record) => state.set_channel(account, id, record),
+                Effect::Contact(account, id, record) => state.set_contact(account, id, record),
                 Effect::Subscription(account, category, sub) => match sub {
                     Some(sub) => {
                         state.subscriptions.insert((account, category), sub);
@@ -555,10 +555,10 @@ impl Group<'_> {
                     state
                         .tokens
                         .insert(record.token_hash, TokenOwner::User(id.0));
-                    state.users.insert(id, record);
+                    state.put_user(id, record);
                 }
                 Effect::UserGone(id, account, token_hash) => {
-                    state.users.remove(&id);
+                    state.remove_user(id);
                     state.tokens.remove(&token_hash);
                     if let Some(inbox) = state.inboxes.get(&AccountId(account)) {
                         inbox.write().forget_reader(Reader(id.0));
@@ -592,9 +592,4 @@ impl Group<'_> {
             self.store.wake.notify_one();
         }
     }
-}
-
-/// An instant as microseconds since the Unix epoch, the store's unit of time.
-pub(crate) fn micros(t: time::OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos() / 1000).unwrap_or(i64::MAX)
 }

@@ -308,7 +308,7 @@ async fn update_account(
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 403, description = "Not the operator or the account's root", body = ErrorBody),
         (status = 404, description = "No such account", body = ErrorBody),
-        (status = 409, description = "A user with this name exists in the account", body = ErrorBody),
+        (status = 409, description = "A user with this name exists in the account (`conflict`), or the account has as many users as the server allows (`limit_reached`, MSGHUB_MAX_USERS_PER_ACCOUNT)", body = ErrorBody),
         (status = 413, description = "Body over the limit", body = ErrorBody),
         (status = 503, description = "The server is shutting down", body = ErrorBody),
     ),

@@ -45,6 +45,7 @@ pub async fn bound_body_time(
             timeout.as_secs()
         ),
         field: None,
+        retry_after: None,
     }
     .into_response();
     // The rest of the body may still be on its way: this connection cannot carry

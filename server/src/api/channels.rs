@@ -188,7 +188,7 @@ pub fn contact_id(text: &str) -> Result<ContactId, ApiError> {
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 403, description = "Not allowed", body = ErrorBody),
         (status = 404, description = "No such account", body = ErrorBody),
-        (status = 409, description = "A channel with this name exists in the account", body = ErrorBody),
+        (status = 409, description = "A channel with this name exists in the account (`conflict`), or the account has as many channels as the server allows (`limit_reached`, MSGHUB_MAX_CHANNELS_PER_ACCOUNT)", body = ErrorBody),
         (status = 413, description = "Body over the limit", body = ErrorBody),
         (status = 503, description = "The server is shutting down", body = ErrorBody),
     ),
@@ -314,7 +314,8 @@ async fn delete_channel(
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 403, description = "Not allowed, or a category outside the caller's", body = ErrorBody),
         (status = 404, description = "No such account or channel", body = ErrorBody),
-        (status = 503, description = "The server is shutting down", body = ErrorBody),
+        (status = 429, description = "The account has 2 tests running or started 10 in the last minute; Retry-After says when to try again", body = ErrorBody),
+        (status = 503, description = "The server is shutting down, or all its test slots are busy", body = ErrorBody),
     ),
     security(("bearer" = [])))]
 async fn test_channel(
@@ -377,6 +378,7 @@ async fn requeue_channel(
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 403, description = "Not allowed", body = ErrorBody),
         (status = 404, description = "No such account", body = ErrorBody),
+        (status = 409, description = "The account has as many contacts as the server allows (`limit_reached`, MSGHUB_MAX_CONTACTS_PER_ACCOUNT)", body = ErrorBody),
         (status = 413, description = "Body over the limit", body = ErrorBody),
         (status = 503, description = "The server is shutting down", body = ErrorBody),
     ),

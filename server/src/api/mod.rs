@@ -247,6 +247,7 @@ async fn in_error_shape(response: Response, method: &str, path: &str) -> Respons
             message: "the request body is larger than the server accepts; send less per request"
                 .to_owned(),
             field: None,
+            retry_after: None,
         },
         _ => {
             let message = if text.trim().is_empty() {
@@ -262,6 +263,7 @@ async fn in_error_shape(response: Response, method: &str, path: &str) -> Respons
                 code: code_of(status),
                 message,
                 field: None,
+                retry_after: None,
             }
         }
     };

@@ -8,6 +8,7 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use include_dir::{Dir, include_dir};
+use msghub::plugin::PluginStatus;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -34,15 +35,49 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct Health {
     /// `ok`.
     pub status: String,
-    /// How many channel plugins are loaded.
-    pub plugins: usize,
+    /// The channel plugins by state.
+    pub plugins: PluginHealth,
 }
 
-/// 200 while the store can save changes and the plugins are loaded; 503 once shutdown has
-/// begun, or when the store cannot commit (its writer stopped or its last commit failed).
+/// The channel plugins by state. Plugins load in the background after start: one still
+/// loading is not ill health (a request that needs it waits for it).
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+pub struct PluginHealth {
+    /// The plugins ready to deliver, by name.
+    pub ready: Vec<String>,
+    /// The plugins still loading, by name (a file's name without `.wasm` until the plugin
+    /// has named itself).
+    pub loading: Vec<String>,
+    /// The plugins that could not be loaded, by name. Their reasons (which name files on
+    /// the server) are in `GET /v1/plugins`, for callers with a token, and in the log.
+    pub failed: Vec<String>,
+}
+
+impl PluginHealth {
+    /// The plugins of `registry` by state.
+    pub fn of(registry: &msghub::plugin::PluginRegistry) -> PluginHealth {
+        let mut health = PluginHealth::default();
+        for state in registry.states() {
+            match state.status {
+                PluginStatus::Ready { .. } => health.ready.push(state.name),
+                PluginStatus::Loading => health.loading.push(state.name),
+                PluginStatus::Failed { .. } => health.failed.push(state.name),
+                _ => {}
+            }
+        }
+        health.ready.sort_unstable();
+        health.loading.sort_unstable();
+        health.failed.sort_unstable();
+        health
+    }
+}
+
+/// 200 while the store can save changes, whether the plugins are loaded or still loading
+/// (`plugins` says which); 503 once shutdown has begun, or when the store cannot commit (its
+/// writer stopped or its last commit failed).
 #[utoipa::path(get, path = "/healthz", tag = "operations",
     responses(
-        (status = 200, description = "Serving", body = Health),
+        (status = 200, description = "Serving (plugins may still be loading)", body = Health),
         (status = 503, description = "Shutting down, or the store cannot save changes", body = ErrorBody),
     ))]
 async fn healthz(State(app): State<AppState>) -> Result<Json<Health>, ApiError> {
@@ -59,7 +94,7 @@ async fn healthz(State(app): State<AppState>) -> Result<Json<Health>, ApiError> 
     }
     Ok(Json(Health {
         status: "ok".to_owned(),
-        plugins: app.plugins().plugins().count(),
+        plugins: PluginHealth::of(app.plugins()),
     }))
 }
 

@@ -73,7 +73,10 @@ wins over the key file), MSGHUB_SECRET_KEY_FILE (default <data dir>/secret-key, 
 first start), \
 MSGHUB_LOG, MSGHUB_LOG_FORMAT (text or json), MSGHUB_BODY_LIMIT, MSGHUB_MAX_CONNECTIONS, \
 MSGHUB_HEADER_TIMEOUT, MSGHUB_BODY_TIMEOUT, MSGHUB_SHUTDOWN_GRACE (seconds), \
-MSGHUB_SMTP_ALLOW_PLAINTEXT_AUTH.\n\
+MSGHUB_SMTP_ALLOW_PLAINTEXT_AUTH, MSGHUB_MAX_USERS_PER_ACCOUNT (default 10000), \
+MSGHUB_MAX_CHANNELS_PER_ACCOUNT (default 1000), MSGHUB_MAX_CONTACTS_PER_ACCOUNT (default 10000), \
+MSGHUB_DELIVERY_CONCURRENCY (default 64), MSGHUB_DELIVERY_PER_ACCOUNT (default 16), \
+MSGHUB_DELIVERY_PER_TARGET (default 8).\n\
 With no configuration the server listens on 127.0.0.1:8080, keeps its data in ./msghub-data \
 and prints a generated operator token once."
 )]
@@ -81,7 +84,8 @@ pub struct ServeArgs {
     /// A TOML file with any of: listen, data_dir, admin_token, plugin_dir, allow_networks,
     /// smtp_url, mail_from, mail_plugins, retry_schedule, secret_key, secret_key_file, log,
     /// log_format, body_limit, max_connections, header_timeout, body_timeout, shutdown_grace,
-    /// smtp_allow_plaintext_auth.
+    /// smtp_allow_plaintext_auth, max_users_per_account, max_channels_per_account,
+    /// max_contacts_per_account.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// The address to serve on [default: 127.0.0.1:8080].
@@ -160,7 +164,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         println!("{token}");
     }
     println!(
-        "msghub listening on http://{} ({} plugins loaded)",
+        "msghub listening on http://{} ({} channel plugins loading in the background; \
+         /healthz lists those ready)",
         running.addr, running.plugins
     );
     running.wait().await.map_err(|e| e.to_string())

@@ -143,7 +143,7 @@ async fn list(dir: Option<&Path>, as_json: bool) -> Result<(), String> {
         eprintln!("refused: {refused}");
     }
     if as_json {
-        let list: Vec<Value> = registry.plugins().map(info_json).collect();
+        let list: Vec<Value> = registry.plugins().map(|p| info_json(&p)).collect();
         println!("{}", Value::Array(list));
         return Ok(());
     }
@@ -165,8 +165,7 @@ async fn validate(file: &Path, config: Option<&str>, as_json: bool) -> Result<()
     let (registry, name) = load_file(file).await?;
     let info = registry
         .plugin(&name)
-        .ok_or_else(|| format!("plugin '{name}' vanished after loading"))?
-        .clone();
+        .ok_or_else(|| format!("plugin '{name}' vanished after loading"))?;
     let verdict = match config {
         Some(text) => {
             let config = read_config(text)?;
@@ -237,7 +236,7 @@ async fn send(
             .await
             .map_err(|e| e.to_string())?;
         if registry.plugin(plugin).is_none() {
-            let names: Vec<&str> = registry.plugins().map(|p| p.name.as_str()).collect();
+            let names: Vec<String> = registry.plugins().map(|p| p.name.clone()).collect();
             return Err(format!(
                 "no bundled plugin '{plugin}' (bundled: {}); give a .wasm file to send through another",
                 names.join(", ")

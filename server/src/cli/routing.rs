@@ -51,6 +51,10 @@ pub enum ChannelsCommand {
         /// The account.
         #[arg(long, env = "MSGHUB_ACCOUNT")]
         account: String,
+        /// The category of the test message (default `service`, or the first of a scoped
+        /// user's categories).
+        #[arg(long)]
+        category: Option<String>,
         /// The channel id.
         id: String,
     },
@@ -281,12 +285,17 @@ pub async fn channels(command: ChannelsCommand) -> Result<(), String> {
         ChannelsCommand::Test {
             remote,
             account,
+            category,
             id,
         } => {
             let path = account_path(&account, &format!("/channels/{}/test", encode(&id)));
+            let body = match category {
+                Some(category) => json!({ "category": category }),
+                None => json!({}),
+            };
             let answer = remote
                 .client()?
-                .call(Method::POST, &path, Some(&json!({})))
+                .call(Method::POST, &path, Some(&body))
                 .await?;
             if remote.json {
                 println!("{}", answer.text());

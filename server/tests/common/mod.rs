@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod sink;
+
 use std::net::SocketAddr;
 
 use bytes::Bytes;
@@ -56,7 +58,20 @@ pub async fn start() -> TestServer {
     .await
 }
 
+/// A server whose plugins are loaded: the tests of everything but loading itself see the
+/// server as it is once started up.
 pub async fn start_with(config: ServerConfig) -> TestServer {
+    let plugins = config.bundled_plugins || config.plugin_dir.is_some();
+    let server = start_at_once(config).await;
+    if plugins {
+        server.plugins_loaded().await;
+    }
+    server
+}
+
+/// A server as `msghub serve` starts it: answering at once, its plugins still loading in
+/// the background.
+pub async fn start_at_once(config: ServerConfig) -> TestServer {
     let (stop, stopped) = oneshot::channel::<()>();
     let running = msghub_server::start(config, async {
         let _ = stopped.await;
@@ -72,6 +87,17 @@ pub async fn start_with(config: ServerConfig) -> TestServer {
 }
 
 impl TestServer {
+    /// A client of a server that runs elsewhere (the binary in a child process): `engine`
+    /// panics and `stop` does nothing.
+    pub fn client_of(addr: SocketAddr) -> TestServer {
+        TestServer {
+            addr,
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            stop: None,
+            running: None,
+        }
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
@@ -144,6 +170,36 @@ impl TestServer {
         self.call(Method::POST, path, token, Some(body)).await
     }
 
+    /// Waits until no plugin is still loading (at most 60 s); returns `/healthz`'s answer.
+    /// Its requests leave no connection open, so tests of the connection cap count only
+    /// their own.
+    pub async fn plugins_loaded(&self) -> Value {
+        let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(0)
+            .build_http();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let request = Request::get(format!("http://{}/healthz", self.addr))
+                .body(Full::new(Bytes::new()))
+                .unwrap();
+            let answer = client.request(request).await.expect("answer");
+            assert_eq!(answer.status(), 200);
+            let raw = answer.into_body().collect().await.unwrap().to_bytes();
+            let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+            if body["plugins"]["loading"]
+                .as_array()
+                .is_some_and(Vec::is_empty)
+            {
+                return body;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "plugins still loading after 60 s: {body}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// Creates an account; returns (id, root token).
     pub async fn account(&self, name: &str) -> (String, String) {
         let r = self
@@ -185,4 +241,31 @@ impl Drop for TestServer {
             let _ = stop.send(());
         }
     }
+}
+
+/// A receiver on 127.0.0.1 that answers every request 200 and closes.
+pub async fn receiver() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut data = Vec::new();
+                let mut buf = [0u8; 8192];
+                // Read the head and as much body as the client sends at once.
+                while !data.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => data.extend_from_slice(&buf[..n]),
+                    }
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await;
+            });
+        }
+    });
+    format!("http://127.0.0.1:{port}/hook")
 }

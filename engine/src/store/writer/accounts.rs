@@ -7,6 +7,7 @@ use super::{Effect, Group, Tables};
 use crate::access::Policy;
 use crate::error::Error;
 use crate::ids::{AccountId, UserId};
+use crate::limits::Holding;
 use crate::model::Category;
 use crate::store::records::{AccountRecord, TokenOwner, UserRecord, decode, encode};
 
@@ -47,6 +48,7 @@ impl Group<'_> {
                 record.name
             )));
         }
+        self.room_for(AccountId(record.account), Holding::User)?;
         t.users.insert(id.0, encode("user", &record)?.as_slice())?;
         t.tokens.insert(
             record.token_hash.as_slice(),

@@ -9,10 +9,13 @@ use std::time::Duration;
 use redb::ReadableTable;
 
 use super::{Effect, Group, Tables};
+use crate::clock::micros_of;
+use crate::delivery::routing;
 use crate::delivery::schedule::jitter;
 use crate::error::Error;
 use crate::filter::CategorySet;
 use crate::ids::AccountId;
+use crate::limits::Holding;
 use crate::model::Category;
 use crate::store::Subscribed;
 use crate::store::records::{
@@ -28,6 +31,9 @@ pub(crate) const EMAIL_PLUGIN: &str = "email";
 pub(crate) enum Attempt {
     /// The target accepted it.
     Delivered,
+    /// The target accepted one part of a digest too large for one call, ending with the
+    /// member `through`; the rest is due at once.
+    Part { through: u32 },
     /// It failed; `retry` says whether another attempt may help, and not before when.
     Failed {
         error: String,
@@ -78,6 +84,11 @@ pub(crate) enum DeliveryJob {
         account: AccountId,
         category: Category,
     },
+    /// An attempt starts: recorded before the plugin runs, so that one a crash cuts off is
+    /// known at the next start. Answers 0 when the delivery was settled meanwhile.
+    Begin {
+        id: u64,
+    },
     Outcome {
         id: u64,
         attempt: Attempt,
@@ -99,25 +110,15 @@ pub(crate) enum DeliveryJob {
     },
 }
 
-/// Whether a subscription takes a message of its category.
+/// Whether a subscription takes a message of its category (the rule: [`routing::verdict`]).
 pub(crate) fn subscription_takes(sub: &Subscribed, message: &MessageRecord) -> bool {
-    if message.severity.index() < sub.record.min_severity.index() {
-        return false;
-    }
-    match &sub.record.subtypes {
-        None => true,
-        Some(subtypes) => message
-            .subtype
-            .as_ref()
-            .is_some_and(|s| subtypes.iter().any(|t| t == s)),
-    }
+    routing::verdict(&sub.record, message.severity, message.subtype.as_deref())
+        == routing::Verdict::Takes
 }
 
 /// The targets of a subscription: its channels, then its contacts.
 pub(crate) fn targets_of(sub: &Subscribed) -> impl Iterator<Item = TargetKey> + '_ {
-    let channels = sub.record.channels.iter().map(|&id| TargetKey::Channel(id));
-    let contacts = sub.record.contacts.iter().map(|&id| TargetKey::Contact(id));
-    channels.chain(contacts)
+    routing::targets(&sub.record)
 }
 
 fn cat(category: Category) -> u8 {
@@ -143,6 +144,7 @@ impl Group<'_> {
                         record.name
                     )));
                 }
+                self.room_for(account, Holding::Channel)?;
                 t.channels
                     .insert((account.0, id), encode("channel", &record)?.as_slice())?;
                 self.effect(Effect::Channel(account, id, Some(record)));
@@ -169,6 +171,7 @@ impl Group<'_> {
                 record,
             } => {
                 self.inbox(account)?;
+                self.room_for(account, Holding::Contact)?;
                 t.contacts
                     .insert((account.0, id), encode("contact", &record)?.as_slice())?;
                 self.effect(Effect::Contact(account, id, Some(record)));
@@ -233,6 +236,23 @@ impl Group<'_> {
                 }
                 self.close_digests(t, account, category)?;
                 self.effect(Effect::Subscription(account, category, None));
+                Ok(1)
+            }
+            DeliveryJob::Begin { id } => {
+                let pending = match t.deliveries.get(id)? {
+                    Some(bytes) => {
+                        let record: DeliveryRecord = decode("delivery", bytes.value())?;
+                        !matches!(
+                            record.state,
+                            DeliveryState::Delivered | DeliveryState::Failed
+                        )
+                    }
+                    None => false,
+                };
+                if !pending || t.outbox.get(id)?.is_none() {
+                    return Ok(0);
+                }
+                t.running.insert(id, ())?;
                 Ok(1)
             }
             DeliveryJob::Outcome { id, attempt } => self.outcome(t, id, attempt),
@@ -485,6 +505,7 @@ impl Group<'_> {
     }
 
     fn outcome(&mut self, t: &mut Tables<'_>, id: u64, attempt: Attempt) -> Result<u64, Error> {
+        t.running.remove(id)?;
         let Some(bytes) = t.deliveries.get(id)? else {
             self.effect(Effect::Settle(id));
             return Ok(0);
@@ -499,9 +520,20 @@ impl Group<'_> {
             // A late report for a delivery another attempt already settled.
             return Ok(0);
         }
-        record.attempts = record.attempts.saturating_add(1);
         record.updated = self.now;
+        if let Attempt::Part { through } = attempt {
+            // Not an attempt of its own: the next part goes at once, as the same attempt.
+            t.digest_sent.insert(id, through)?;
+            record.next_attempt = Some(self.now);
+            t.outbox.insert(id, self.now)?;
+            self.effect(Effect::Schedule(id, self.now));
+            t.deliveries
+                .insert(id, encode("delivery", &record)?.as_slice())?;
+            return Ok(1);
+        }
+        record.attempts = record.attempts.saturating_add(1);
         match attempt {
+            Attempt::Part { .. } => {}
             Attempt::Delivered => {
                 record.state = DeliveryState::Delivered;
                 record.next_attempt = None;
@@ -580,6 +612,9 @@ impl Group<'_> {
             }
             let (kind, target) = record.target.parts();
             t.failed.remove((record.account, kind, target, id))?;
+            // Taken up on purpose (a plugin fixed, say): stops it lived through before no
+            // longer count towards parking it.
+            t.cut_off.remove(id)?;
             record.state = DeliveryState::Pending;
             record.attempts = 0;
             record.next_attempt = Some(now);
@@ -620,6 +655,7 @@ impl Group<'_> {
                 continue;
             }
             t.deliveries.remove(id)?;
+            t.cut_off.remove(id)?;
             let (kind, target) = record.target.parts();
             t.failed.remove((record.account, kind, target, id))?;
         }
@@ -651,9 +687,4 @@ fn in_use_text(what: &str, users: CategorySet, visible: CategorySet) -> String {
              it there first"
         ),
     }
-}
-
-/// A duration in µs, the store's unit.
-pub(crate) fn micros_of(d: Duration) -> i64 {
-    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }

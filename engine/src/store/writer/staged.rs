@@ -8,12 +8,17 @@
 //! other's changes. [`Staged`] holds those changes; each lookup here consults it first and
 //! the committed state second. It must never be consulted across groups: it starts empty
 //! with every group.
+//!
+//! The account limits are checked the same way: what an account holds as of the last commit
+//! (counted in the state, no scan), plus what this group's earlier jobs added or removed.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{Effect, Group};
+use crate::error::Error;
 use crate::ids::{AccountId, UserId};
+use crate::limits::{Holding, limit_reached};
 use crate::model::Category;
 use crate::store::Subscribed;
 use crate::store::records::{ChannelRecord, TargetKey};
@@ -27,11 +32,17 @@ pub(super) struct Staged {
     channels: HashMap<(AccountId, u64), Option<ChannelRecord>>,
     contacts: HashMap<(AccountId, u64), bool>,
     subscriptions: HashMap<(AccountId, Category), Option<Arc<Subscribed>>>,
+    /// Per account and kind: how many more (or fewer) this group made than the last commit
+    /// left.
+    held: HashMap<(AccountId, Holding), isize>,
 }
 
 impl Group<'_> {
     /// Records an effect to install after the commit, and stages it for the jobs after it.
     pub(super) fn effect(&mut self, effect: Effect) {
+        if let Some((key, change)) = self.holding_change(&effect) {
+            *self.staged.held.entry(key).or_default() += change;
+        }
         let staged = &mut self.staged;
         match &effect {
             Effect::Account(id, record, _) => {
@@ -61,6 +72,57 @@ impl Group<'_> {
         self.effects.push(effect);
     }
 
+    /// How an effect changes what an account holds, judged against the earlier jobs of the
+    /// group: a user or target that did not exist counts once more, one that is removed once
+    /// less, a replaced one not at all.
+    fn holding_change(&self, effect: &Effect) -> Option<((AccountId, Holding), isize)> {
+        let (key, was, is) = match effect {
+            Effect::User(id, record) => {
+                let key = (AccountId(record.account), Holding::User);
+                (key, self.user_exists(*id), true)
+            }
+            Effect::UserGone(id, account, _) => {
+                let key = (AccountId(*account), Holding::User);
+                (key, self.user_exists(*id), false)
+            }
+            Effect::Channel(account, id, record) => {
+                let was = self.target_exists(*account, TargetKey::Channel(*id));
+                ((*account, Holding::Channel), was, record.is_some())
+            }
+            Effect::Contact(account, id, record) => {
+                let was = self.target_exists(*account, TargetKey::Contact(*id));
+                ((*account, Holding::Contact), was, record.is_some())
+            }
+            _ => return None,
+        };
+        (was != is).then_some((key, if is { 1 } else { -1 }))
+    }
+
+    /// Refuses a create of `kind` in `account` when the account holds as many as its
+    /// limit allows, counting this group's earlier creates and deletes.
+    pub(super) fn room_for(&self, account: AccountId, kind: Holding) -> Result<(), Error> {
+        let limit = self.limits.of(kind);
+        let state = self.store.state.read();
+        let change = self.staged.held.get(&(account, kind)).copied().unwrap_or(0);
+        let held = state.held(account, kind).saturating_add_signed(change);
+        if held < limit {
+            return Ok(());
+        }
+        let who = match state.accounts.get(&account) {
+            Some(record) => format!("account '{}'", record.name),
+            None => format!("account {account}"),
+        };
+        Err(limit_reached(&who, kind, held, limit))
+    }
+
+    /// Whether a user exists.
+    fn user_exists(&self, id: UserId) -> bool {
+        match self.staged.users.get(&id) {
+            Some(staged) => staged.is_some(),
+            None => self.store.state.read().user(id).is_some(),
+        }
+    }
+
     /// Whether an account already has this name.
     pub(super) fn account_name_taken(&self, name: &str) -> bool {
         self.staged.account_names.contains_key(name)
@@ -69,16 +131,17 @@ impl Group<'_> {
 
     /// Whether a user of `account` already has this name.
     pub(super) fn user_name_taken(&self, account: u64, name: &str) -> bool {
-        let same = |a: u64, n: &str| a == account && n == name;
         let staged = &self.staged.users;
-        staged.values().flatten().any(|(a, n)| same(*a, n))
+        staged
+            .values()
+            .flatten()
+            .any(|(a, n)| *a == account && n == name)
             || self
                 .store
                 .state
                 .read()
-                .users
-                .iter()
-                .any(|(id, u)| !staged.contains_key(id) && same(u.account, &u.name))
+                .user_named(AccountId(account), name)
+                .is_some_and(|id| !staged.contains_key(&id))
     }
 
     /// Whether a channel of `account` already has this name.
@@ -91,9 +154,8 @@ impl Group<'_> {
                 .store
                 .state
                 .read()
-                .channels
-                .iter()
-                .any(|(key, c)| key.0 == account && c.name == name && !staged.contains_key(key))
+                .channel_named(account, name)
+                .is_some_and(|id| !staged.contains_key(&(account, id)))
     }
 
     /// The plugin of a channel, if the channel exists.
@@ -104,8 +166,7 @@ impl Group<'_> {
                 .store
                 .state
                 .read()
-                .channels
-                .get(&(account, id))
+                .channel(account, id)
                 .map(|c| c.plugin.clone()),
         }
     }
@@ -116,12 +177,7 @@ impl Group<'_> {
             TargetKey::Channel(id) => self.channel_plugin(account, id).is_some(),
             TargetKey::Contact(id) => match self.staged.contacts.get(&(account, id)) {
                 Some(&exists) => exists,
-                None => self
-                    .store
-                    .state
-                    .read()
-                    .contacts
-                    .contains_key(&(account, id)),
+                None => self.store.state.read().contact(account, id).is_some(),
             },
         }
     }

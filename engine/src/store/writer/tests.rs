@@ -8,16 +8,17 @@ use redb::ReadableDatabase;
 use tokio::sync::oneshot;
 
 use super::routing::DeliveryJob;
-use crate::store::records::{ChannelRecord, SubscriptionRecord};
+use crate::store::records::{ChannelRecord, ContactRecord, SubscriptionRecord, UserRecord};
 use crate::store::{MESSAGE_DELIVERIES, Subscribed};
 
 use super::{BulkOp, Job, Stored, Target, commit_group};
 use crate::access::Reader;
+use crate::clock::SystemClock;
 use crate::delivery::schedule::RetrySchedule;
-use crate::engine::SystemClock;
 use crate::error::Error;
 use crate::filter::{CategorySet, Filter, ReadStatus};
-use crate::ids::AccountId;
+use crate::ids::{AccountId, UserId};
+use crate::limits::{AccountLimits, Holding};
 use crate::model::{Category, Severity, ValidMessage};
 use crate::store::Store;
 use crate::store::records::AccountRecord;
@@ -30,7 +31,7 @@ fn store() -> Store {
         .create_with_backend(redb::backends::InMemoryBackend::new())
         .unwrap();
     let secrets = crate::delivery::secrets::Secrets::new(None);
-    let store = Store::open(db, RetrySchedule::default(), &secrets).unwrap();
+    let store = Store::open(db, RetrySchedule::default(), &secrets, 0).unwrap();
     let (reply, _) = oneshot::channel();
     let record = AccountRecord {
         name: "acme".into(),
@@ -50,7 +51,11 @@ fn store() -> Store {
 }
 
 fn run(store: &Store, group: Vec<Job>) {
-    commit_group(store, &SystemClock, group, &mut HashSet::new(), 0);
+    run_under(store, AccountLimits::default(), group);
+}
+
+fn run_under(store: &Store, limits: AccountLimits, group: Vec<Job>) {
+    commit_group(store, &SystemClock, limits, group, &mut HashSet::new(), 0);
 }
 
 fn publish(store: &Store, title: &str) -> u32 {
@@ -214,4 +219,222 @@ fn a_publish_ignores_the_subscription_removed_earlier_in_its_group() {
     removed.blocking_recv().unwrap().unwrap();
     let seq = stored.blocking_recv().unwrap().unwrap().seq;
     assert_eq!(deliveries_of(&store, seq), 0);
+}
+
+type Answer<T> = oneshot::Receiver<Result<T, Error>>;
+
+/// The same limit on users, channels and contacts.
+fn at_most(n: usize) -> AccountLimits {
+    AccountLimits {
+        users: n,
+        channels: n,
+        contacts: n,
+    }
+}
+
+fn create_user(n: u64) -> (Job, Answer<()>) {
+    let (reply, answer) = oneshot::channel();
+    let record = UserRecord {
+        account: ACCOUNT.0,
+        name: format!("user-{n}"),
+        policies: Vec::new(),
+        categories: None,
+        created: 0,
+        token_hash: [u8::try_from(n).unwrap().wrapping_add(100); 32],
+    };
+    let id = UserId(1000 + n);
+    (Job::CreateUser { id, record, reply }, answer)
+}
+
+fn delete_user(n: u64) -> (Job, Answer<()>) {
+    let (reply, answer) = oneshot::channel();
+    let id = UserId(1000 + n);
+    (Job::DeleteUser { id, reply }, answer)
+}
+
+fn create_channel(n: u64) -> (Job, Answer<u64>) {
+    let record = ChannelRecord {
+        name: format!("hook-{n}"),
+        plugin: "webhook".into(),
+        config: b"{}".to_vec(),
+        sealed: false,
+        created: 0,
+    };
+    delivery(DeliveryJob::CreateChannel {
+        account: ACCOUNT,
+        id: 1000 + n,
+        record,
+    })
+}
+
+fn delete_channel(n: u64) -> (Job, Answer<u64>) {
+    delivery(DeliveryJob::DeleteChannel {
+        account: ACCOUNT,
+        id: 1000 + n,
+        visible: CategorySet::ALL,
+    })
+}
+
+fn create_contact(n: u64) -> (Job, Answer<u64>) {
+    let record = ContactRecord {
+        name: format!("team-{n}"),
+        email: format!("team-{n}@example.com"),
+        created: 0,
+    };
+    delivery(DeliveryJob::CreateContact {
+        account: ACCOUNT,
+        id: 1000 + n,
+        record,
+    })
+}
+
+fn delete_contact(n: u64) -> (Job, Answer<u64>) {
+    delivery(DeliveryJob::DeleteContact {
+        account: ACCOUNT,
+        id: 1000 + n,
+        visible: CategorySet::ALL,
+    })
+}
+
+/// Whether a create went through (true) or was refused for the limit (false); any other
+/// answer fails the test.
+fn admitted<T>(answer: Answer<T>) -> bool {
+    match answer.blocking_recv().unwrap() {
+        Ok(_) => true,
+        Err(Error::LimitReached(_)) => false,
+        Err(other) => panic!("neither created nor refused for the limit: {other}"),
+    }
+}
+
+fn held(store: &Store, kind: Holding) -> usize {
+    store.state.read().held(ACCOUNT, kind)
+}
+
+/// Runs `group` under `limits`, then answers whether each of its jobs went through.
+fn admitted_in_group<T>(
+    store: &Store,
+    limits: AccountLimits,
+    group: Vec<(Job, Answer<T>)>,
+) -> Vec<bool> {
+    let (jobs, answers): (Vec<Job>, Vec<Answer<T>>) = group.into_iter().unzip();
+    run_under(store, limits, jobs);
+    answers.into_iter().map(admitted).collect()
+}
+
+#[test]
+fn two_creates_sharing_a_group_at_one_below_the_limit_let_exactly_one_through() {
+    let store = store();
+    let limits = at_most(2);
+    let (user, users) = create_user(1);
+    let (channel, channels) = create_channel(1);
+    let (contact, contacts) = create_contact(1);
+    run_under(&store, limits, vec![user, channel, contact]);
+    assert!(admitted(users) && admitted(channels) && admitted(contacts));
+
+    let users = admitted_in_group(&store, limits, vec![create_user(2), create_user(3)]);
+    assert_eq!(users, [true, false]);
+    let group = vec![create_channel(2), create_channel(3)];
+    assert_eq!(admitted_in_group(&store, limits, group), [true, false]);
+    let group = vec![create_contact(2), create_contact(3)];
+    assert_eq!(admitted_in_group(&store, limits, group), [true, false]);
+    for kind in [Holding::User, Holding::Channel, Holding::Contact] {
+        assert_eq!(held(&store, kind), 2, "{kind:?}");
+    }
+}
+
+#[test]
+fn a_delete_earlier_in_the_group_makes_room_for_a_create() {
+    let store = store();
+    let limits = at_most(1);
+    let (user, users) = create_user(1);
+    let (channel, channels) = create_channel(1);
+    let (contact, contacts) = create_contact(1);
+    run_under(&store, limits, vec![user, channel, contact]);
+    assert!(admitted(users) && admitted(channels) && admitted(contacts));
+
+    let users = admitted_in_group(&store, limits, vec![delete_user(1), create_user(2)]);
+    assert_eq!(users, [true, true]);
+    let group = vec![delete_channel(1), create_channel(2)];
+    assert_eq!(admitted_in_group(&store, limits, group), [true, true]);
+    let group = vec![delete_contact(1), create_contact(2)];
+    assert_eq!(admitted_in_group(&store, limits, group), [true, true]);
+    for kind in [Holding::User, Holding::Channel, Holding::Contact] {
+        assert_eq!(held(&store, kind), 1, "{kind:?}");
+    }
+}
+
+#[test]
+fn a_create_before_the_delete_in_its_group_finds_no_room() {
+    let store = store();
+    let limits = at_most(1);
+    let (channel, created) = create_channel(1);
+    run_under(&store, limits, vec![channel]);
+    assert!(admitted(created));
+
+    let group = vec![create_channel(2), delete_channel(1)];
+    assert_eq!(admitted_in_group(&store, limits, group), [false, true]);
+    assert_eq!(held(&store, Holding::Channel), 0);
+}
+
+#[test]
+fn a_lowered_limit_keeps_what_an_account_holds_and_refuses_new_ones() {
+    let store = store();
+    let group = vec![create_channel(1), create_channel(2), create_channel(3)];
+    let created = admitted_in_group(&store, AccountLimits::default(), group);
+    assert_eq!(created, [true, true, true]);
+
+    let lowered = at_most(2);
+    let (create, refused) = create_channel(4);
+    run_under(&store, lowered, vec![create]);
+    let Err(Error::LimitReached(message)) = refused.blocking_recv().unwrap() else {
+        panic!("a fourth channel was not refused under a limit of two");
+    };
+    assert!(
+        message.contains("account 'acme' has 3 channels"),
+        "{message}"
+    );
+    assert!(message.contains("delete 2"), "{message}");
+    assert_eq!(
+        held(&store, Holding::Channel),
+        3,
+        "nothing held was removed"
+    );
+
+    let group = vec![delete_channel(1), create_channel(4)];
+    assert_eq!(admitted_in_group(&store, lowered, group), [true, false]);
+    let group = vec![delete_channel(2), create_channel(4)];
+    assert_eq!(admitted_in_group(&store, lowered, group), [true, true]);
+}
+
+#[test]
+fn what_an_account_holds_is_counted_again_when_the_store_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("msghub.redb");
+    let open = || {
+        let db = redb::Database::create(&path).unwrap();
+        let secrets = crate::delivery::secrets::Secrets::new(None);
+        Store::open(db, RetrySchedule::default(), &secrets, 0).unwrap()
+    };
+    let store = open();
+    let (reply, _) = oneshot::channel();
+    let record = AccountRecord {
+        name: "acme".into(),
+        created: 0,
+        retention_days: 180,
+    };
+    let account = Job::CreateAccount {
+        id: ACCOUNT,
+        record,
+        root_hash: [1; 32],
+        reply,
+    };
+    let group = vec![create_user(1), create_user(2)];
+    run(&store, vec![account]);
+    assert_eq!(admitted_in_group(&store, at_most(2), group), [true, true]);
+    drop(store);
+
+    let store = open();
+    assert_eq!(held(&store, Holding::User), 2);
+    let group = vec![create_user(3)];
+    assert_eq!(admitted_in_group(&store, at_most(2), group), [false]);
 }

@@ -1,0 +1,190 @@
+//! Reading a due delivery for its plugin: its target's configuration or address, and its
+//! messages. A digest is read in parts that fit one plugin call: members in order, up to
+//! [`PART_MESSAGES`] messages and a byte budget derived from the plugin's memory cap, so
+//! that neither the host nor the plugin ever holds an unbounded digest. The parts already
+//! delivered are in `DIGEST_SENT`; a retry starts after them.
+
+use redb::ReadTransaction;
+
+use crate::clock::micros;
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::ids::{AccountId, DeliveryId};
+use crate::inbox::to_message;
+use crate::plugin::{Delivery, DeliveryKind, Recipient};
+use crate::store::records::{DeliveryRecord, DeliveryState, TargetKey, decode};
+use crate::store::{DELIVERIES, DIGEST_MEMBERS, DIGEST_SENT, MESSAGES, Store};
+
+/// The most messages one digest call carries.
+pub(crate) const PART_MESSAGES: usize = 200;
+
+/// The stored bytes of messages one digest call carries at most, for a plugin whose memory
+/// cap is `memory_limit`: a sixteenth of it (the plugin decodes, formats and encodes the
+/// text, several copies), between 64 KiB and 8 MiB. A message larger than that still goes,
+/// alone.
+pub(crate) fn part_bytes(memory_limit: usize) -> usize {
+    (memory_limit / 16).clamp(64 << 10, 8 << 20)
+}
+
+/// A due delivery as stored, before its slots are taken.
+pub(crate) enum Found {
+    /// Still to be attempted.
+    Due(DeliveryRecord),
+    /// Nothing to do: it was settled or removed meanwhile.
+    Settled,
+}
+
+/// Reads delivery `id`.
+pub(crate) fn find(txn: &ReadTransaction, id: u64) -> Result<Found, Error> {
+    let deliveries = txn.open_table(DELIVERIES)?;
+    let Some(bytes) = deliveries.get(id)? else {
+        return Ok(Found::Settled);
+    };
+    let record: DeliveryRecord = decode("delivery", bytes.value())?;
+    Ok(
+        if matches!(
+            record.state,
+            DeliveryState::Delivered | DeliveryState::Failed
+        ) {
+            Found::Settled
+        } else {
+            Found::Due(record)
+        },
+    )
+}
+
+/// A delivery read from the store, ready for its plugin.
+pub(crate) enum Prepared {
+    Ready {
+        config: String,
+        delivery: Delivery,
+        /// For a digest sent in parts: the last member this call carries, and whether
+        /// members remain after it.
+        part: Option<(u32, bool)>,
+    },
+    /// It cannot be delivered any more; the reason becomes its last error.
+    Gone(String),
+    /// A digest whose earlier parts arrived and whose other messages were deleted since:
+    /// nothing is left to send, and it is delivered.
+    Finished,
+}
+
+/// Reads what the plugin needs for `record` (delivery `id`): the target's configuration or
+/// recipient, and its messages (for a digest, the next part).
+pub(crate) fn prepare(
+    engine: &Engine,
+    txn: &ReadTransaction,
+    id: u64,
+    record: &DeliveryRecord,
+    locale: &str,
+    part_budget: usize,
+) -> Result<Prepared, Error> {
+    let store = &engine.inner.store;
+    let account = AccountId(record.account);
+    let (config, recipients) = {
+        let state = store.state.read();
+        match record.target {
+            TargetKey::Channel(channel) => match state.channel(account, channel) {
+                Some(c) => match engine.inner.secrets.open(&c.config, c.sealed) {
+                    Ok(text) => (text, Vec::new()),
+                    Err(why) => return Ok(Prepared::Gone(why)),
+                },
+                None => {
+                    return Ok(Prepared::Gone(
+                        "the channel was deleted before the delivery could be made".into(),
+                    ));
+                }
+            },
+            TargetKey::Contact(contact) => match state.contact(account, contact) {
+                Some(c) => (
+                    "{}".to_owned(),
+                    vec![Recipient {
+                        address: c.email.clone(),
+                        name: Some(c.name.clone()),
+                    }],
+                ),
+                None => {
+                    return Ok(Prepared::Gone(
+                        "the contact was deleted before the delivery could be made".into(),
+                    ));
+                }
+            },
+        }
+    };
+    let inbox = store.inbox(account)?;
+    let messages_table = txn.open_table(MESSAGES)?;
+    let live = |seq: u32| inbox.read().live.contains(seq);
+    let mut messages = Vec::new();
+    let mut part = None;
+    let mut idempotency_key = DeliveryId(id).to_string();
+    let mut sent = None;
+    if record.digest {
+        sent = txn.open_table(DIGEST_SENT)?.get(id)?.map(|v| v.value());
+        let from = sent.map_or(0, |s| s.saturating_add(1));
+        let members = txn.open_table(DIGEST_MEMBERS)?;
+        let mut bytes_taken = 0usize;
+        let mut first = None;
+        let mut last = None;
+        let mut more = false;
+        for row in members.range((id, from)..=(id, u32::MAX))? {
+            let seq = row?.0.value().1;
+            if !live(seq) {
+                continue;
+            }
+            let Some(bytes) = messages_table.get((account.0, seq))? else {
+                continue;
+            };
+            let size = bytes.value().len();
+            if !messages.is_empty()
+                && (messages.len() >= PART_MESSAGES
+                    || bytes_taken.saturating_add(size) > part_budget)
+            {
+                more = true;
+                break;
+            }
+            bytes_taken = bytes_taken.saturating_add(size);
+            let stored = decode("message", bytes.value())?;
+            messages.push(to_message(account, seq, stored, false));
+            first.get_or_insert(seq);
+            last = Some(seq);
+        }
+        if let (Some(first), Some(last)) = (first, last)
+            && (more || sent.is_some())
+        {
+            // One call of several: each part has a key of its own, the same at every
+            // retry of that part.
+            idempotency_key = format!("{idempotency_key}-{first}");
+            part = Some((last, more));
+        }
+    } else if live(record.seq)
+        && let Some(message) = Store::message(&messages_table, account, record.seq)?
+    {
+        messages.push(to_message(account, record.seq, message, false));
+    }
+    if messages.is_empty() && sent.is_some() {
+        return Ok(Prepared::Finished);
+    }
+    if messages.is_empty() {
+        return Ok(Prepared::Gone(
+            "the message was deleted before it could be delivered".into(),
+        ));
+    }
+    let delivery = Delivery {
+        kind: if record.digest {
+            DeliveryKind::Digest
+        } else {
+            DeliveryKind::Single
+        },
+        messages,
+        recipients,
+        attempt: record.attempts.saturating_add(1),
+        idempotency_key,
+        locale: locale.to_owned(),
+        timestamp_ms: u64::try_from(micros(engine.now()) / 1000).unwrap_or(0),
+    };
+    Ok(Prepared::Ready {
+        config,
+        delivery,
+        part,
+    })
+}

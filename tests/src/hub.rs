@@ -1,0 +1,167 @@
+//! A delivery test's world: an engine with the bundled plugins on a [`ManualClock`], an
+//! account, and helpers to make webhook channels, subscribe, publish and wait for outcomes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use msghub::{
+    Category, ChannelId, DeliveryStatus, Engine, ManualClock, NewChannel, NewMessage, Principal,
+    RetrySchedule, SubscriptionSpec,
+};
+use serde_json::json;
+
+use crate::channels::bundled;
+use crate::{Recorded, TestServer, test_config};
+
+const OPERATOR: Principal = Principal::Operator;
+/// The signing secret of the helpers' webhook channels.
+pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// The instant every delivery test starts at.
+pub fn start() -> time::OffsetDateTime {
+    msghub::parse_time("2026-11-28T08:00:00Z", "start").unwrap()
+}
+
+/// An engine with the bundled plugins on a manual clock, and one account in it.
+pub struct Hub {
+    /// The engine.
+    pub engine: Engine,
+    /// Its clock.
+    pub clock: Arc<ManualClock>,
+    /// The account the helpers act in.
+    pub account: msghub::AccountId,
+}
+
+/// An engine at `path` (or in memory) on `clock`, retrying on `schedule`.
+pub async fn hub_at(
+    path: Option<&std::path::Path>,
+    clock: Arc<ManualClock>,
+    schedule: &str,
+) -> Engine {
+    let registry = Arc::new(bundled(test_config()).await);
+    let mut builder = Engine::builder()
+        .clock(clock)
+        .plugins(registry)
+        .retry_schedule(RetrySchedule::parse(schedule).unwrap());
+    builder = match path {
+        Some(path) => builder.path(path),
+        None => builder.in_memory(),
+    };
+    builder.build().await.unwrap()
+}
+
+/// A fresh in-memory [`Hub`] retrying on `schedule`.
+pub async fn hub(schedule: &str) -> Hub {
+    let clock = Arc::new(ManualClock::new(start()));
+    let engine = hub_at(None, clock.clone(), schedule).await;
+    let account = engine
+        .create_account(&OPERATOR, "acme")
+        .await
+        .unwrap()
+        .account
+        .id;
+    Hub {
+        engine,
+        clock,
+        account,
+    }
+}
+
+impl Hub {
+    /// A webhook channel to `server`.
+    pub async fn webhook(&self, name: &str, server: &TestServer) -> ChannelId {
+        self.engine
+            .create_channel(
+                &OPERATOR,
+                self.account,
+                NewChannel {
+                    name: name.into(),
+                    plugin: "webhook".into(),
+                    config: json!({"url": server.url("/hook"), "secret": SECRET}),
+                },
+            )
+            .await
+            .unwrap()
+            .id
+    }
+
+    /// Sets the subscription of `category`.
+    pub async fn subscribe(&self, category: Category, spec: SubscriptionSpec) {
+        self.engine
+            .put_subscription(&OPERATOR, self.account, category, spec)
+            .await
+            .unwrap();
+    }
+
+    /// Publishes into the account.
+    pub async fn publish(&self, message: NewMessage) -> msghub::MessageId {
+        self.engine
+            .publish(&OPERATOR, self.account, message)
+            .await
+            .unwrap()
+            .message
+            .id
+    }
+
+    /// The deliveries of a message.
+    pub async fn deliveries(&self, id: msghub::MessageId) -> Vec<msghub::DeliveryInfo> {
+        self.engine
+            .deliveries(&OPERATOR, self.account, id)
+            .await
+            .unwrap()
+    }
+
+    /// Waits (for real, briefly) until the workers have settled `id`'s deliveries into a
+    /// state that `done` accepts.
+    pub async fn wait_for(
+        &self,
+        id: msghub::MessageId,
+        done: impl Fn(&[msghub::DeliveryInfo]) -> bool,
+    ) -> Vec<msghub::DeliveryInfo> {
+        for _ in 0..500 {
+            let list = self.deliveries(id).await;
+            if done(&list) {
+                return list;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("deliveries never settled: {:?}", self.deliveries(id).await);
+    }
+}
+
+/// Whether every delivery of a list has `status`.
+pub fn status_is(status: DeliveryStatus) -> impl Fn(&[msghub::DeliveryInfo]) -> bool {
+    move |list| !list.is_empty() && list.iter().all(|d| d.status == status)
+}
+
+/// Waits (briefly, for real) until `server` has at least `n` requests.
+pub async fn wait_requests(server: &TestServer, n: usize) -> Vec<Recorded> {
+    for _ in 0..500 {
+        let requests = server.requests();
+        if requests.len() >= n {
+            return requests;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("expected {n} requests, got {}", server.requests().len());
+}
+
+/// The titles every request carried (a digest's messages each), sorted.
+pub fn titles(requests: &[Recorded]) -> Vec<String> {
+    let mut titles: Vec<String> = requests
+        .iter()
+        .flat_map(|r| {
+            let body = r.json();
+            let data = body["data"].clone();
+            data["messages"]
+                .as_array()
+                .cloned()
+                .unwrap_or_else(|| vec![data.clone()])
+                .into_iter()
+                .map(|m| m["title"].as_str().unwrap_or_default().to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    titles.sort();
+    titles
+}
