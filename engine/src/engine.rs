@@ -44,6 +44,8 @@ pub struct EngineBuilder {
     #[cfg(feature = "plugins")]
     plugins: Option<Arc<crate::plugin::PluginRegistry>>,
     #[cfg(feature = "plugins")]
+    channels: Option<Arc<dyn crate::delivery::host::ChannelHost>>,
+    #[cfg(feature = "plugins")]
     workers: crate::delivery::worker::WorkerConfig,
     #[cfg(feature = "plugins")]
     observer: Option<Arc<dyn crate::delivery::worker::DeliveryObserver>>,
@@ -139,6 +141,18 @@ impl EngineBuilder {
         self
     }
 
+    /// Delivers through `host` instead of the plugin registry: an embedder's own channels,
+    /// or a test's in-process fake (see [`crate::delivery::host`]). Without it, the engine
+    /// delivers through [`EngineBuilder::plugins`].
+    #[cfg(feature = "plugins")]
+    pub fn channel_host(
+        mut self,
+        host: Arc<dyn crate::delivery::host::ChannelHost>,
+    ) -> EngineBuilder {
+        self.channels = Some(host);
+        self
+    }
+
     /// How the delivery workers run (concurrency, lease, locale).
     #[cfg(feature = "plugins")]
     pub fn workers(mut self, config: crate::delivery::worker::WorkerConfig) -> EngineBuilder {
@@ -174,10 +188,18 @@ impl EngineBuilder {
             #[cfg(feature = "plugins")]
             plugins,
             #[cfg(feature = "plugins")]
+            channels,
+            #[cfg(feature = "plugins")]
             workers,
             #[cfg(feature = "plugins")]
             observer,
         } = self;
+        #[cfg(feature = "plugins")]
+        let channels = channels.or_else(|| {
+            plugins
+                .clone()
+                .map(|p| p as Arc<dyn crate::delivery::host::ChannelHost>)
+        });
         let now = crate::clock::micros(clock.now());
         let (store, secrets, warnings) = tokio::task::spawn_blocking(move || {
             open_store(path, cache_bytes, retry, secret_key, secret_key_file, now)
@@ -204,7 +226,13 @@ impl EngineBuilder {
                 scheduler_state: Mutex::new(SchedulerState::default()),
                 background: Mutex::new(Background::default()),
                 #[cfg(feature = "plugins")]
-                plugins: plugins.clone(),
+                plugins,
+                #[cfg(feature = "plugins")]
+                delivery: channels
+                    .clone()
+                    .map(|host| crate::delivery::worker::Delivering::new(host, workers, observer)),
+                #[cfg(feature = "plugins")]
+                channels,
                 #[cfg(feature = "plugins")]
                 test_sends: crate::delivery::test_send::TestSends::new(),
             }),
@@ -213,9 +241,10 @@ impl EngineBuilder {
             let mut running = engine.inner.background.lock();
             running.scheduler = Some(Scheduler::start(&engine));
             #[cfg(feature = "plugins")]
-            if let Some(registry) = plugins {
+            if let Some(delivering) = &engine.inner.delivery {
                 running.workers = Some(crate::delivery::worker::Workers::start(
-                    &engine, registry, workers, observer,
+                    &engine,
+                    delivering.clone(),
                 ));
             }
         }
@@ -318,6 +347,13 @@ pub(crate) struct Inner {
     background: Mutex<Background>,
     #[cfg(feature = "plugins")]
     pub(crate) plugins: Option<Arc<crate::plugin::PluginRegistry>>,
+    /// What delivers to channels and contacts: the plugins, or a host of the embedder's.
+    #[cfg(feature = "plugins")]
+    pub(crate) channels: Option<Arc<dyn crate::delivery::host::ChannelHost>>,
+    /// The delivery attempts' shared state (slots, rate limits), for the background
+    /// workers and [`Engine::deliver_due`] alike; `None` without a channel host.
+    #[cfg(feature = "plugins")]
+    pub(crate) delivery: Option<Arc<crate::delivery::worker::Delivering>>,
     /// The channel tests' own call slots and per-account rates.
     #[cfg(feature = "plugins")]
     pub(crate) test_sends: Arc<crate::delivery::test_send::TestSends>,
@@ -347,6 +383,8 @@ impl Engine {
             account_limits: AccountLimits::default(),
             #[cfg(feature = "plugins")]
             plugins: None,
+            #[cfg(feature = "plugins")]
+            channels: None,
             #[cfg(feature = "plugins")]
             workers: crate::delivery::worker::WorkerConfig::default(),
             #[cfg(feature = "plugins")]

@@ -15,8 +15,11 @@
 //! - [`inbox`]: publish, list, get, counts, mark read and delete, as methods on [`Engine`].
 //! - [`delivery`]: channels, contacts, subscriptions, routing (`delivery::routing`, the rule
 //!   as pure functions), the outbox workers with retries, rate limits and fair call slots
-//!   per account and target (`worker`, `slots`), digests read in parts that fit one call
-//!   (`prepare`), channel tests on slots of their own (`test_send`), and retention.
+//!   per account and target (`worker`, `slots`; [`Engine::deliver_due`] runs one step of
+//!   them by hand), digests read in parts that fit one call (`prepare`), channel tests on
+//!   slots of their own (`test_send`), and retention. [`delivery::host`] is the seam to what
+//!   sends: the [`ChannelHost`] trait, implemented by the plugin registry, or by an
+//!   embedder's own channels or a test's fake.
 //! - `clock`: where time comes from ([`Clock`], [`ManualClock`]) and every conversion to
 //!   the store's microseconds.
 //! - `store`: the redb tables, the in-memory state keyed by account and the bitmap indexes,
@@ -81,6 +84,8 @@ mod store;
 pub use access::{Action, Policy, Principal, UserGrant, generate_operator_token};
 pub use accounts::{Account, CreatedAccount, CreatedUser, NewUser, User, UserUpdate};
 pub use clock::{Clock, ManualClock, SystemClock};
+#[cfg(feature = "plugins")]
+pub use delivery::host::ChannelHost;
 pub use delivery::scheduler::ScheduledWork;
 #[cfg(feature = "plugins")]
 pub use delivery::test_send::{

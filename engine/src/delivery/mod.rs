@@ -9,6 +9,8 @@
 
 mod channel_config;
 #[cfg(feature = "plugins")]
+pub mod host;
+#[cfg(feature = "plugins")]
 mod prepare;
 pub(crate) mod routing;
 pub mod schedule;
@@ -415,8 +417,8 @@ impl Engine {
     /// while the plugin is not ready (still loading, failed, or gone).
     fn config_schema(&self, plugin: &str) -> Option<serde_json::Value> {
         #[cfg(feature = "plugins")]
-        if let Some(registry) = &self.inner.plugins {
-            return registry.plugin(plugin).map(|p| p.config_schema.clone());
+        if let Some(host) = &self.inner.channels {
+            return host.plugin(plugin).map(|p| p.config_schema.clone());
         }
         let _ = plugin;
         None
@@ -439,14 +441,14 @@ impl Engine {
         require(principal, Action::ManageConfig, Some(account))?;
         self.check_account(account)?;
         validate_name("name", &channel.name)?;
-        let registry =
-            self.inner.plugins.as_ref().ok_or_else(|| {
+        let host =
+            self.inner.channels.as_ref().ok_or_else(|| {
                 Error::invalid("plugin", "this engine has no channel plugins loaded")
             })?;
         // A plugin still loading is waited for (at most the plugin call deadline).
-        let info = registry.ready(&channel.plugin).await.map_err(|e| match e {
+        let info = host.ready(&channel.plugin).await.map_err(|e| match e {
             crate::plugin::CallError::UnknownPlugin { .. } => {
-                let names: Vec<String> = registry.plugins().map(|p| p.name.clone()).collect();
+                let names: Vec<String> = host.plugins().iter().map(|p| p.name.clone()).collect();
                 Error::invalid(
                     "plugin",
                     format!(
@@ -461,8 +463,7 @@ impl Engine {
         })?;
         let properties = channel_config::check_shape(&info.config_schema, &channel.config)?;
         let text = channel.config.to_string();
-        registry
-            .validate_config(&channel.plugin, &text)
+        host.validate_config(&channel.plugin, &text)
             .await
             .map_err(|e| match e {
                 crate::plugin::ValidateError::Invalid { message, .. } => {

@@ -128,8 +128,8 @@ impl Engine {
         };
         super::scoped(principal, crate::Action::ManageConfig, account, category)?;
         let channel = self.channel(principal, account, id)?;
-        let registry =
-            self.inner.plugins.as_ref().ok_or_else(|| {
+        let host =
+            self.inner.channels.as_ref().ok_or_else(|| {
                 Error::invalid("plugin", "this engine has no channel plugins loaded")
             })?;
         let config = {
@@ -174,18 +174,16 @@ impl Engine {
             timestamp_ms: u64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0),
         };
         let _slot = self.inner.test_sends.take(account, micros(self.now()))?;
-        Ok(
-            match registry.send(&channel.plugin, &config, &delivery).await {
-                Ok(_) => super::TestOutcome {
-                    status: super::DeliveryStatus::Delivered,
-                    error: None,
-                },
-                Err(e) => super::TestOutcome {
-                    status: super::DeliveryStatus::Failed,
-                    error: Some(e.to_string()),
-                },
+        Ok(match host.send(&channel.plugin, &config, &delivery).await {
+            Ok(_) => super::TestOutcome {
+                status: super::DeliveryStatus::Delivered,
+                error: None,
             },
-        )
+            Err(e) => super::TestOutcome {
+                status: super::DeliveryStatus::Failed,
+                error: Some(e.to_string()),
+            },
+        })
     }
 }
 

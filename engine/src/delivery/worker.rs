@@ -5,7 +5,9 @@
 //! limit with a token bucket, records that it starts (so a crash during it is known at the
 //! next start), calls the plugin, and hands the outcome to the writer, which records the
 //! attempt and schedules a retry or settles. A digest too large for one call goes out in
-//! parts ([`super::prepare`]).
+//! parts ([`super::prepare`]). The plugin is reached through the engine's
+//! [`ChannelHost`]; [`Engine::deliver_due`] runs the same attempts by hand, one step at a
+//! time.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,14 +18,15 @@ use parking_lot::Mutex;
 use redb::ReadableDatabase;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
-use super::prepare::{Found, Prepared, find, part_bytes, prepare};
+use super::host::ChannelHost;
+use super::prepare::{Found, Prepared, find, prepare};
 use super::schedule::Bucket;
 use super::slots::{Slots, take_or_park};
 use crate::clock::{micros, micros_of};
 use crate::engine::{Engine, Inner};
 use crate::error::Error;
 use crate::ids::{AccountId, DeliveryId};
-use crate::plugin::{CallError, FailureKind, PluginRegistry};
+use crate::plugin::{CallError, FailureKind};
 use crate::store::Store;
 use crate::store::records::TargetKey;
 use crate::store::writer::Job;
@@ -72,36 +75,43 @@ pub(crate) struct Workers {
     join: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
-struct Shared {
-    registry: Arc<PluginRegistry>,
+/// What every attempt of one engine shares, whether the background workers or
+/// [`Engine::deliver_due`] run it: the channel host, the fair call slots and the targets'
+/// rate limits.
+pub(crate) struct Delivering {
+    host: Arc<dyn ChannelHost>,
     config: WorkerConfig,
     observer: Option<Arc<dyn DeliveryObserver>>,
     buckets: Mutex<HashMap<(AccountId, TargetKey), Bucket>>,
     slots: Arc<Mutex<Slots>>,
 }
 
-impl Workers {
-    /// Starts the dispatcher on the current tokio runtime.
-    pub(crate) fn start(
-        engine: &Engine,
-        registry: Arc<PluginRegistry>,
+impl Delivering {
+    pub(crate) fn new(
+        host: Arc<dyn ChannelHost>,
         config: WorkerConfig,
         observer: Option<Arc<dyn DeliveryObserver>>,
-    ) -> Arc<Workers> {
-        let workers = Arc::new(Workers {
-            stopping: AtomicBool::new(false),
-            stop: Notify::new(),
-            join: Mutex::new(None),
-        });
-        let shared = Arc::new(Shared {
-            registry,
-            config: config.clone(),
+    ) -> Arc<Delivering> {
+        Arc::new(Delivering {
+            host,
             slots: Arc::new(Mutex::new(Slots::new(
                 config.per_account,
                 config.per_target,
             ))),
+            config,
             observer,
             buckets: Mutex::new(HashMap::new()),
+        })
+    }
+}
+
+impl Workers {
+    /// Starts the dispatcher on the current tokio runtime.
+    pub(crate) fn start(engine: &Engine, shared: Arc<Delivering>) -> Arc<Workers> {
+        let workers = Arc::new(Workers {
+            stopping: AtomicBool::new(false),
+            stop: Notify::new(),
+            join: Mutex::new(None),
         });
         let handle = tokio::spawn(dispatch(
             Arc::downgrade(&engine.inner),
@@ -132,7 +142,7 @@ async fn dispatch(
     weak: Weak<Inner>,
     store: Arc<Store>,
     workers: Arc<Workers>,
-    shared: Arc<Shared>,
+    shared: Arc<Delivering>,
 ) {
     let limit = shared.config.concurrency.max(1);
     let permits = Arc::new(Semaphore::new(limit));
@@ -154,7 +164,7 @@ async fn dispatch(
         let claimed = store.queue.lock().claim(now, now.saturating_add(lease));
         match claimed {
             Ok(id) => {
-                tokio::spawn(attempt(engine, shared.clone(), id, permit));
+                tokio::spawn(attempt(engine, shared.clone(), id, Some(permit)));
             }
             Err(next) => {
                 drop(permit);
@@ -177,13 +187,58 @@ async fn dispatch(
         .await;
 }
 
-async fn attempt(engine: Engine, shared: Arc<Shared>, id: u64, permit: OwnedSemaphorePermit) {
+impl Engine {
+    /// Attempts every delivery that is due now by the engine's clock, each once, and
+    /// returns when all of them have recorded their outcome; answers how many outcomes were
+    /// recorded. The background workers do this as deliveries fall due; call it directly on
+    /// an engine built with `background(false)` to drive delivery step by step, with a
+    /// [`ManualClock`](crate::ManualClock) for retries and rate limits. A delivery over its
+    /// account's or target's fair share of call slots, or over its target's rate limit,
+    /// is not attempted: it waits for a later call (after the clock moved on, for a rate
+    /// limit). Without a channel host, nothing is delivered.
+    pub async fn deliver_due(&self) -> Result<usize, Error> {
+        let Some(shared) = self.inner.delivery.clone() else {
+            return Ok(0);
+        };
+        let store = self.inner.store.clone();
+        let now = micros(self.now());
+        let until = now.saturating_add(micros_of(shared.config.lease));
+        let mut attempts = tokio::task::JoinSet::new();
+        loop {
+            let claimed = store.queue.lock().claim(now, until);
+            let Ok(id) = claimed else { break };
+            attempts.spawn(attempt(self.clone(), shared.clone(), id, None));
+        }
+        let mut ran = 0;
+        while let Some(done) = attempts.join_next().await {
+            match done {
+                Ok(recorded) => ran += usize::from(recorded),
+                Err(e) => {
+                    return Err(Error::Unavailable(format!(
+                        "a delivery attempt stopped: {e}"
+                    )));
+                }
+            }
+        }
+        Ok(ran)
+    }
+}
+
+/// Runs one attempt of the claimed delivery `id`; `permit` is its place among the
+/// attempts in flight, when the background dispatcher started it.
+async fn attempt(
+    engine: Engine,
+    shared: Arc<Delivering>,
+    id: u64,
+    permit: Option<OwnedSemaphorePermit>,
+) -> bool {
     let _permit = permit;
     let store = engine.inner.store.clone();
     let retry_soon = |e: Error| {
         tracing::error!(delivery = %DeliveryId(id), error = %e, "cannot read a due delivery; trying again in a second");
         let later = micros(engine.now()) + 1_000_000;
         store.queue.lock().release(id, later);
+        false
     };
     let read = store
         .db
@@ -193,7 +248,7 @@ async fn attempt(engine: Engine, shared: Arc<Shared>, id: u64, permit: OwnedSema
     let (txn, record) = match read {
         Ok((_, Found::Settled)) => {
             store.queue.lock().settle(id);
-            return;
+            return false;
         }
         Ok((txn, Found::Due(record))) => (txn, record),
         Err(e) => return retry_soon(e),
@@ -207,9 +262,9 @@ async fn attempt(engine: Engine, shared: Arc<Shared>, id: u64, permit: OwnedSema
         record.account,
         record.target,
     ) else {
-        return;
+        return false;
     };
-    let budget = part_bytes(shared.registry.config().memory_limit);
+    let budget = shared.host.part_budget();
     let prepared = match prepare(&engine, &txn, id, &record, &shared.config.locale, budget) {
         Ok(prepared) => prepared,
         Err(e) => return retry_soon(e),
@@ -230,12 +285,12 @@ async fn attempt(engine: Engine, shared: Arc<Shared>, id: u64, permit: OwnedSema
             let plugin = record.plugin;
             // The plugin's stated limit is known once it is loaded: wait for that (at most a
             // call deadline) rather than send past the limit while the server starts.
-            let limit = match shared.registry.ready(&plugin).await {
+            let limit = match shared.host.ready(&plugin).await {
                 Ok(info) => info.rate_limit,
                 Err(CallError::Loading { .. }) => {
                     let later = micros(engine.now()) + 1_000_000;
                     store.queue.lock().release(id, later);
-                    return;
+                    return false;
                 }
                 // The send fails the same way and records why.
                 Err(_) => None,
@@ -250,7 +305,7 @@ async fn attempt(engine: Engine, shared: Arc<Shared>, id: u64, permit: OwnedSema
                     drop(buckets);
                     // Over the target's limit: wait for a token instead of being refused.
                     store.queue.lock().release(id, when);
-                    return;
+                    return false;
                 }
             }
             // Written before the plugin runs: if it takes the process down, the next start
@@ -264,18 +319,18 @@ async fn attempt(engine: Engine, shared: Arc<Shared>, id: u64, permit: OwnedSema
             match begun {
                 Ok(0) => {
                     store.queue.lock().settle(id);
-                    return;
+                    return false;
                 }
                 Ok(_) => {}
                 Err(e) => {
                     tracing::error!(delivery = %DeliveryId(id), error = %e, "cannot record that an attempt starts; trying again in a second");
                     let later = micros(engine.now()) + 1_000_000;
                     store.queue.lock().release(id, later);
-                    return;
+                    return false;
                 }
             }
             let started = Instant::now();
-            let result = shared.registry.send(&plugin, &config, &delivery).await;
+            let result = shared.host.send(&plugin, &config, &delivery).await;
             let elapsed = started.elapsed();
             let (label, outcome) = match result {
                 Ok(_) => (
@@ -323,8 +378,9 @@ async fn attempt(engine: Engine, shared: Arc<Shared>, id: u64, permit: OwnedSema
             reply,
         })
         .await;
-    if let Err(e) = recorded {
+    if let Err(e) = &recorded {
         // The lease runs out and the delivery is attempted again (at least once).
         tracing::error!(delivery = %DeliveryId(id), error = %e, "cannot record a delivery attempt");
     }
+    recorded.is_ok()
 }
