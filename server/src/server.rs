@@ -344,6 +344,7 @@ fn stored_or_new_token(path: &Path) -> Result<(String, bool), ServeError> {
 
 /// Starts loading the bundled plugins and those of the plugin directory, in the background.
 fn load_plugins(config: &ServerConfig) -> Result<(PluginRegistry, Loading), ServeError> {
+    use msghub_bundled::BundledPlugins as _;
     let mut builder = PluginRegistry::builder(config.plugin_config()?);
     if config.bundled_plugins {
         builder = builder.bundled();

@@ -2,6 +2,7 @@
 //! and why; restarts take compiled plugins from the cache; the typed calls answer.
 
 use msghub::plugin::{CallError, LoadError, PluginConfig, PluginRegistry, ValidateError};
+use msghub_bundled::BundledPlugins as _;
 use msghub_tests::{registry, test_config, wasm};
 
 fn copy(guest: &str, dir: &std::path::Path, name: &str) {
@@ -138,7 +139,7 @@ async fn bundled_plugins_all_load() {
         .await
         .unwrap();
     assert!(report.refused.is_empty(), "{:?}", report.refused);
-    assert_eq!(registry.plugins().count(), msghub::plugin::BUNDLED.len());
+    assert_eq!(registry.plugins().count(), msghub_bundled::BUNDLED.len());
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@
 //! record each outcome with retries on the [`RetrySchedule`]; the scheduler ([`scheduler`])
 //! sends digests on their cron ticks and purges messages past the account's retention.
 
+#[cfg_attr(not(feature = "plugins"), allow(dead_code))] // checks configs of plugin channels
 mod channel_config;
 #[cfg(feature = "plugins")]
 pub mod host;

@@ -192,6 +192,7 @@ impl DigestSchedule {
 }
 
 /// A token bucket: `capacity` tokens, refilled evenly over `period`.
+#[cfg_attr(not(feature = "plugins"), allow(dead_code))] // used by the delivery workers
 #[derive(Debug, Clone)]
 pub(crate) struct Bucket {
     capacity: f64,
@@ -200,6 +201,7 @@ pub(crate) struct Bucket {
     at: i64,
 }
 
+#[cfg_attr(not(feature = "plugins"), allow(dead_code))] // used by the delivery workers
 impl Bucket {
     /// A full bucket for `count` sends per `period`.
     pub(crate) fn new(count: u32, period: Duration, now: i64) -> Bucket {

@@ -22,7 +22,6 @@ use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::BUNDLED;
 use super::catalog::Catalog;
 use super::config::PluginConfig;
 use super::error::{LoadError, RegistryError};
@@ -63,15 +62,15 @@ impl PluginRegistryBuilder {
         }
     }
 
-    /// Adds the plugins bundled with the engine ([`BUNDLED`]).
-    pub fn bundled(mut self) -> Self {
-        for (name, bytes) in BUNDLED {
-            self.sources.push(Source::Bytes {
-                origin: format!("bundled plugin '{name}'"),
-                name: (*name).to_owned(),
-                bytes: Cow::Borrowed(bytes),
-            });
-        }
+    /// Adds a component embedded in the program, such as one of the channel plugins msghub
+    /// ships (the `msghub-bundled` crate adds them all): named `name` until its `info`
+    /// answers, and `bundled plugin 'NAME'` in errors.
+    pub fn embedded(mut self, name: &str, bytes: &'static [u8]) -> Self {
+        self.sources.push(Source::Bytes {
+            origin: format!("bundled plugin '{name}'"),
+            name: name.to_owned(),
+            bytes: Cow::Borrowed(bytes),
+        });
         self
     }
 

@@ -49,7 +49,3 @@ pub use types::{Delivery, DeliveryKind, FailureKind, PluginInfo, RateLimit, Rece
 
 /// The notifier versions this host runs, newest first.
 pub const SUPPORTED_VERSIONS: &[&str] = &["0.1.0"];
-
-/// The channel plugins built with the workspace and embedded into the engine: `(name,
-/// component bytes)`. The list lives in `engine/build.rs`.
-pub const BUNDLED: &[(&str, &[u8])] = include!(concat!(env!("OUT_DIR"), "/bundled_plugins.rs"));

@@ -14,6 +14,7 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
 /// What a parked delivery waits for: a free call slot of its account, or of its target.
+#[cfg_attr(not(feature = "plugins"), allow(dead_code))] // used by the delivery workers
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Wait {
     /// The account (by id) has its share of attempts in flight.
@@ -24,6 +25,7 @@ pub(crate) enum Wait {
 
 /// Due deliveries, leases and parked deliveries.
 #[derive(Debug, Default)]
+#[cfg_attr(not(feature = "plugins"), allow(dead_code))] // used by the delivery workers
 pub(crate) struct Queue {
     due: BTreeSet<(i64, u64)>,
     at: HashMap<u64, i64>,
@@ -35,6 +37,7 @@ pub(crate) struct Queue {
     parked_on: HashMap<u64, Wait>,
 }
 
+#[cfg_attr(not(feature = "plugins"), allow(dead_code))] // used by the delivery workers
 impl Queue {
     /// Makes `id` due at `when` (a new delivery, a retry, a re-queue), ending its lease.
     pub(crate) fn schedule(&mut self, id: u64, when: i64) {

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::Subcommand;
 use msghub::plugin::{Delivery, DeliveryKind, PluginConfig, PluginInfo, PluginRegistry, Recipient};
 use msghub::{Category, Engine, NewMessage, Principal, Severity};
+use msghub_bundled::BundledPlugins as _;
 use serde_json::{Value, json};
 
 use super::table::{render, truncate};

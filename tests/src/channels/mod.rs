@@ -1,5 +1,5 @@
-//! Support for the bundled channels' tests (`tests/channel_*.rs`): the plugins bundled into
-//! the engine, loaded as the engine loads them by default; the outcome of a failed send; and
+//! Support for the bundled channels' tests (`tests/channel_*.rs`): the plugins msghub
+//! ships, loaded as the engine loads them by default; the outcome of a failed send; and
 //! the reference tools in Python that CI installs (`standardwebhooks`, `aiosmtpd`).
 
 use std::io::{BufRead, BufReader, Write};
@@ -8,8 +8,9 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::Duration;
 
 use msghub::plugin::{FailureKind, PluginConfig, PluginRegistry, Receipt, SendError};
+use msghub_bundled::BundledPlugins as _;
 
-/// The plugins bundled into the engine (`msghub::plugin::BUNDLED`); panics unless all load.
+/// The plugins msghub ships (`msghub_bundled::BUNDLED`); panics unless all load.
 pub async fn bundled(config: PluginConfig) -> PluginRegistry {
     let (registry, report) = PluginRegistry::builder(config)
         .bundled()

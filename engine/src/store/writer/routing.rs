@@ -27,6 +27,7 @@ use crate::store::records::{
 pub(crate) const EMAIL_PLUGIN: &str = "email";
 
 /// How one attempt ended, as a worker reports it.
+#[cfg_attr(not(feature = "plugins"), allow(dead_code))] // used by the delivery workers
 #[derive(Debug, Clone)]
 pub(crate) enum Attempt {
     /// The target accepted it.
@@ -52,6 +53,7 @@ pub(crate) enum RequeueScope {
 }
 
 /// A delivery-side change; each answers a number (what it touched, or 0).
+#[cfg_attr(not(feature = "plugins"), allow(dead_code))] // used by the delivery workers
 pub(crate) enum DeliveryJob {
     CreateChannel {
         account: AccountId,
