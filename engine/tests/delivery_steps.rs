@@ -1,8 +1,12 @@
-//! Delivery driven step by step: an in-process fake channel host (no WebAssembly), a manual
-//! clock, and `Engine::deliver_due` instead of background workers, so retries, backoff,
-//! rate limits and dead letters are checked at exact instants, without sleeping.
+//! The delivery rules, driven step by step: an in-process fake channel host (no
+//! WebAssembly), a manual clock, and `Engine::deliver_due` instead of background workers,
+//! so routing, retries with their backoff, dead letters and re-queues, rate limits,
+//! digests across ticks and restarts, and retention are checked at exact instants, without
+//! sleeping. The same rules through the real plugins and servers on loopback:
+//! `tests/tests/delivery.rs`, `delivery_isolation.rs`, `channel_*.rs`.
 
 use std::collections::VecDeque;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,8 +15,8 @@ use msghub::plugin::{
     CallError, Delivery, FailureKind, PluginInfo, RateLimit, Receipt, SendError, ValidateError,
 };
 use msghub::{
-    AccountId, Category, Clock, DeliveryStatus, Engine, ManualClock, MessageId, NewChannel,
-    NewMessage, Principal, RetrySchedule, SubscriptionSpec,
+    AccountId, Category, ChannelId, Clock, DeliveryStatus, Digest, Engine, ManualClock, MessageId,
+    NewChannel, NewMessage, Principal, Requeue, RetrySchedule, Severity, SubscriptionSpec,
 };
 use time::OffsetDateTime;
 
@@ -118,23 +122,33 @@ struct World {
     clock: Arc<ManualClock>,
     host: Arc<FakeHost>,
     account: AccountId,
+    channel: ChannelId,
 }
 
-/// An engine without background workers, delivering through `host` every `service`
-/// message of one account to one channel, with retries at 10 s and 60 s.
-async fn world(host: Arc<FakeHost>) -> World {
-    let clock = Arc::new(ManualClock::new(
-        OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap(),
-    ));
-    let engine = Engine::builder()
-        .in_memory()
+/// An engine on `path` (in memory without one) without background workers, delivering
+/// through `host`, with retries at 10 s and 60 s.
+async fn engine_at(path: Option<&Path>, clock: &Arc<ManualClock>, host: &Arc<FakeHost>) -> Engine {
+    let builder = match path {
+        Some(path) => Engine::builder().path(path),
+        None => Engine::builder().in_memory(),
+    };
+    builder
         .clock(clock.clone())
         .background(false)
         .retry_schedule(RetrySchedule::parse("0s,10s,60s").unwrap())
         .channel_host(host.clone())
         .build()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// An engine in memory (see [`engine_at`]) that delivers every `service` message of one
+/// account to one channel.
+async fn world(host: Arc<FakeHost>) -> World {
+    let clock = Arc::new(ManualClock::new(
+        OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap(),
+    ));
+    let engine = engine_at(None, &clock, &host).await;
     let operator = Principal::Operator;
     let account = engine
         .create_account(&operator, "acme")
@@ -142,20 +156,9 @@ async fn world(host: Arc<FakeHost>) -> World {
         .unwrap()
         .account
         .id;
-    let channel = engine
-        .create_channel(
-            &operator,
-            account,
-            NewChannel {
-                name: "ops-room".to_owned(),
-                plugin: "fake".to_owned(),
-                config: serde_json::json!({"room": "ops"}),
-            },
-        )
-        .await
-        .unwrap();
+    let channel = create_channel(&engine, account, "ops-room").await;
     let spec = SubscriptionSpec {
-        channels: vec![channel.id],
+        channels: vec![channel],
         ..SubscriptionSpec::default()
     };
     engine
@@ -167,7 +170,31 @@ async fn world(host: Arc<FakeHost>) -> World {
         clock,
         host,
         account,
+        channel,
     }
+}
+
+async fn create_channel(engine: &Engine, account: AccountId, name: &str) -> ChannelId {
+    engine
+        .create_channel(
+            &Principal::Operator,
+            account,
+            NewChannel {
+                name: name.to_owned(),
+                plugin: "fake".to_owned(),
+                config: serde_json::json!({"room": name}),
+            },
+        )
+        .await
+        .unwrap()
+        .id
+}
+
+/// The titles of the messages in each delivery the host was given, in order.
+fn titles(sent: &[Delivery]) -> Vec<Vec<String>> {
+    sent.iter()
+        .map(|d| d.messages.iter().map(|m| m.title.clone()).collect())
+        .collect()
 }
 
 impl World {
@@ -369,4 +396,250 @@ async fn a_burst_over_the_targets_rate_limit_waits_for_tokens() {
         assert_eq!(w.status(message).await.0, DeliveryStatus::Delivered);
     }
     assert_eq!(w.host.sent().len(), 3, "each message was sent once");
+}
+
+#[tokio::test]
+async fn only_messages_the_subscription_takes_are_delivered() {
+    let w = world(FakeHost::new(None)).await;
+    let operator = Principal::Operator;
+    let spec = SubscriptionSpec {
+        subtypes: Some(vec!["ddos-attack".into()]),
+        min_severity: Some(Severity::Warning),
+        channels: vec![w.channel],
+        ..SubscriptionSpec::default()
+    };
+    w.engine
+        .put_subscription(&operator, w.account, Category::Security, spec)
+        .await
+        .unwrap();
+    let wanted = NewMessage::new(Category::Security, "DDoS on 203.0.113.7")
+        .subtype("ddos-attack")
+        .severity(Severity::Critical);
+    let explained = w
+        .engine
+        .explain_routing(&operator, w.account, wanted.clone())
+        .unwrap();
+    assert!(explained.matched, "{explained:?}");
+    assert_eq!(explained.targets.len(), 1);
+    assert_eq!(explained.targets[0].target_id, w.channel.to_string());
+    let quiet = NewMessage::new(Category::Security, "minor scan")
+        .subtype("ddos-attack")
+        .severity(Severity::Info);
+    let why = w
+        .engine
+        .explain_routing(&operator, w.account, quiet.clone())
+        .unwrap();
+    assert!(!why.matched && why.reason.contains("below"), "{why:?}");
+
+    for message in [
+        wanted,
+        quiet,
+        NewMessage::new(Category::Security, "new login")
+            .subtype("login")
+            .severity(Severity::Critical),
+        NewMessage::new(Category::Product, "unrelated").severity(Severity::Critical),
+    ] {
+        w.engine
+            .publish(&operator, w.account, message)
+            .await
+            .unwrap();
+    }
+    assert_eq!(w.deliver_due().await, 1);
+    assert_eq!(titles(&w.host.sent()), [["DDoS on 203.0.113.7"]]);
+    let counts = w.engine.counts(&operator, w.account).unwrap();
+    assert_eq!(
+        counts.total, 4,
+        "every message is in the inbox all the same"
+    );
+}
+
+#[tokio::test]
+async fn a_dead_letter_waits_until_requeued_then_goes_with_the_same_key() {
+    let w = world(FakeHost::new(None)).await;
+    w.host.fail_next([FailureKind::Permanent]);
+    let message = w.publish("Disk full").await;
+    assert_eq!(w.deliver_due().await, 1);
+    assert_eq!(w.status(message).await.0, DeliveryStatus::Failed);
+    w.clock.advance(Duration::from_secs(3600));
+    assert_eq!(w.deliver_due().await, 0, "a dead letter stays failed");
+
+    let requeued = w
+        .engine
+        .requeue_failed(&Principal::Operator, w.account, Requeue::Channel(w.channel))
+        .await
+        .unwrap();
+    assert_eq!(requeued, 1);
+    assert_eq!(
+        w.deliver_due().await,
+        1,
+        "a re-queued delivery is due at once"
+    );
+    let (status, attempts, _) = w.status(message).await;
+    assert_eq!(
+        (status, attempts),
+        (DeliveryStatus::Delivered, 1),
+        "attempts count anew"
+    );
+    let sent = w.host.sent();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[0].idempotency_key, sent[1].idempotency_key);
+    let again = w
+        .engine
+        .requeue_failed(&Principal::Operator, w.account, Requeue::Message(message))
+        .await
+        .unwrap();
+    assert_eq!(again, 0, "nothing left to re-queue");
+}
+
+#[tokio::test]
+async fn a_delivery_whose_channel_was_deleted_fails_with_that_reason() {
+    let w = world(FakeHost::new(None)).await;
+    w.host.fail_next([FailureKind::Retryable]);
+    let message = w.publish("Disk full").await;
+    assert_eq!(w.deliver_due().await, 1);
+    assert_eq!(w.status(message).await.0, DeliveryStatus::Retrying);
+    // The channel leaves the subscription and is deleted while its delivery waits.
+    let operator = Principal::Operator;
+    w.engine
+        .delete_subscription(&operator, w.account, Category::Service)
+        .await
+        .unwrap();
+    w.engine
+        .delete_channel(&operator, w.account, w.channel)
+        .await
+        .unwrap();
+    w.clock.advance(Duration::from_secs(60));
+    w.deliver_due().await;
+    let (status, _, error) = w.status(message).await;
+    assert_eq!(status, DeliveryStatus::Failed);
+    assert!(error.unwrap().contains("channel was deleted"));
+    assert_eq!(
+        w.host.sent().len(),
+        1,
+        "nothing is sent to a deleted channel"
+    );
+}
+
+#[tokio::test]
+async fn digests_send_one_summary_per_tick_and_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hub.redb");
+    let at = |t: &str| msghub::parse_time(t, "t").unwrap();
+    let clock = Arc::new(ManualClock::new(at("2026-11-28T12:00:00Z")));
+    let host = FakeHost::new(None);
+    let operator = Principal::Operator;
+    let engine = engine_at(Some(&path), &clock, &host).await;
+    let account = engine
+        .create_account(&operator, "acme")
+        .await
+        .unwrap()
+        .account
+        .id;
+    let channel = create_channel(&engine, account, "daily").await;
+    let spec = SubscriptionSpec {
+        channels: vec![channel],
+        // 09:00 in Shanghai is 01:00 UTC.
+        digest: Some(Digest {
+            cron: "0 0 9 * * *".into(),
+            timezone: "Asia/Shanghai".into(),
+        }),
+        ..SubscriptionSpec::default()
+    };
+    engine
+        .put_subscription(&operator, account, Category::Activity, spec)
+        .await
+        .unwrap();
+    let mut first = Vec::new();
+    for i in 0..3 {
+        first.push(activity(&engine, account, format!("day 1 #{i}")).await);
+    }
+    let gathering = engine
+        .deliveries(&operator, account, first[0])
+        .await
+        .unwrap();
+    assert_eq!(gathering.len(), 1);
+    assert!(gathering[0].digest);
+    assert_eq!(gathering[0].status, DeliveryStatus::Pending);
+    assert_eq!(
+        gathering[0].next_attempt_at,
+        Some(at("2026-11-29T01:00:00Z"))
+    );
+
+    clock.set(at("2026-11-29T00:59:59Z"));
+    assert_eq!(engine.run_scheduled().await.unwrap().digests, 0);
+    assert_eq!(
+        engine.deliver_due().await.unwrap(),
+        0,
+        "nothing before the tick"
+    );
+    clock.set(at("2026-11-29T01:00:00Z"));
+    assert_eq!(engine.run_scheduled().await.unwrap().digests, 1);
+    assert_eq!(engine.deliver_due().await.unwrap(), 1);
+    assert_eq!(titles(&host.sent()), [["day 1 #0", "day 1 #1", "day 1 #2"]]);
+
+    // Gather two more, then stop before the next tick.
+    for i in 0..2 {
+        activity(&engine, account, format!("day 2 #{i}")).await;
+    }
+    engine.close().await;
+    drop(engine);
+
+    // Restart long after the next tick (two ticks missed): one summary with the two.
+    clock.set(at("2026-12-01T12:00:00Z"));
+    let engine = engine_at(Some(&path), &clock, &host).await;
+    engine.run_scheduled().await.unwrap();
+    assert_eq!(engine.deliver_due().await.unwrap(), 1);
+    assert_eq!(titles(&host.sent()[1..]), [["day 2 #0", "day 2 #1"]]);
+    engine.close().await;
+    drop(engine);
+
+    // A second restart sends nothing again.
+    let engine = engine_at(Some(&path), &clock, &host).await;
+    assert_eq!(engine.run_scheduled().await.unwrap().digests, 0);
+    assert_eq!(engine.deliver_due().await.unwrap(), 0);
+    let sent = host.sent();
+    assert_eq!(sent.len(), 2);
+    assert_ne!(
+        sent[0].idempotency_key, sent[1].idempotency_key,
+        "each summary has its own key"
+    );
+    engine.close().await;
+}
+
+async fn activity(engine: &Engine, account: AccountId, title: String) -> MessageId {
+    engine
+        .publish(
+            &Principal::Operator,
+            account,
+            NewMessage::new(Category::Activity, title),
+        )
+        .await
+        .unwrap()
+        .message
+        .id
+}
+
+#[tokio::test]
+async fn messages_past_the_retention_are_purged() {
+    let w = world(FakeHost::new(None)).await;
+    let operator = Principal::Operator;
+    w.engine
+        .set_retention(&operator, w.account, 30)
+        .await
+        .unwrap();
+    let old = w.publish("old news").await;
+    w.clock.advance(Duration::from_secs(20 * 86_400));
+    let recent = w.publish("recent").await;
+    w.clock.advance(Duration::from_secs(11 * 86_400));
+    let work = w.engine.run_scheduled().await.unwrap();
+    assert_eq!(work.expired, 1);
+    assert!(w.engine.message(&operator, w.account, old).await.is_err());
+    assert!(w.engine.message(&operator, w.account, recent).await.is_ok());
+    assert_eq!(w.engine.counts(&operator, w.account).unwrap().total, 1);
+    let err = w
+        .engine
+        .set_retention(&operator, w.account, 0)
+        .await
+        .unwrap_err();
+    assert_eq!(err.field(), Some("retention_days"));
 }

@@ -33,7 +33,7 @@ pub struct Hub {
 }
 
 /// An engine at `path` (or in memory) on `clock`, retrying on `schedule`.
-pub async fn hub_at(
+async fn hub_at(
     path: Option<&std::path::Path>,
     clock: Arc<ManualClock>,
     schedule: &str,
@@ -132,18 +132,6 @@ impl Hub {
 /// Whether every delivery of a list has `status`.
 pub fn status_is(status: DeliveryStatus) -> impl Fn(&[msghub::DeliveryInfo]) -> bool {
     move |list| !list.is_empty() && list.iter().all(|d| d.status == status)
-}
-
-/// Waits (briefly, for real) until `server` has at least `n` requests.
-pub async fn wait_requests(server: &TestServer, n: usize) -> Vec<Recorded> {
-    for _ in 0..500 {
-        let requests = server.requests();
-        if requests.len() >= n {
-            return requests;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("expected {n} requests, got {}", server.requests().len());
 }
 
 /// The titles every request carried (a digest's messages each), sorted.
