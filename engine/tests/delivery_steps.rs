@@ -148,7 +148,19 @@ async fn world(host: Arc<FakeHost>) -> World {
     let clock = Arc::new(ManualClock::new(
         OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap(),
     ));
-    let engine = engine_at(None, &clock, &host).await;
+    world_at(None, clock, host, Category::Service, None).await
+}
+
+/// An engine on `path` (see [`engine_at`]) that delivers every message of `category` in
+/// one account to one channel, as a digest on `digest`'s schedule if given.
+async fn world_at(
+    path: Option<&Path>,
+    clock: Arc<ManualClock>,
+    host: Arc<FakeHost>,
+    category: Category,
+    digest: Option<Digest>,
+) -> World {
+    let engine = engine_at(path, &clock, &host).await;
     let operator = Principal::Operator;
     let account = engine
         .create_account(&operator, "acme")
@@ -159,10 +171,11 @@ async fn world(host: Arc<FakeHost>) -> World {
     let channel = create_channel(&engine, account, "ops-room").await;
     let spec = SubscriptionSpec {
         channels: vec![channel],
+        digest,
         ..SubscriptionSpec::default()
     };
     engine
-        .put_subscription(&operator, account, Category::Service, spec)
+        .put_subscription(&operator, account, category, spec)
         .await
         .unwrap();
     World {
@@ -528,27 +541,21 @@ async fn digests_send_one_summary_per_tick_and_survive_a_restart() {
     let clock = Arc::new(ManualClock::new(at("2026-11-28T12:00:00Z")));
     let host = FakeHost::new(None);
     let operator = Principal::Operator;
-    let engine = engine_at(Some(&path), &clock, &host).await;
-    let account = engine
-        .create_account(&operator, "acme")
-        .await
-        .unwrap()
-        .account
-        .id;
-    let channel = create_channel(&engine, account, "daily").await;
-    let spec = SubscriptionSpec {
-        channels: vec![channel],
-        // 09:00 in Shanghai is 01:00 UTC.
-        digest: Some(Digest {
-            cron: "0 0 9 * * *".into(),
-            timezone: "Asia/Shanghai".into(),
-        }),
-        ..SubscriptionSpec::default()
+    // 09:00 in Shanghai is 01:00 UTC.
+    let daily = Digest {
+        cron: "0 0 9 * * *".into(),
+        timezone: "Asia/Shanghai".into(),
     };
-    engine
-        .put_subscription(&operator, account, Category::Activity, spec)
-        .await
-        .unwrap();
+    let World {
+        engine, account, ..
+    } = world_at(
+        Some(&path),
+        clock.clone(),
+        host.clone(),
+        Category::Activity,
+        Some(daily),
+    )
+    .await;
     let mut first = Vec::new();
     for i in 0..3 {
         first.push(activity(&engine, account, format!("day 1 #{i}")).await);

@@ -32,28 +32,18 @@ pub struct Hub {
     pub account: msghub::AccountId,
 }
 
-/// An engine at `path` (or in memory) on `clock`, retrying on `schedule`.
-async fn hub_at(
-    path: Option<&std::path::Path>,
-    clock: Arc<ManualClock>,
-    schedule: &str,
-) -> Engine {
-    let registry = Arc::new(bundled(test_config()).await);
-    let mut builder = Engine::builder()
-        .clock(clock)
-        .plugins(registry)
-        .retry_schedule(RetrySchedule::parse(schedule).unwrap());
-    builder = match path {
-        Some(path) => builder.path(path),
-        None => builder.in_memory(),
-    };
-    builder.build().await.unwrap()
-}
-
 /// A fresh in-memory [`Hub`] retrying on `schedule`.
 pub async fn hub(schedule: &str) -> Hub {
     let clock = Arc::new(ManualClock::new(start()));
-    let engine = hub_at(None, clock.clone(), schedule).await;
+    let registry = Arc::new(bundled(test_config()).await);
+    let engine = Engine::builder()
+        .in_memory()
+        .clock(clock.clone())
+        .plugins(registry)
+        .retry_schedule(RetrySchedule::parse(schedule).unwrap())
+        .build()
+        .await
+        .unwrap();
     let account = engine
         .create_account(&OPERATOR, "acme")
         .await

@@ -6,8 +6,10 @@
 //! - [`registry`]: the [`PluginRegistry`]: one wasmtime `Engine` (pooling allocator, epoch
 //!   interruption), one pre-linked `InstancePre` per plugin, and the typed calls
 //!   [`PluginRegistry::info`], [`PluginRegistry::validate_config`] and
-//!   [`PluginRegistry::send`], each in a fresh `Store` with a deadline and a memory cap.
-//! - `loader`: the [`PluginRegistryBuilder`] (bundled plugins, files, a plugin directory)
+//!   [`PluginRegistry::send`].
+//! - `call`: one call, in a fresh `Store` with a deadline and a memory cap, on threads of
+//!   the plugin host's own, and the error that says how it ended.
+//! - `loader`: the [`PluginRegistryBuilder`] (embedded plugins, files, a plugin directory)
 //!   and the background task that compiles each plugin on a blocking thread and asks it for
 //!   its `info`, so a registry is usable before its plugins are ([`Loading`]).
 //! - `catalog`: which plugins are loading, ready or failed ([`PluginState`]); a call takes
@@ -31,6 +33,7 @@
 mod address;
 mod bindings;
 mod cache;
+mod call;
 mod catalog;
 pub mod config;
 pub mod error;

@@ -21,22 +21,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, watch};
-use wasmtime::component::{Component, HasSelf, Linker, ResourceTableError};
-use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::SUPPORTED_VERSIONS;
 use super::address::AddressPolicy;
-use super::bindings::v0_1::exports::msghub::notifier::notifier as n01;
 use super::bindings::{self, v0_1};
 use super::cache::{CompileCache, Origin};
+use super::call::{Answer, Request};
 use super::catalog::{Catalog, Lookup, PluginState, PluginWatch};
 use super::config::PluginConfig;
 use super::error::{CallError, CallKind, LoadError, RegistryError, SendError, ValidateError};
-use super::http::{CallQuota, Outbound, PluginHttp, RequestGuard};
+use super::http::{Outbound, RequestGuard};
 use super::loader::Input;
 pub use super::loader::{LoadReport, Loading, PluginRegistryBuilder};
 use super::mail::Mailer;
-use super::sandbox::{CallState, CallTrace, MAIL_RECIPIENTS, MailGrant};
+use super::sandbox::{CallState, CallTrace, MailGrant};
 use super::types::{Delivery, PluginInfo, Receipt};
 
 /// How often the epoch advances: the granularity of call deadlines.
@@ -56,14 +56,14 @@ pub struct PluginRegistry {
 
 /// The host, shared by every plugin and every call.
 pub(super) struct Inner {
-    engine: Engine,
+    pub(super) engine: Engine,
     linker: Linker<CallState>,
     cache: CompileCache,
-    config: PluginConfig,
-    outbound: Arc<Outbound>,
-    mailer: Arc<Mailer>,
+    pub(super) config: PluginConfig,
+    pub(super) outbound: Arc<Outbound>,
+    pub(super) mailer: Arc<Mailer>,
     /// One permit per call at once: the pooling allocator's instance slots.
-    calls: Semaphore,
+    pub(super) calls: Semaphore,
     pub(super) catalog: watch::Sender<Catalog>,
 }
 
@@ -141,64 +141,6 @@ fn start_epoch_ticker(engine: &Engine) {
     }
 }
 
-/// The threads guest code runs on, one per core, shared by every registry of the process:
-/// a runtime of their own, so that plugins spinning on every one of them leave the caller's
-/// runtime free, and the operating system shares the cores between the two.
-fn plugin_runtime() -> Result<&'static tokio::runtime::Runtime, &'static String> {
-    static RUNTIME: std::sync::OnceLock<Result<tokio::runtime::Runtime, String>> =
-        std::sync::OnceLock::new();
-    RUNTIME
-        .get_or_init(|| {
-            let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(threads)
-                .thread_name("msghub-plugin")
-                .enable_all()
-                .build()
-                .map_err(|e| format!("cannot start the plugin host's threads: {e}"))
-        })
-        .as_ref()
-}
-
-/// A spawned call that is stopped when its caller stops waiting for it.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// What a call asks of the plugin.
-enum Request {
-    Info,
-    Validate(String),
-    Send(String, Box<n01::Delivery>),
-}
-
-/// What the plugin answered.
-enum Answer {
-    Info(n01::PluginInfo),
-    Validate(Result<(), String>),
-    Send(Result<n01::Receipt, n01::SendError>),
-}
-
-impl Request {
-    fn kind(&self) -> CallKind {
-        match self {
-            Request::Info => CallKind::Info,
-            Request::Validate(_) => CallKind::ValidateConfig,
-            Request::Send(..) => CallKind::Send,
-        }
-    }
-}
-
-/// Where a call failed.
-enum Stage {
-    Instantiate(wasmtime::Error),
-    Call(wasmtime::Error),
-}
-
 impl Inner {
     /// Reads, compiles (or takes from the cache) and links one component. CPU-heavy: run it
     /// on a blocking thread, never on a runtime worker.
@@ -270,241 +212,6 @@ impl Inner {
             took: started.elapsed(),
             compiled: linked.compiled,
         })
-    }
-
-    /// Runs one call on the plugin host's own threads ([`plugin_runtime`]), so that guest
-    /// code, however long it spins, never holds a thread of the caller's runtime (the API,
-    /// health checks, the writer's callers). The caller's log subscriber and span follow
-    /// the call; dropping the returned future stops the call.
-    async fn run_apart(
-        self: &Arc<Self>,
-        plugin: Arc<str>,
-        pre: v0_1::ChannelPre<CallState>,
-        guard: RequestGuard,
-        request: Request,
-    ) -> Result<(Answer, Arc<CallTrace>), CallError> {
-        use tracing::Instrument as _;
-        use tracing::instrument::WithSubscriber as _;
-        let kind = request.kind();
-        let stopped = |reason: String| CallError::Trap {
-            plugin: plugin.to_string(),
-            call: kind,
-            reason,
-        };
-        let runtime = plugin_runtime().map_err(|e| stopped(e.clone()))?;
-        let inner = self.clone();
-        let name = plugin.clone();
-        let call = async move { inner.run(&name, &pre, &guard, request).await }
-            .in_current_span()
-            .with_current_subscriber();
-        let mut task = AbortOnDrop(runtime.spawn(call));
-        match (&mut task.0).await {
-            Ok(answer) => answer,
-            Err(e) if e.is_panic() => Err(stopped(
-                "the plugin host failed while running the call (a bug in msghub; the call \
-                 was stopped)"
-                    .to_owned(),
-            )),
-            Err(_) => Err(stopped("the plugin host is shutting down".to_owned())),
-        }
-    }
-
-    /// Runs one call in a fresh store, under the deadline and the memory cap.
-    async fn run(
-        &self,
-        plugin: &Arc<str>,
-        pre: &v0_1::ChannelPre<CallState>,
-        guard: &RequestGuard,
-        request: Request,
-    ) -> Result<(Answer, Arc<CallTrace>), CallError> {
-        let kind = request.kind();
-        let deadline = self.config.call_deadline;
-        let _slot = self
-            .calls
-            .acquire()
-            .await
-            .map_err(|_| CallError::Instantiate {
-                plugin: plugin.to_string(),
-                call: kind,
-                reason: "the plugin host is shutting down".to_owned(),
-            })?;
-        let trace = Arc::new(CallTrace::new());
-        let grant = self.mail_grant(plugin, &request);
-        let mut store = self.new_store(plugin, guard, &trace, grant);
-        let work = async {
-            let channel = pre
-                .instantiate_async(&mut store)
-                .await
-                .map_err(Stage::Instantiate)?;
-            let notifier = channel.msghub_notifier_notifier();
-            let answer = match request {
-                Request::Info => notifier.call_info(&mut store).await.map(Answer::Info),
-                Request::Validate(config) => notifier
-                    .call_validate_config(&mut store, &config)
-                    .await
-                    .map(Answer::Validate),
-                Request::Send(config, delivery) => notifier
-                    .call_send(&mut store, &config, &delivery)
-                    .await
-                    .map(Answer::Send),
-            };
-            answer.map_err(Stage::Call)
-        };
-        let error = match tokio::time::timeout(deadline, work).await {
-            Ok(Ok(answer)) => return Ok((answer, trace)),
-            Ok(Err(stage)) => stage,
-            Err(_) => {
-                return Err(CallError::Timeout {
-                    plugin: plugin.to_string(),
-                    call: kind,
-                    deadline,
-                });
-            }
-        };
-        Err(self.call_error(plugin, kind, error, &trace))
-    }
-
-    /// Whether the call may mail, and to whom: only plugins the operator lists, only in
-    /// `send`, only to the delivery's recipients and the addresses its channel's
-    /// configuration names.
-    fn mail_grant(&self, plugin: &str, request: &Request) -> MailGrant {
-        if !self.config.mail_plugins.iter().any(|p| p == plugin) {
-            return MailGrant::Denied(format!(
-                "plugin '{plugin}' may not send mail: the operator grants mail only to the \
-                 plugins listed in MSGHUB_MAIL_PLUGINS (now: {})",
-                if self.config.mail_plugins.is_empty() {
-                    "none".to_owned()
-                } else {
-                    self.config.mail_plugins.join(", ")
-                }
-            ));
-        }
-        let Request::Send(config, delivery) = request else {
-            return MailGrant::Denied(format!(
-                "mail can be sent only while delivering (send), not from {}",
-                request.kind()
-            ));
-        };
-        let mut allowed: std::collections::HashSet<String> = delivery
-            .recipients
-            .iter()
-            .map(|r| r.address.to_lowercase())
-            .collect();
-        if let Ok(config) = serde_json::from_str::<serde_json::Value>(config) {
-            collect_addresses(&config, &mut allowed);
-        }
-        MailGrant::Granted {
-            allowed,
-            left: MAIL_RECIPIENTS,
-        }
-    }
-
-    /// A fresh store for one call: the sandboxed state, the memory cap, the epoch deadline.
-    fn new_store(
-        &self,
-        plugin: &Arc<str>,
-        guard: &RequestGuard,
-        trace: &Arc<CallTrace>,
-        mail: MailGrant,
-    ) -> Store<CallState> {
-        let http = PluginHttp {
-            guard: guard.clone(),
-            outbound: self.outbound.clone(),
-            refusals: trace.refusals.clone(),
-            quota: Arc::new(CallQuota::new(&self.config)),
-        };
-        let state = CallState::new(
-            plugin.clone(),
-            http,
-            (self.mailer.clone(), mail),
-            &self.config,
-            trace.clone(),
-        );
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|state| state.limiter());
-        // Guest code never yields by itself: at every epoch tick it yields, so a spinning
-        // plugin holds a thread of the plugin host for one tick at a time, never for the
-        // whole deadline. It yields as `tokio::task::yield_now` does, behind the tasks
-        // already waiting and after the I/O driver is polled, so calls blocked on I/O
-        // (other tenants' deliveries) go on between the ticks. The deadline itself is the
-        // tokio timeout around the call, which fires at a yield.
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|_| {
-            Ok(wasmtime::UpdateDeadline::YieldCustom(
-                1,
-                Box::pin(tokio::task::yield_now()),
-            ))
-        });
-        store
-    }
-
-    fn call_error(
-        &self,
-        plugin: &str,
-        call: CallKind,
-        stage: Stage,
-        trace: &CallTrace,
-    ) -> CallError {
-        let plugin = plugin.to_owned();
-        let (e, instantiating) = match stage {
-            Stage::Instantiate(e) => (e, true),
-            Stage::Call(e) => (e, false),
-        };
-        if e.chain()
-            .any(|c| matches!(c.downcast_ref(), Some(ResourceTableError::Full)))
-        {
-            return CallError::HostResources {
-                plugin,
-                call,
-                limit: self.config.max_handles_per_call,
-            };
-        }
-        if trace.memory_exhausted() {
-            return CallError::MemoryExhausted {
-                plugin,
-                call,
-                limit: self.config.memory_limit,
-            };
-        }
-        let mut reason = match e.downcast_ref::<Trap>() {
-            Some(trap) => trap.to_string(),
-            None => format!("{e:#}"),
-        };
-        let output = trace.output_tail();
-        if !output.is_empty() {
-            reason.push_str("; its last output: ");
-            reason.push_str(&output);
-        }
-        if instantiating && e.downcast_ref::<Trap>().is_none() {
-            CallError::Instantiate {
-                plugin,
-                call,
-                reason,
-            }
-        } else {
-            CallError::Trap {
-                plugin,
-                call,
-                reason,
-            }
-        }
-    }
-}
-
-/// Adds every string of `config` that looks like a mail address, lowercase: the addresses
-/// the user who saved the channel chose.
-fn collect_addresses(config: &serde_json::Value, into: &mut std::collections::HashSet<String>) {
-    match config {
-        serde_json::Value::String(s) if s.contains('@') => {
-            into.insert(s.trim().to_lowercase());
-        }
-        serde_json::Value::Array(items) => {
-            items.iter().for_each(|v| collect_addresses(v, into));
-        }
-        serde_json::Value::Object(fields) => {
-            fields.values().for_each(|v| collect_addresses(v, into));
-        }
-        _ => {}
     }
 }
 
