@@ -40,17 +40,19 @@ export async function renderChannels(container, ctx) {
     // Plugins load in the background after the server starts: offer those ready, and ask
     // again next time while any is still loading.
     let offered = plugins;
+    let loading = false;
     try {
       if (!offered) {
         const all = itemsOf(await api.get("/v1/plugins"));
         offered = all.filter((p) => (p.status ?? "ready") === "ready");
-        if (!all.some((p) => p.status === "loading")) plugins = offered;
+        loading = all.some((p) => p.status === "loading");
+        if (!loading) plugins = offered;
       }
     } catch (error) {
       announceError(error);
       return;
     }
-    openCreate(offered);
+    openCreate(offered, loading);
   });
 
   function closeCreate() {
@@ -59,7 +61,7 @@ export async function renderChannels(container, ctx) {
     newButton.focus();
   }
 
-  function openCreate(plugins) {
+  function openCreate(plugins, loading) {
     const name = h("input", { type: "text", autocomplete: "off", spellcheck: "false" });
     const plugin = h(
       "select",
@@ -84,7 +86,7 @@ export async function renderChannels(container, ctx) {
       field({ id: "channel-name", label: t("channels.name"), control: name, hint: t("channels.name.hint"), required: true }),
       plugins.length
         ? field({ id: "channel-plugin", label: t("channels.plugin"), control: plugin, required: true })
-        : h("p", { class: "form-error" }, t("channels.plugins.none")),
+        : h("p", { class: "form-error" }, t(loading ? "channels.plugins.loading" : "channels.plugins.none")),
       description,
       configFields,
       error,
