@@ -234,6 +234,7 @@ fn every_command_has_help() {
         vec!["plugin", "list", "--help"],
         vec!["plugin", "validate", "--help"],
         vec!["plugin", "send", "--help"],
+        vec!["plugin", "wit", "--help"],
     ] {
         let o = Command::new(env!("CARGO_BIN_EXE_msghub"))
             .args(&args)
@@ -481,4 +482,61 @@ async fn a_channel_is_created_and_tested_from_the_command_line() {
     })
     .await
     .unwrap();
+}
+
+/// Every file of the repository's `wit/`, relative to it, sorted.
+fn wit_files(root: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut dirs = vec![root.to_owned()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                let name = path.strip_prefix(root).unwrap().display().to_string();
+                files.push((name, std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn plugin_wit_writes_the_whole_contract_for_other_toolchains() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("wit");
+    for _ in 0..2 {
+        // Twice: the second run replaces the first one's files.
+        let o = Command::new(env!("CARGO_BIN_EXE_msghub"))
+            .args(["plugin", "wit"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            stdout(&o).contains("msghub:notifier/channel@0.1.0"),
+            "{}",
+            stdout(&o)
+        );
+    }
+    let repository = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit");
+    assert_eq!(
+        wit_files(&dir),
+        wit_files(&repository),
+        "the written package is the repository's wit/, file for file"
+    );
+
+    // A file where the directory should be: a clear error, a failing exit.
+    let blocked = out.path().join("blocked");
+    std::fs::write(&blocked, b"").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_msghub"))
+        .args(["plugin", "wit"])
+        .arg(&blocked)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let error = String::from_utf8_lossy(&o.stderr);
+    assert!(error.contains("cannot create the directory"), "{error}");
 }

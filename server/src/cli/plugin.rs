@@ -60,7 +60,38 @@ pub enum PluginCommand {
         #[arg(long = "to")]
         recipients: Vec<String>,
     },
+    /// Write the plugin contract (the WIT package `msghub:notifier` and the WASI packages it
+    /// uses) into DIR, for toolchains that generate bindings from WIT files
+    /// (componentize-py, componentize-js, wit-bindgen).
+    Wit {
+        /// Where to write `notifier.wit` and `deps/`; created if missing.
+        dir: PathBuf,
+    },
 }
+
+/// The plugin contract as this build of msghub runs it: `(path in the package, text)`.
+pub const WIT_FILES: &[(&str, &str)] = &[
+    ("notifier.wit", include_str!("../../../wit/notifier.wit")),
+    ("deps/cli.wit", include_str!("../../../wit/deps/cli.wit")),
+    (
+        "deps/clocks.wit",
+        include_str!("../../../wit/deps/clocks.wit"),
+    ),
+    (
+        "deps/filesystem.wit",
+        include_str!("../../../wit/deps/filesystem.wit"),
+    ),
+    ("deps/http.wit", include_str!("../../../wit/deps/http.wit")),
+    ("deps/io.wit", include_str!("../../../wit/deps/io.wit")),
+    (
+        "deps/random.wit",
+        include_str!("../../../wit/deps/random.wit"),
+    ),
+    (
+        "deps/sockets.wit",
+        include_str!("../../../wit/deps/sockets.wit"),
+    ),
+];
 
 /// Runs a plugin command.
 pub async fn run(command: PluginCommand) -> Result<(), String> {
@@ -86,7 +117,28 @@ pub async fn run(command: PluginCommand) -> Result<(), String> {
             .severity(Severity::parse_field(&severity, "--severity").map_err(|e| e.to_string())?);
             send(&plugin, &config, message, recipients).await
         }
+        PluginCommand::Wit { dir } => write_wit(&dir),
     }
+}
+
+/// Writes [`WIT_FILES`] under `dir`, replacing older copies of them, and says what it wrote.
+fn write_wit(dir: &Path) -> Result<(), String> {
+    for (path, text) in WIT_FILES {
+        let target = dir.join(path);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| format!("cannot create the directory {}: {e}", parent.display()))?;
+        }
+        std::fs::write(&target, text)
+            .map_err(|e| format!("cannot write {}: {e}", target.display()))?;
+        println!("{}", target.display());
+    }
+    println!(
+        "the world to implement: msghub:notifier/channel@{} (in {})",
+        msghub::plugin::SUPPORTED_VERSIONS[0],
+        dir.join("notifier.wit").display()
+    );
+    Ok(())
 }
 
 fn host_config() -> Result<PluginConfig, String> {
