@@ -298,15 +298,7 @@ fn open_store(
         (None, None) => None,
     };
     let secrets = Secrets::new(key.as_ref());
-    let mut builder = redb::Database::builder();
-    if let Some(bytes) = cache_bytes {
-        builder.set_cache_size(bytes);
-    }
-    let db = match path {
-        Some(path) => builder.create(path)?,
-        None => builder.create_with_backend(redb::backends::InMemoryBackend::new())?,
-    };
-    match Store::open(db, retry, &secrets, now) {
+    match Store::open(path.as_deref(), cache_bytes, retry, &secrets, now) {
         Ok(store) => Ok((store, secrets, warnings)),
         Err(e) => {
             // A key generated for a store sealed with another one must not stay behind

@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 
-use redb::ReadableDatabase;
 use serde::{Deserialize, Serialize};
 
 use crate::access::{Action, Denied, Principal, authorize, require, visible_categories};
@@ -21,7 +20,6 @@ use crate::ids::{AccountId, MessageId};
 use crate::model::{Category, Message, NewMessage, Published};
 use crate::store::records::MessageRecord;
 use crate::store::writer::{BulkOp, Job, Target};
-use crate::store::{MESSAGES, Store};
 
 /// Total and unread messages of one category.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,7 +124,7 @@ impl Engine {
             }
             let matcher = filter.text.as_deref().map(TextMatcher::new);
             let mut items = Vec::with_capacity(limit + 1);
-            let mut txn = None;
+            let mut snapshot = None;
             let mut top = u16::try_from(query.high.saturating_sub(1) >> 16).unwrap_or(u16::MAX);
             while !query.is_empty() && items.len() <= limit {
                 // Copy out one chunk's candidates and read flags, then let go of the index
@@ -139,27 +137,14 @@ impl Engine {
                     let read = index.read_chunk(reader, chunk).cloned().unwrap_or_default();
                     (index.candidates(&query, chunk), read, chunk.checked_sub(1))
                 };
-                if txn.is_none() {
-                    txn = Some(engine.inner.store.db.begin_read()?);
+                if snapshot.is_none() {
+                    snapshot = Some(engine.inner.store.snapshot()?);
                 }
-                let Some(txn) = txn.as_ref() else { break };
-                let table = txn.open_table(MESSAGES)?;
-                let wanted = limit + 1 - items.len();
-                let found = match &matcher {
-                    Some(m) => Store::search(&table, account, &candidates, m, wanted)?,
-                    None => {
-                        let mut found = Vec::with_capacity(wanted);
-                        for seq in candidates.iter().rev() {
-                            if let Some(record) = Store::message(&table, account, seq)? {
-                                found.push((seq, record));
-                                if found.len() == wanted {
-                                    break;
-                                }
-                            }
-                        }
-                        found
-                    }
+                let Some(snapshot) = snapshot.as_ref() else {
+                    break;
                 };
+                let wanted = limit + 1 - items.len();
+                let found = snapshot.newest(account, &candidates, matcher.as_ref(), wanted)?;
                 items.extend(
                     found
                         .into_iter()
@@ -198,14 +183,14 @@ impl Engine {
         let principal = principal.clone();
         // One row: small enough to read on this thread.
         self.bounded_or_blocking(true, move |engine| {
-            let txn = engine.inner.store.db.begin_read()?;
-            let table = txn.open_table(MESSAGES)?;
+            let snapshot = engine.inner.store.snapshot()?;
             // A deleted message's row may linger until it is purged: the index decides.
             if !inbox.read().live.contains(id.seq) {
                 return Err(message_not_found(id));
             }
-            let record =
-                Store::message(&table, account, id.seq)?.ok_or_else(|| message_not_found(id))?;
+            let record = snapshot
+                .message(account, id.seq)?
+                .ok_or_else(|| message_not_found(id))?;
             match authorize(
                 &principal,
                 Action::ReadMessages,

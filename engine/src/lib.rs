@@ -23,8 +23,9 @@
 //! - `clock`: where time comes from ([`Clock`], [`ManualClock`]) and every conversion to
 //!   the store's microseconds.
 //! - `store`: the redb tables, the in-memory state keyed by account and the bitmap indexes,
-//!   the single writer thread that groups concurrent changes into shared commits, and
-//!   `recovery` (attempts a crash cut off, settled at open).
+//!   the single writer thread that groups concurrent changes into shared commits,
+//!   `snapshot` (typed reads as of one commit: the only way readers outside the store see
+//!   stored data) and `recovery` (attempts a crash cut off, settled at open).
 //! - `plugin`: the channel plugin host (feature `plugins`, on by default): loads
 //!   WebAssembly channel plugins and runs each call in a sandbox.
 //! - [`private_files`]: directories 0700 and files 0600 for everything msghub keeps on

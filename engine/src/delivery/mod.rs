@@ -25,7 +25,6 @@ pub(crate) mod test_send;
 #[cfg(feature = "plugins")]
 pub(crate) mod worker;
 
-use redb::ReadableDatabase;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -40,13 +39,13 @@ use crate::error::Error;
 use crate::filter::{Page, PageRequest, decode_cursor, encode_cursor};
 use crate::ids::{AccountId, ChannelId, ContactId, DeliveryId, MessageId};
 use crate::model::{Category, NewMessage, Severity};
+use crate::store::Subscribed;
 use crate::store::records::{
     ChannelRecord, ContactRecord, DeliveryRecord, DeliveryState, DigestRecord, MessageRecord,
-    SubscriptionRecord, TargetKey, decode,
+    SubscriptionRecord, TargetKey,
 };
 use crate::store::writer::Job;
 use crate::store::writer::routing::{DeliveryJob, EMAIL_PLUGIN, RequeueScope};
-use crate::store::{DELIVERIES, MESSAGE_DELIVERIES, Subscribed};
 
 /// What redacted secrets read as in every answer.
 pub const REDACTED: &str = "***";
@@ -640,19 +639,12 @@ impl Engine {
     ) -> Result<Vec<DeliveryInfo>, Error> {
         self.message(principal, account, id).await?;
         self.blocking(move |engine| {
-            let txn = engine.inner.store.db.begin_read()?;
-            let index = txn.open_table(MESSAGE_DELIVERIES)?;
-            let records = txn.open_table(DELIVERIES)?;
-            let mut list = Vec::new();
-            for row in index.range((account.0, id.seq, 0)..=(account.0, id.seq, u64::MAX))? {
-                let (key, _) = row?;
-                let delivery = key.value().2;
-                if let Some(bytes) = records.get(delivery)? {
-                    let record: DeliveryRecord = decode("delivery", bytes.value())?;
-                    list.push(delivery_of(delivery, &record));
-                }
-            }
-            Ok(list)
+            let snapshot = engine.inner.store.snapshot()?;
+            Ok(snapshot
+                .deliveries_of(account, id.seq)?
+                .iter()
+                .map(|(delivery, record)| delivery_of(*delivery, record))
+                .collect())
         })
         .await
     }

@@ -4,16 +4,14 @@
 //! that neither the host nor the plugin ever holds an unbounded digest. The parts already
 //! delivered are in `DIGEST_SENT`; a retry starts after them.
 
-use redb::ReadTransaction;
-
 use crate::clock::micros;
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::ids::{AccountId, DeliveryId};
 use crate::inbox::to_message;
 use crate::plugin::{Delivery, DeliveryKind, Recipient};
-use crate::store::records::{DeliveryRecord, DeliveryState, TargetKey, decode};
-use crate::store::{DELIVERIES, DIGEST_MEMBERS, DIGEST_SENT, MESSAGES, Store};
+use crate::store::records::{DeliveryRecord, DeliveryState, TargetKey};
+use crate::store::snapshot::Snapshot;
 
 /// The most messages one digest call carries.
 pub(crate) const PART_MESSAGES: usize = 200;
@@ -35,12 +33,10 @@ pub(crate) enum Found {
 }
 
 /// Reads delivery `id`.
-pub(crate) fn find(txn: &ReadTransaction, id: u64) -> Result<Found, Error> {
-    let deliveries = txn.open_table(DELIVERIES)?;
-    let Some(bytes) = deliveries.get(id)? else {
+pub(crate) fn find(snapshot: &Snapshot, id: u64) -> Result<Found, Error> {
+    let Some(record) = snapshot.delivery(id)? else {
         return Ok(Found::Settled);
     };
-    let record: DeliveryRecord = decode("delivery", bytes.value())?;
     Ok(
         if matches!(
             record.state,
@@ -73,7 +69,7 @@ pub(crate) enum Prepared {
 /// recipient, and its messages (for a digest, the next part).
 pub(crate) fn prepare(
     engine: &Engine,
-    txn: &ReadTransaction,
+    snapshot: &Snapshot,
     id: u64,
     record: &DeliveryRecord,
     locale: &str,
@@ -112,52 +108,31 @@ pub(crate) fn prepare(
         }
     };
     let inbox = store.inbox(account)?;
-    let messages_table = txn.open_table(MESSAGES)?;
     let live = |seq: u32| inbox.read().live.contains(seq);
     let mut messages = Vec::new();
     let mut part = None;
     let mut idempotency_key = DeliveryId(id).to_string();
     let mut sent = None;
     if record.digest {
-        sent = txn.open_table(DIGEST_SENT)?.get(id)?.map(|v| v.value());
+        sent = snapshot.digest_sent(id)?;
         let from = sent.map_or(0, |s| s.saturating_add(1));
-        let members = txn.open_table(DIGEST_MEMBERS)?;
-        let mut bytes_taken = 0usize;
-        let mut first = None;
-        let mut last = None;
-        let mut more = false;
-        for row in members.range((id, from)..=(id, u32::MAX))? {
-            let seq = row?.0.value().1;
-            if !live(seq) {
-                continue;
-            }
-            let Some(bytes) = messages_table.get((account.0, seq))? else {
-                continue;
-            };
-            let size = bytes.value().len();
-            if !messages.is_empty()
-                && (messages.len() >= PART_MESSAGES
-                    || bytes_taken.saturating_add(size) > part_budget)
-            {
-                more = true;
-                break;
-            }
-            bytes_taken = bytes_taken.saturating_add(size);
-            let stored = decode("message", bytes.value())?;
-            messages.push(to_message(account, seq, stored, false));
-            first.get_or_insert(seq);
-            last = Some(seq);
-        }
-        if let (Some(first), Some(last)) = (first, last)
-            && (more || sent.is_some())
+        let fits = |count: usize, bytes: usize| count < PART_MESSAGES && bytes <= part_budget;
+        let next = snapshot.digest_part(account, id, from, live, fits)?;
+        if let (Some((first, _)), Some((last, _))) = (next.messages.first(), next.messages.last())
+            && (next.more || sent.is_some())
         {
             // One call of several: each part has a key of its own, the same at every
             // retry of that part.
             idempotency_key = format!("{idempotency_key}-{first}");
-            part = Some((last, more));
+            part = Some((*last, next.more));
         }
+        messages.extend(
+            next.messages
+                .into_iter()
+                .map(|(seq, stored)| to_message(account, seq, stored, false)),
+        );
     } else if live(record.seq)
-        && let Some(message) = Store::message(&messages_table, account, record.seq)?
+        && let Some(message) = snapshot.message(account, record.seq)?
     {
         messages.push(to_message(account, record.seq, message, false));
     }

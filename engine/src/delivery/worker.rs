@@ -15,7 +15,6 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use redb::ReadableDatabase;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::host::ChannelHost;
@@ -241,16 +240,14 @@ async fn attempt(
         false
     };
     let read = store
-        .db
-        .begin_read()
-        .map_err(Error::from)
-        .and_then(|txn| find(&txn, id).map(|found| (txn, found)));
-    let (txn, record) = match read {
+        .snapshot()
+        .and_then(|snapshot| find(&snapshot, id).map(|found| (snapshot, found)));
+    let (snapshot, record) = match read {
         Ok((_, Found::Settled)) => {
             store.queue.lock().settle(id);
             return false;
         }
-        Ok((txn, Found::Due(record))) => (txn, record),
+        Ok((snapshot, Found::Due(record))) => (snapshot, record),
         Err(e) => return retry_soon(e),
     };
     let account = AccountId(record.account);
@@ -265,11 +262,18 @@ async fn attempt(
         return false;
     };
     let budget = shared.host.part_budget();
-    let prepared = match prepare(&engine, &txn, id, &record, &shared.config.locale, budget) {
+    let prepared = match prepare(
+        &engine,
+        &snapshot,
+        id,
+        &record,
+        &shared.config.locale,
+        budget,
+    ) {
         Ok(prepared) => prepared,
         Err(e) => return retry_soon(e),
     };
-    drop(txn);
+    drop(snapshot);
     let outcome = match prepared {
         Prepared::Finished => Attempt::Delivered,
         Prepared::Gone(reason) => Attempt::Failed {

@@ -10,6 +10,7 @@ pub(crate) mod index;
 pub(crate) mod queue;
 pub(crate) mod records;
 pub(crate) mod recovery;
+pub(crate) mod snapshot;
 mod state;
 pub(crate) mod writer;
 
@@ -160,10 +161,30 @@ pub(crate) struct Store {
 }
 
 impl Store {
-    /// Prepares the tables (creating them in a new file), checks the schema version, seals
-    /// channel configurations still stored plain, and loads the state.
-    /// Attempts a stop cut off are settled at `now` (µs).
+    /// Opens the store in the file at `path` (created if missing), or in memory, with a
+    /// page cache of `cache_bytes` (default: redb's own); see [`Store::open_database`].
     pub(crate) fn open(
+        path: Option<&std::path::Path>,
+        cache_bytes: Option<usize>,
+        retry: RetrySchedule,
+        secrets: &Secrets,
+        now: i64,
+    ) -> Result<Store, Error> {
+        let mut builder = Database::builder();
+        if let Some(bytes) = cache_bytes {
+            builder.set_cache_size(bytes);
+        }
+        let db = match path {
+            Some(path) => builder.create(path)?,
+            None => builder.create_with_backend(redb::backends::InMemoryBackend::new())?,
+        };
+        Store::open_database(db, retry, secrets, now)
+    }
+
+    /// Prepares the tables of `db` (creating them in a new file), checks the schema
+    /// version, seals channel configurations still stored plain, and loads the state.
+    /// Attempts a stop cut off are settled at `now` (µs).
+    pub(crate) fn open_database(
         db: Database,
         retry: RetrySchedule,
         secrets: &Secrets,

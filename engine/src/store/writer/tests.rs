@@ -31,7 +31,7 @@ fn store() -> Store {
         .create_with_backend(redb::backends::InMemoryBackend::new())
         .unwrap();
     let secrets = crate::delivery::secrets::Secrets::new(None);
-    let store = Store::open(db, RetrySchedule::default(), &secrets, 0).unwrap();
+    let store = Store::open_database(db, RetrySchedule::default(), &secrets, 0).unwrap();
     let (reply, _) = oneshot::channel();
     let record = AccountRecord {
         name: "acme".into(),
@@ -413,7 +413,7 @@ fn what_an_account_holds_is_counted_again_when_the_store_opens() {
     let open = || {
         let db = redb::Database::create(&path).unwrap();
         let secrets = crate::delivery::secrets::Secrets::new(None);
-        Store::open(db, RetrySchedule::default(), &secrets, 0).unwrap()
+        Store::open_database(db, RetrySchedule::default(), &secrets, 0).unwrap()
     };
     let store = open();
     let (reply, _) = oneshot::channel();
