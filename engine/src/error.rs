@@ -161,13 +161,14 @@ impl PartialEq<&str> for ErrorCode {
     }
 }
 
-/// A failure of the redb store, or stored data that cannot be read back.
+/// A failure of the store, or stored data that cannot be read back.
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum StorageError {
-    /// redb reported an error (I/O, a full disk, a corrupted file).
+    /// The storage backend (redb) reported an error: I/O, a full disk, a corrupted file.
+    /// The source is the backend's own error.
     #[error(transparent)]
-    Redb(#[from] redb::Error),
+    Backend(Box<dyn std::error::Error + Send + Sync>),
     /// A stored record did not decode; the file was written by an incompatible version or
     /// is damaged.
     #[error("stored {what} is unreadable: {detail}")]
@@ -208,33 +209,4 @@ pub enum StorageError {
     /// The writer thread stopped unexpectedly.
     #[error("the store's writer stopped: {0}")]
     WriterGone(String),
-}
-
-macro_rules! from_redb {
-    ($($t:ty),*) => {$(
-        impl From<$t> for StorageError {
-            fn from(e: $t) -> StorageError {
-                StorageError::Redb(e.into())
-            }
-        }
-        impl From<$t> for Error {
-            fn from(e: $t) -> Error {
-                Error::Storage(StorageError::Redb(e.into()))
-            }
-        }
-    )*};
-}
-
-from_redb!(
-    redb::DatabaseError,
-    redb::TransactionError,
-    redb::TableError,
-    redb::StorageError,
-    redb::CommitError
-);
-
-impl From<redb::Error> for Error {
-    fn from(e: redb::Error) -> Error {
-        Error::Storage(StorageError::Redb(e))
-    }
 }

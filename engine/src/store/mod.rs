@@ -655,3 +655,33 @@ mod tests {
         );
     }
 }
+
+// redb's errors become the backend errors of the store ([`StorageError::Backend`]).
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StorageError {
+            fn from(e: $t) -> StorageError {
+                StorageError::Backend(Box::new(redb::Error::from(e)))
+            }
+        }
+        impl From<$t> for Error {
+            fn from(e: $t) -> Error {
+                Error::Storage(StorageError::Backend(Box::new(redb::Error::from(e))))
+            }
+        }
+    )*};
+}
+
+from_redb!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+impl From<redb::Error> for Error {
+    fn from(e: redb::Error) -> Error {
+        Error::Storage(StorageError::Backend(Box::new(e)))
+    }
+}
