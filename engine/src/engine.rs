@@ -14,12 +14,12 @@ use tokio::sync::oneshot;
 use crate::access::{Principal, TokenHash, UserGrant};
 use crate::clock::{Clock, SystemClock};
 use crate::delivery::SecretKey;
-use crate::delivery::schedule::RetrySchedule;
 use crate::delivery::scheduler::{Scheduler, SchedulerState};
-use crate::delivery::secrets::Secrets;
 use crate::error::Error;
 use crate::ids::{AccountId, UserId};
 use crate::limits::AccountLimits;
+use crate::schedule::RetrySchedule;
+use crate::secrets::Secrets;
 use crate::store::Store;
 use crate::store::records::TokenOwner;
 use crate::store::writer::{self, Job};
@@ -279,7 +279,7 @@ fn open_store(
         (None, None, Some(path)) => Some(
             path.parent()
                 .unwrap_or(std::path::Path::new("."))
-                .join(crate::delivery::secrets::SECRET_KEY_FILE),
+                .join(crate::secrets::SECRET_KEY_FILE),
         ),
         (None, None, None) => None,
     };

@@ -80,6 +80,8 @@ pub mod model;
 #[cfg(feature = "plugins")]
 pub mod plugin;
 pub mod private_files;
+pub mod schedule;
+mod secrets;
 mod store;
 
 pub use access::{Action, Policy, Principal, UserGrant, generate_operator_token};

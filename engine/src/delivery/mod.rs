@@ -14,9 +14,7 @@ pub mod host;
 #[cfg(feature = "plugins")]
 mod prepare;
 pub(crate) mod routing;
-pub mod schedule;
 pub(crate) mod scheduler;
-pub(crate) mod secrets;
 #[cfg(feature = "plugins")]
 mod slots;
 mod subscriptions;
@@ -28,8 +26,6 @@ pub(crate) mod worker;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-pub use self::schedule::{DEFAULT_RETRY_SCHEDULE, RetrySchedule};
-pub use self::secrets::SecretKey;
 use crate::access::{Action, Denied, Principal, authorize, require, visible_categories};
 use crate::accounts::validate_name;
 use crate::clock::from_micros;
@@ -39,6 +35,8 @@ use crate::error::Error;
 use crate::filter::{Page, PageRequest, decode_cursor, encode_cursor};
 use crate::ids::{AccountId, ChannelId, ContactId, DeliveryId, MessageId};
 use crate::model::{Category, NewMessage, Severity};
+pub use crate::schedule::{DEFAULT_RETRY_SCHEDULE, RetrySchedule};
+pub use crate::secrets::SecretKey;
 use crate::store::Subscribed;
 use crate::store::records::{
     ChannelRecord, ContactRecord, DeliveryRecord, DeliveryState, DigestRecord, MessageRecord,
@@ -47,8 +45,7 @@ use crate::store::records::{
 use crate::store::writer::Job;
 use crate::store::writer::routing::{DeliveryJob, EMAIL_PLUGIN, RequeueScope};
 
-/// What redacted secrets read as in every answer.
-pub const REDACTED: &str = "***";
+pub use crate::secrets::REDACTED;
 
 /// A channel: a plugin and the configuration it accepted, with secrets redacted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -319,9 +316,9 @@ fn channel_of(engine: &Engine, account: AccountId, id: u64, record: &ChannelReco
         name: record.name.clone(),
         plugin: record.plugin.clone(),
         config: match engine.config_schema(&record.plugin) {
-            Some(schema) => secrets::redact(config, &schema),
+            Some(schema) => crate::secrets::redact(config, &schema),
             // Which fields are secret is not known yet: none is shown.
-            None => secrets::redact_all(config),
+            None => crate::secrets::redact_all(config),
         },
         created_at: from_micros(record.created),
     }

@@ -11,12 +11,12 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::schedule::Bucket;
 use crate::clock::micros;
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::ids::AccountId;
 use crate::plugin::{Delivery, DeliveryKind};
+use crate::schedule::Bucket;
 
 /// Channel tests in flight on one engine at most.
 pub const TEST_SENDS_IN_FLIGHT: usize = 8;

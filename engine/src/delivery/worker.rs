@@ -19,13 +19,13 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::host::ChannelHost;
 use super::prepare::{Found, Prepared, find, prepare};
-use super::schedule::Bucket;
 use super::slots::{Slots, take_or_park};
 use crate::clock::{micros, micros_of};
 use crate::engine::{Engine, Inner};
 use crate::error::Error;
 use crate::ids::{AccountId, DeliveryId};
 use crate::plugin::{CallError, FailureKind};
+use crate::schedule::Bucket;
 use crate::store::Store;
 use crate::store::records::TargetKey;
 use crate::store::writer::Job;

@@ -29,12 +29,12 @@ use self::records::{
 };
 pub(crate) use self::state::{State, Subscribed};
 use crate::access::Reader;
-use crate::delivery::schedule::RetrySchedule;
-use crate::delivery::secrets::Secrets;
 use crate::error::{Error, StorageError};
 use crate::filter::{CategorySet, Filter, ReadStatus, TextMatcher};
 use crate::ids::{AccountId, UserId};
 use crate::model::Category;
+use crate::schedule::RetrySchedule;
+use crate::secrets::Secrets;
 
 /// The on-disk format this build reads and writes. Bump it, and add a migration in
 /// [`Store::open`], whenever a table or record layout changes.

@@ -10,9 +10,9 @@ use redb::{ReadableTable, WriteTransaction};
 use super::records::{DeliveryRecord, DeliveryState, decode, encode};
 use super::{CUT_OFF, DELIVERIES, FAILED, OUTBOX, RUNNING};
 use crate::clock::micros_of;
-use crate::delivery::RetrySchedule;
 use crate::error::Error;
 use crate::ids::DeliveryId;
+use crate::schedule::RetrySchedule;
 
 /// After this many attempts cut off by a stop, a delivery is parked instead of tried again.
 pub(crate) const PARK_AFTER: u32 = 2;

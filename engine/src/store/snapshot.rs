@@ -24,6 +24,7 @@ pub(crate) struct Snapshot {
 
 /// The next part of a digest: its messages in member order, and whether members remain
 /// after them.
+#[cfg_attr(not(feature = "plugins"), allow(dead_code))] // read by the delivery workers
 pub(crate) struct DigestPart {
     pub(crate) messages: Vec<(u32, MessageRecord)>,
     pub(crate) more: bool,
@@ -84,6 +85,7 @@ impl Snapshot {
     }
 
     /// Delivery `id`, if it is still stored.
+    #[cfg_attr(not(feature = "plugins"), allow(dead_code))] // read by the delivery workers
     pub(crate) fn delivery(&self, id: u64) -> Result<Option<DeliveryRecord>, Error> {
         let table = self.txn.open_table(DELIVERIES)?;
         match table.get(id)? {
@@ -111,6 +113,7 @@ impl Snapshot {
     }
 
     /// The last member of digest `id` that an earlier part carried, if one arrived.
+    #[cfg_attr(not(feature = "plugins"), allow(dead_code))] // read by the delivery workers
     pub(crate) fn digest_sent(&self, id: u64) -> Result<Option<u32>, Error> {
         Ok(self
             .txn
@@ -123,6 +126,7 @@ impl Snapshot {
     /// keeps, in order, as long as `fits(messages taken, stored bytes taken with the next
     /// one)` allows one more; the first is always taken, however large. Each message is
     /// read and decoded only once it is taken.
+    #[cfg_attr(not(feature = "plugins"), allow(dead_code))] // read by the delivery workers
     pub(crate) fn digest_part(
         &self,
         account: AccountId,

@@ -10,11 +10,11 @@ use super::index::AccountIndex;
 use super::records::{
     AccountRecord, ChannelRecord, ContactRecord, SubscriptionRecord, TokenOwner, UserRecord,
 };
-use crate::delivery::schedule::DigestSchedule;
 use crate::error::Error;
 use crate::ids::{AccountId, UserId};
 use crate::limits::Holding;
 use crate::model::Category;
+use crate::schedule::DigestSchedule;
 
 /// What the engine keeps in memory: accounts, users, tokens and inbox indexes, and each
 /// account's channels and contacts.

@@ -11,12 +11,12 @@ use redb::ReadableTable;
 use super::{Effect, Group, Tables};
 use crate::clock::micros_of;
 use crate::delivery::routing;
-use crate::delivery::schedule::jitter;
 use crate::error::Error;
 use crate::filter::CategorySet;
 use crate::ids::AccountId;
 use crate::limits::Holding;
 use crate::model::Category;
+use crate::schedule::jitter;
 use crate::store::Subscribed;
 use crate::store::records::{
     ChannelRecord, ContactRecord, DeliveryRecord, DeliveryState, MessageRecord, TargetKey, decode,

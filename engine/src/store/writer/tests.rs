@@ -14,12 +14,12 @@ use crate::store::{MESSAGE_DELIVERIES, Subscribed};
 use super::{BulkOp, Job, Stored, Target, commit_group};
 use crate::access::Reader;
 use crate::clock::SystemClock;
-use crate::delivery::schedule::RetrySchedule;
 use crate::error::Error;
 use crate::filter::{CategorySet, Filter, ReadStatus};
 use crate::ids::{AccountId, UserId};
 use crate::limits::{AccountLimits, Holding};
 use crate::model::{Category, Severity, ValidMessage};
+use crate::schedule::RetrySchedule;
 use crate::store::Store;
 use crate::store::records::AccountRecord;
 
@@ -30,7 +30,7 @@ fn store() -> Store {
     let db = redb::Database::builder()
         .create_with_backend(redb::backends::InMemoryBackend::new())
         .unwrap();
-    let secrets = crate::delivery::secrets::Secrets::new(None);
+    let secrets = crate::secrets::Secrets::new(None);
     let store = Store::open_database(db, RetrySchedule::default(), &secrets, 0).unwrap();
     let (reply, _) = oneshot::channel();
     let record = AccountRecord {
@@ -412,7 +412,7 @@ fn what_an_account_holds_is_counted_again_when_the_store_opens() {
     let path = dir.path().join("msghub.redb");
     let open = || {
         let db = redb::Database::create(&path).unwrap();
-        let secrets = crate::delivery::secrets::Secrets::new(None);
+        let secrets = crate::secrets::Secrets::new(None);
         Store::open_database(db, RetrySchedule::default(), &secrets, 0).unwrap()
     };
     let store = open();

@@ -9,6 +9,9 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 
 use crate::error::{Error, StorageError};
 
+/// What redacted secrets read as in every answer.
+pub const REDACTED: &str = "***";
+
 /// The name of the file, beside the store, that keeps a generated secret key.
 pub const SECRET_KEY_FILE: &str = "secret-key";
 
@@ -179,7 +182,7 @@ pub(crate) fn redact_all(config: serde_json::Value) -> serde_json::Value {
             .into_iter()
             .map(|(name, value)| (name, redact_all(value)))
             .collect(),
-        _ => serde_json::Value::String(super::REDACTED.to_owned()),
+        _ => serde_json::Value::String(REDACTED.to_owned()),
     }
 }
 
@@ -203,7 +206,7 @@ fn redact_marked(value: &mut serde_json::Value, schema: &serde_json::Value) {
                 };
                 if is_secret(property) {
                     if !field.is_null() {
-                        *field = serde_json::Value::String(super::REDACTED.to_owned());
+                        *field = serde_json::Value::String(REDACTED.to_owned());
                     }
                 } else {
                     redact_marked(field, property);
@@ -216,7 +219,7 @@ fn redact_marked(value: &mut serde_json::Value, schema: &serde_json::Value) {
             };
             for item in items {
                 if is_secret(item_schema) {
-                    *item = serde_json::Value::String(super::REDACTED.to_owned());
+                    *item = serde_json::Value::String(REDACTED.to_owned());
                 } else {
                     redact_marked(item, item_schema);
                 }
@@ -257,7 +260,7 @@ fn redact_url(text: &str) -> Option<String> {
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);
     let host = match authority.rsplit_once('@') {
-        Some((_, host)) => format!("{}@{host}", super::REDACTED),
+        Some((_, host)) => format!("{}@{host}", REDACTED),
         None => authority.to_owned(),
     };
     let (before_fragment, fragment) = match tail.split_once('#') {
@@ -285,7 +288,7 @@ fn redact_parameters(parameters: &str) -> String {
     parameters
         .split('&')
         .map(|part| match part.split_once('=') {
-            Some((name, _)) => format!("{name}={}", super::REDACTED),
+            Some((name, _)) => format!("{name}={}", REDACTED),
             None => part.to_owned(),
         })
         .collect::<Vec<_>>()
