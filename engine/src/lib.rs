@@ -28,6 +28,9 @@
 //!   stored data) and `recovery` (attempts a crash cut off, settled at open).
 //! - `plugin`: the channel plugin host (feature `plugins`, on by default): loads
 //!   WebAssembly channel plugins and runs each call in a sandbox.
+//! - [`schedule`]: the time rules: retry schedules, digest schedules (cron in a time
+//!   zone), token buckets. `secrets`: channel configurations sealed at rest and redacted.
+//!   Both lie below the store and delivery, which use them.
 //! - [`private_files`]: directories 0700 and files 0600 for everything msghub keeps on
 //!   disk, and the warning when one is open to group or others.
 //! - [`Engine`]: the handle that ties them together (built by [`EngineBuilder`]).

@@ -3,8 +3,8 @@
 //! that result, with their status and attempts.
 //!
 //! Publishing writes the message and one delivery per matching target in one transaction
-//! (the outbox); workers ([`worker`]) claim due deliveries, call the channel's plugin and
-//! record each outcome with retries on the [`RetrySchedule`]; the scheduler ([`scheduler`])
+//! (the outbox); workers (`worker`) claim due deliveries, call the channel's plugin and
+//! record each outcome with retries on the [`RetrySchedule`]; the scheduler (`scheduler`)
 //! sends digests on their cron ticks and purges messages past the account's retention.
 
 #[cfg_attr(not(feature = "plugins"), allow(dead_code))] // checks configs of plugin channels
