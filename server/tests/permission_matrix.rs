@@ -55,15 +55,7 @@ async fn world() -> World {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/hook", closed.local_addr().unwrap());
     drop(closed);
-    let r = s
-        .post(
-            &format!("{base}/channels"),
-            &root,
-            json!({"name": "hook", "plugin": "webhook", "config": {"url": url, "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    let channel = r.body["id"].as_str().unwrap().to_owned();
+    let channel = s.webhook_channel(&acc, &root, &url).await;
     let r = s
         .post(
             &format!("{base}/contacts"),

@@ -28,15 +28,7 @@ impl Scoped {
         let server = server("0s").await;
         let (account, root) = server.account("acme").await;
         let base = format!("/v1/accounts/{account}");
-        let r = server
-            .post(
-                &format!("{base}/channels"),
-                &root,
-                json!({"name": "hook", "plugin": "webhook", "config": {"url": sink.url(), "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}),
-            )
-            .await;
-        assert_eq!(r.status, 201, "{}", r.body);
-        let channel = r.body["id"].as_str().unwrap().to_owned();
+        let channel = server.webhook_channel(&account, &root, &sink.url()).await;
         let r = server
             .post(
                 &format!("{base}/contacts"),

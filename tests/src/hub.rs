@@ -119,6 +119,44 @@ impl Hub {
     }
 }
 
+/// Creates account `name` in `engine` whose `category` messages go to a webhook channel
+/// (signed with [`SECRET`]) at `server`'s `/hook`; returns the account.
+pub async fn webhook_account(
+    engine: &Engine,
+    name: &str,
+    category: Category,
+    server: &TestServer,
+) -> msghub::AccountId {
+    let account = engine
+        .create_account(&OPERATOR, name)
+        .await
+        .unwrap()
+        .account
+        .id;
+    let channel = engine
+        .create_channel(
+            &OPERATOR,
+            account,
+            NewChannel {
+                name: "hook".into(),
+                plugin: "webhook".into(),
+                config: json!({"url": server.url("/hook"), "secret": SECRET}),
+            },
+        )
+        .await
+        .unwrap()
+        .id;
+    let spec = SubscriptionSpec {
+        channels: vec![channel],
+        ..SubscriptionSpec::default()
+    };
+    engine
+        .put_subscription(&OPERATOR, account, category, spec)
+        .await
+        .unwrap();
+    account
+}
+
 /// Whether every delivery of a list has `status`.
 pub fn status_is(status: DeliveryStatus) -> impl Fn(&[msghub::DeliveryInfo]) -> bool {
     move |list| !list.is_empty() && list.iter().all(|d| d.status == status)

@@ -13,15 +13,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use msghub::{
-    AccountId, Category, DeliveryStatus, Engine, Filter, MessageId, NewChannel, NewMessage,
-    PageRequest, Principal, Requeue, RetrySchedule, SubscriptionSpec,
+    AccountId, Category, DeliveryStatus, Engine, Filter, MessageId, NewMessage, PageRequest,
+    Principal, Requeue, RetrySchedule,
 };
 use msghub_tests::channels::bundled;
+use msghub_tests::hub::webhook_account;
 use msghub_tests::{Reply, TestServer, test_config};
-use serde_json::json;
 
 const OPERATOR: Principal = Principal::Operator;
-const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const CHILD_ENV: &str = "MSGHUB_DELIVERY_CRASH_DB";
 
 async fn open(path: &std::path::Path) -> Engine {
@@ -79,37 +78,7 @@ async fn deliveries_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("crash.redb");
     let engine = open(&path).await;
-    let account = engine
-        .create_account(&OPERATOR, "crashy")
-        .await
-        .unwrap()
-        .account
-        .id;
-    let channel = engine
-        .create_channel(
-            &OPERATOR,
-            account,
-            NewChannel {
-                name: "hook".into(),
-                plugin: "webhook".into(),
-                config: json!({"url": sink.url("/hook"), "secret": SECRET}),
-            },
-        )
-        .await
-        .unwrap()
-        .id;
-    engine
-        .put_subscription(
-            &OPERATOR,
-            account,
-            Category::Exception,
-            SubscriptionSpec {
-                channels: vec![channel],
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let account = webhook_account(&engine, "crashy", Category::Exception, &sink).await;
     engine.close().await;
     drop(engine);
 

@@ -12,16 +12,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use msghub::{
-    AccountId, Category, DeliveryStatus, Engine, MessageId, NewChannel, NewMessage, Principal,
-    Requeue, RetrySchedule, SubscriptionSpec,
+    Category, DeliveryStatus, Engine, MessageId, NewMessage, Principal, Requeue, RetrySchedule,
 };
 use msghub_tests::channels::bundled;
+use msghub_tests::hub::webhook_account;
 use msghub_tests::{Reply, TestServer, test_config};
 use parking_lot::Mutex;
-use serde_json::json;
 
 const OPERATOR: Principal = Principal::Operator;
-const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const CHILD_ENV: &str = "MSGHUB_CRASH_LOOP_DB";
 
 async fn open(path: &std::path::Path, background: bool) -> Engine {
@@ -101,37 +99,7 @@ async fn a_delivery_under_way_at_two_crashes_is_parked_and_the_third_start_stays
     let path = dir.path().join("crash-loop.redb");
     let (account, message) = {
         let engine = open(&path, false).await;
-        let account: AccountId = engine
-            .create_account(&OPERATOR, "crashy")
-            .await
-            .unwrap()
-            .account
-            .id;
-        let channel = engine
-            .create_channel(
-                &OPERATOR,
-                account,
-                NewChannel {
-                    name: "hook".into(),
-                    plugin: "webhook".into(),
-                    config: json!({"url": sink.url("/hook"), "secret": SECRET}),
-                },
-            )
-            .await
-            .unwrap()
-            .id;
-        engine
-            .put_subscription(
-                &OPERATOR,
-                account,
-                Category::Exception,
-                SubscriptionSpec {
-                    channels: vec![channel],
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
+        let account = webhook_account(&engine, "crashy", Category::Exception, &sink).await;
         let message: MessageId = engine
             .publish(
                 &OPERATOR,

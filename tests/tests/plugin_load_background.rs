@@ -111,8 +111,13 @@ async fn a_call_for_a_plugin_that_failed_to_load_names_the_load_error() {
     assert_eq!(e.kind(), msghub::plugin::FailureKind::Permanent);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_call_in_flight_finishes_on_the_version_it_started_with() {
+/// The slow-info fixture loaded from its file in a fresh directory, and a `send` of it that
+/// takes 600 ms, 200 ms under way.
+async fn send_in_flight() -> (
+    tempfile::TempDir,
+    PluginRegistry,
+    tokio::task::JoinHandle<Result<msghub::plugin::Receipt, msghub::plugin::SendError>>,
+) {
     let dir = plugin_dir(&[("slow_info", "slow-info.wasm")]);
     let file = dir.path().join("slow-info.wasm");
     let (registry, _) = PluginRegistry::builder(config())
@@ -133,6 +138,13 @@ async fn a_call_in_flight_finishes_on_the_version_it_started_with() {
         })
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
+    (dir, registry, in_flight)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_in_flight_finishes_on_the_version_it_started_with() {
+    let (dir, registry, in_flight) = send_in_flight().await;
+    let file = dir.path().join("slow-info.wasm");
     assert!(registry.remove_file(&file));
     let e = registry.info("slow-info").await.unwrap_err();
     assert!(matches!(e, CallError::UnknownPlugin { .. }), "{e}");
@@ -146,26 +158,8 @@ async fn a_call_in_flight_finishes_on_the_version_it_started_with() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_loaded_again_serves_calls_in_flight_on_the_old_version_and_new_calls_on_the_new() {
-    let dir = plugin_dir(&[("slow_info", "slow-info.wasm")]);
+    let (dir, registry, in_flight) = send_in_flight().await;
     let file = dir.path().join("slow-info.wasm");
-    let (registry, _) = PluginRegistry::builder(config())
-        .file(&file)
-        .load()
-        .await
-        .unwrap();
-    let in_flight = {
-        let registry = registry.clone();
-        tokio::spawn(async move {
-            registry
-                .send(
-                    "slow-info",
-                    r#"{"send_ms": 600}"#,
-                    &delivery(vec![message("x")]),
-                )
-                .await
-        })
-    };
-    tokio::time::sleep(Duration::from_millis(200)).await;
     // The file is replaced (here by another plugin) and loaded again.
     std::fs::copy(wasm("echo"), &file).unwrap();
     let reloading = registry.load_file(&file).unwrap();

@@ -212,6 +212,20 @@ impl TestServer {
         )
     }
 
+    /// Creates a signed webhook channel named `hook` to `url` in `account`; returns its id.
+    pub async fn webhook_channel(&self, account: &str, token: &str, url: &str) -> String {
+        let r = self
+            .post(
+                &format!("/v1/accounts/{account}/channels"),
+                token,
+                json!({"name": "hook", "plugin": "webhook",
+                       "config": {"url": url, "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.body["id"].as_str().unwrap().to_owned()
+    }
+
     /// Creates a user; returns its token.
     pub async fn user(&self, account: &str, body: Value) -> String {
         let r = self
