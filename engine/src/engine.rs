@@ -22,7 +22,7 @@ use crate::schedule::RetrySchedule;
 use crate::secrets::Secrets;
 use crate::store::Store;
 use crate::store::records::TokenOwner;
-use crate::store::writer::{self, Job};
+use crate::store::writer::{self, Command, Job};
 
 /// Configures and opens an [`Engine`].
 /// How many callers' changes may wait for the writer at once by default: about a quarter
@@ -459,7 +459,8 @@ impl Engine {
     #[doc(hidden)]
     pub async fn crash_writer_for_tests(&self) {
         if let Some(sender) = self.inner.writer.read().as_ref() {
-            let _ = sender.send(Job::Crash);
+            let (reply, _) = oneshot::channel();
+            let _ = sender.send(Job::new(writer::Crash, reply));
         }
         let finished = || {
             self.inner
@@ -510,30 +511,26 @@ impl Engine {
     }
 
     /// Sends a job to the writer and waits for its commit.
-    pub(crate) async fn submit<T>(
-        &self,
-        job: impl FnOnce(oneshot::Sender<Result<T, Error>>) -> Job,
-    ) -> Result<T, Error> {
+    pub(crate) async fn submit<C: Command>(&self, command: C) -> Result<C::Output, Error> {
         let Ok(_permit) = self.inner.pending.clone().try_acquire_owned() else {
             return Err(Error::Overloaded(format!(
                 "{} changes are already waiting to be stored; retry in a moment",
                 self.inner.max_pending_writes
             )));
         };
-        self.submit_internal(job).await
+        self.submit_internal(command).await
     }
 
     /// Sends a change of the engine's own (a delivery outcome, a digest, a purge) to the
     /// writer: it waits its turn however long the queue, since refusing it would lose work.
-    pub(crate) async fn submit_internal<T>(
-        &self,
-        job: impl FnOnce(oneshot::Sender<Result<T, Error>>) -> Job,
-    ) -> Result<T, Error> {
+    pub(crate) async fn submit_internal<C: Command>(&self, command: C) -> Result<C::Output, Error> {
         let (tx, rx) = oneshot::channel();
         {
             let writer = self.inner.writer.read();
             let sender = writer.as_ref().ok_or(Error::Closed)?;
-            sender.send(job(tx)).map_err(|_| Error::Closed)?;
+            sender
+                .send(Job::new(command, tx))
+                .map_err(|_| Error::Closed)?;
         }
         rx.await.map_err(|_| Error::Closed)?
     }

@@ -86,6 +86,8 @@ pub mod private_files;
 pub mod schedule;
 mod secrets;
 mod store;
+#[cfg(test)]
+mod tests;
 
 pub use access::{Action, Policy, Principal, UserGrant, generate_operator_token};
 pub use accounts::{Account, CreatedAccount, CreatedUser, NewUser, User, UserUpdate};

@@ -9,6 +9,7 @@
 
 #[cfg_attr(not(feature = "plugins"), allow(dead_code))] // checks configs of plugin channels
 mod channel_config;
+pub(crate) mod commands;
 #[cfg(feature = "plugins")]
 pub mod host;
 #[cfg(feature = "plugins")]
@@ -26,7 +27,12 @@ pub(crate) mod worker;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use self::commands::{
+    CreateChannel, CreateContact, DeleteChannel, DeleteContact, EMAIL_PLUGIN, RequeueDead,
+    RequeueScope,
+};
 use crate::access::{Action, Denied, Principal, authorize, require, visible_categories};
+use crate::accounts::commands::SetRetention;
 use crate::accounts::validate_name;
 use crate::clock::from_micros;
 use crate::clock::micros;
@@ -42,8 +48,6 @@ use crate::store::records::{
     ChannelRecord, ContactRecord, DeliveryRecord, DeliveryState, DigestRecord, MessageRecord,
     SubscriptionRecord, TargetKey,
 };
-use crate::store::writer::Job;
-use crate::store::writer::routing::{DeliveryJob, EMAIL_PLUGIN, RequeueScope};
 
 pub use crate::secrets::REDACTED;
 
@@ -406,10 +410,6 @@ fn page_by_id<T>(
 }
 
 impl Engine {
-    async fn delivery_job(&self, job: DeliveryJob) -> Result<u64, Error> {
-        self.submit(|reply| Job::Delivery { job, reply }).await
-    }
-
     /// The JSON Schema of the plugin's configuration, which marks the secret fields; `None`
     /// while the plugin is not ready (still loading, failed, or gone).
     fn config_schema(&self, plugin: &str) -> Option<serde_json::Value> {
@@ -482,7 +482,7 @@ impl Engine {
             created: micros(self.now()),
         };
         let answer = channel_of(self, account, id, &record);
-        self.delivery_job(DeliveryJob::CreateChannel {
+        self.submit(CreateChannel {
             account,
             id,
             record,
@@ -537,7 +537,7 @@ impl Engine {
         let visible = visible_categories(principal, Action::ReadConfig, account)?;
         self.check_account(account)?;
         // The writer answers 404 for an id the account does not have.
-        self.delivery_job(DeliveryJob::DeleteChannel {
+        self.submit(DeleteChannel {
             account,
             id: id.0,
             visible,
@@ -564,7 +564,7 @@ impl Engine {
             created: micros(self.now()),
         };
         let answer = contact_of(id, &record);
-        self.delivery_job(DeliveryJob::CreateContact {
+        self.submit(CreateContact {
             account,
             id,
             record,
@@ -618,7 +618,7 @@ impl Engine {
         let visible = visible_categories(principal, Action::ReadConfig, account)?;
         self.check_account(account)?;
         // The writer answers 404 for an id the account does not have.
-        self.delivery_job(DeliveryJob::DeleteContact {
+        self.submit(DeleteContact {
             account,
             id: id.0,
             visible,
@@ -672,7 +672,7 @@ impl Engine {
                 RequeueScope::Target(TargetKey::Contact(id.0))
             }
         };
-        self.delivery_job(DeliveryJob::Requeue {
+        self.submit(RequeueDead {
             account,
             scope,
             categories,
@@ -696,8 +696,7 @@ impl Engine {
                 format!("retention_days {days} is out of range: use 1 to 36500"),
             ));
         }
-        self.delivery_job(DeliveryJob::SetRetention { account, days })
-            .await?;
+        self.submit(SetRetention { account, days }).await?;
         self.account(principal, account)
     }
 

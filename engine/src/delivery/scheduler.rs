@@ -10,6 +10,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
+use super::commands::CloseDigests;
 use crate::access::Reader;
 use crate::clock::from_micros;
 use crate::clock::micros;
@@ -17,9 +18,9 @@ use crate::engine::{Engine, Inner};
 use crate::error::Error;
 use crate::filter::{CategorySet, Filter};
 use crate::ids::AccountId;
+use crate::inbox::commands::{Bulk, BulkOp};
 use crate::model::Category;
-use crate::store::writer::routing::DeliveryJob;
-use crate::store::writer::{BulkOp, Job, Target};
+use crate::store::writer::Target;
 
 /// How often retention runs, in the engine clock's time.
 const RETENTION_EVERY: i64 = 3_600_000_000;
@@ -133,13 +134,10 @@ impl Engine {
         };
         for (account, category, tick) in due {
             work.digests += self
-                .submit_internal(|reply| Job::Delivery {
-                    job: DeliveryJob::CloseDigests {
-                        account,
-                        category,
-                        tick,
-                    },
-                    reply,
+                .submit_internal(CloseDigests {
+                    account,
+                    category,
+                    tick,
                 })
                 .await?;
         }
@@ -184,13 +182,12 @@ impl Engine {
             }
             let filter = Filter::default().until(from_micros(cutoff));
             let deleted = self
-                .submit_internal(|reply| Job::Bulk {
+                .submit_internal(Bulk {
                     op: BulkOp::Delete,
                     account,
                     reader: Reader(1),
                     visible: CategorySet::ALL,
                     target: Target::Filter(filter, None),
-                    reply,
                 })
                 .await?;
             if deleted > 0 {

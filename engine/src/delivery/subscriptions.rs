@@ -4,6 +4,7 @@
 
 // The types, presentation and checks this file shares with the rest of delivery.
 use super::*;
+use crate::delivery::commands::{DeleteSubscription, PutSubscription};
 
 impl Engine {
     /// Sets (replaces) the subscription of `category`. Unknown contact or channel ids, a bad
@@ -85,7 +86,7 @@ impl Engine {
         };
         let subscribed = std::sync::Arc::new(Subscribed::new(record)?);
         let answer = subscription_of(category, &subscribed.record);
-        self.delivery_job(DeliveryJob::PutSubscription {
+        self.submit(PutSubscription {
             account,
             category,
             subscription: subscribed,
@@ -157,7 +158,7 @@ impl Engine {
     ) -> Result<(), Error> {
         scoped(principal, Action::ManageConfig, account, category)?;
         self.check_account(account)?;
-        self.delivery_job(DeliveryJob::DeleteSubscription { account, category })
+        self.submit(DeleteSubscription { account, category })
             .await
             .map(drop)
     }

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
+use super::commands::{Attempt, Begin, Outcome};
 use super::host::ChannelHost;
 use super::prepare::{Found, Prepared, find, prepare};
 use super::slots::{Slots, take_or_park};
@@ -28,8 +29,6 @@ use crate::plugin::{CallError, FailureKind};
 use crate::schedule::Bucket;
 use crate::store::Store;
 use crate::store::records::TargetKey;
-use crate::store::writer::Job;
-use crate::store::writer::routing::{Attempt, DeliveryJob};
 
 /// What an embedding application learns about every attempt, e.g. for metrics.
 pub trait DeliveryObserver: Send + Sync + 'static {
@@ -314,18 +313,13 @@ async fn attempt(
             }
             // Written before the plugin runs: if it takes the process down, the next start
             // knows which attempt did.
-            let begun = engine
-                .submit_internal(|reply| Job::Delivery {
-                    job: DeliveryJob::Begin { id },
-                    reply,
-                })
-                .await;
+            let begun = engine.submit_internal(Begin { id }).await;
             match begun {
-                Ok(0) => {
+                Ok(false) => {
                     store.queue.lock().settle(id);
                     return false;
                 }
-                Ok(_) => {}
+                Ok(true) => {}
                 Err(e) => {
                     tracing::error!(delivery = %DeliveryId(id), error = %e, "cannot record that an attempt starts; trying again in a second");
                     let later = micros(engine.now()) + 1_000_000;
@@ -374,12 +368,9 @@ async fn attempt(
         }
     };
     let recorded = engine
-        .submit_internal(|reply| Job::Delivery {
-            job: DeliveryJob::Outcome {
-                id,
-                attempt: outcome,
-            },
-            reply,
+        .submit_internal(Outcome {
+            id,
+            attempt: outcome,
         })
         .await;
     if let Err(e) = &recorded {

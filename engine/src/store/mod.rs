@@ -5,11 +5,13 @@
 //! requests into shared commits; readers use redb read transactions and the indexes. The
 //! store never decides who may do what: callers authorize first.
 
+pub(crate) mod backend;
 mod bitmap;
 pub(crate) mod index;
 pub(crate) mod queue;
 pub(crate) mod records;
 pub(crate) mod recovery;
+mod redb_backend;
 pub(crate) mod snapshot;
 mod state;
 pub(crate) mod writer;
@@ -43,7 +45,7 @@ pub(crate) const SCHEMA_VERSION: u64 = 2;
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// The [`META`] key of the fingerprint of the secret key that sealed the channel
 /// configurations; absent while none is sealed (an in-memory store without a key).
-const KEY_FINGERPRINT: &str = "secret_key_fingerprint";
+pub(crate) const KEY_FINGERPRINT: &str = "secret_key_fingerprint";
 pub(crate) const ACCOUNTS: TableDefinition<u64, &[u8]> = TableDefinition::new("accounts");
 pub(crate) const USERS: TableDefinition<u64, &[u8]> = TableDefinition::new("users");
 pub(crate) const TOKENS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("tokens");
@@ -235,7 +237,7 @@ impl Store {
             txn.open_table(DIGEST_SENT)?;
         }
         seal_plain_channels(&txn, secrets)?;
-        recovery::settle_cut_off(&txn, &retry, now)?;
+        recovery::settle_cut_off(&mut redb_backend::Tables::open(&txn)?, &retry, now)?;
         txn.commit()?;
         let state = load(&db)?;
         let (queue, next_delivery) = load_outbox(&db)?;
@@ -270,30 +272,6 @@ impl Store {
             Some(bytes) => Ok(Some(decode("message", bytes.value())?)),
             None => Ok(None),
         }
-    }
-}
-
-impl Store {
-    /// Reads one message record when its text passes `keep`, decoding the whole record only
-    /// then.
-    pub(crate) fn message_if(
-        table: &impl ReadableTable<(u64, u32), &'static [u8]>,
-        account: AccountId,
-        seq: u32,
-        keep: impl FnOnce(&MessageText<'_>) -> bool,
-    ) -> Result<Option<MessageRecord>, Error> {
-        let Some(bytes) = table.get((account.0, seq))? else {
-            return Ok(None);
-        };
-        let text: MessageText<'_> =
-            postcard::from_bytes(bytes.value()).map_err(|e| StorageError::Corrupt {
-                what: "message",
-                detail: e.to_string(),
-            })?;
-        if !keep(&text) {
-            return Ok(None);
-        }
-        Ok(Some(decode("message", bytes.value())?))
     }
 }
 
@@ -555,105 +533,6 @@ fn load_outbox(db: &Database) -> Result<(Queue, u64), Error> {
         .map_or(1, |(id, _)| id.value() + 1);
     let next = stored.unwrap_or(1).max(after_last);
     Ok((queue, next))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ids::ChannelId;
-    use crate::{Engine, Principal};
-
-    /// Writes a channel the way a store without a key kept it: plain JSON, and no key
-    /// fingerprint.
-    fn write_plain_channel(path: &std::path::Path, account: AccountId, config: &str) {
-        let db = Database::create(path).unwrap();
-        let txn = db.begin_write().unwrap();
-        {
-            let record = ChannelRecord {
-                name: "hook".into(),
-                plugin: "webhook".into(),
-                config: config.as_bytes().to_vec(),
-                sealed: false,
-                created: 0,
-            };
-            let mut channels = txn.open_table(CHANNELS).unwrap();
-            let bytes = encode("channel", &record).unwrap();
-            channels.insert((account.0, 7), bytes.as_slice()).unwrap();
-            txn.open_table(META)
-                .unwrap()
-                .remove(KEY_FINGERPRINT)
-                .unwrap();
-        }
-        txn.commit().unwrap();
-    }
-
-    /// The channel's configuration as the engine opens it to deliver (the API's view
-    /// redacts it: without a plugin to name the secret fields, all of it).
-    fn opened_config(engine: &Engine, account: AccountId) -> serde_json::Value {
-        let record = engine
-            .inner
-            .store
-            .state
-            .read()
-            .channel(account, 7)
-            .cloned()
-            .unwrap();
-        let text = engine
-            .inner
-            .secrets
-            .open(&record.config, record.sealed)
-            .unwrap();
-        serde_json::from_str(&text).unwrap()
-    }
-
-    fn stored_channel(path: &std::path::Path, account: AccountId) -> ChannelRecord {
-        let db = Database::create(path).unwrap();
-        let txn = db.begin_read().unwrap();
-        let channels = txn.open_table(CHANNELS).unwrap();
-        let bytes = channels.get((account.0, 7)).unwrap().unwrap();
-        decode("channel", bytes.value()).unwrap()
-    }
-
-    #[tokio::test]
-    async fn plain_channel_configs_are_sealed_when_an_older_store_is_opened() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("msghub.redb");
-        let open = || Engine::builder().path(&path).background(false).build();
-        let engine = open().await.unwrap();
-        let account = engine
-            .create_account(&Principal::Operator, "acme")
-            .await
-            .unwrap()
-            .account
-            .id;
-        engine.close().await;
-        drop(engine);
-        let config = r#"{"url":"https://hooks.example.com/in","secret":"plain-secret-1234"}"#;
-        write_plain_channel(&path, account, config);
-
-        let engine = open().await.unwrap();
-        let channel = engine
-            .channel(&Principal::Operator, account, ChannelId(7))
-            .unwrap();
-        assert_eq!(channel.config["secret"], "***");
-        assert_eq!(
-            opened_config(&engine, account)["secret"],
-            "plain-secret-1234"
-        );
-        engine.close().await;
-        drop(engine);
-        let record = stored_channel(&path, account);
-        assert!(record.sealed, "the upgrade left the configuration plain");
-        let text = String::from_utf8_lossy(&record.config);
-        assert!(!text.contains("plain-secret-1234"), "{text}");
-
-        // Opening again does not seal twice: the channel still reads back.
-        let engine = open().await.unwrap();
-        assert_eq!(
-            opened_config(&engine, account)["url"],
-            "https://hooks.example.com/in"
-        );
-    }
 }
 
 // redb's errors become the backend errors of the store ([`StorageError::Backend`]).

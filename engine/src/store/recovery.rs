@@ -1,14 +1,12 @@
-//! Attempts the server's stop cut off. The worker writes a delivery into [`RUNNING`] before
+//! Attempts the server's stop cut off. The worker writes a delivery down before
 //! its plugin runs and the writer removes it with the attempt's outcome, so a row left at
 //! open belongs to an attempt that never finished: the process died during it, perhaps
 //! because of it (a plugin that makes the host abort). Such an attempt counts as failed;
 //! a delivery whose attempts were cut off [`PARK_AFTER`] times is parked as a dead letter,
 //! so that a delivery which kills the server cannot kill it at every start.
 
-use redb::{ReadableTable, WriteTransaction};
-
-use super::records::{DeliveryRecord, DeliveryState, decode, encode};
-use super::{CUT_OFF, DELIVERIES, FAILED, OUTBOX, RUNNING};
+use super::backend::WriteTx;
+use super::records::DeliveryState;
 use crate::clock::micros_of;
 use crate::error::Error;
 use crate::ids::DeliveryId;
@@ -21,38 +19,25 @@ pub(crate) const PARK_AFTER: u32 = 2;
 /// the retry schedule, or parked as a dead letter. Runs in the transaction that opens the
 /// store, before the outbox is loaded. Answers how many attempts it settled.
 pub(crate) fn settle_cut_off(
-    txn: &WriteTransaction,
+    tx: &mut dyn WriteTx,
     retry: &RetrySchedule,
     now: i64,
 ) -> Result<usize, Error> {
-    let mut running = txn.open_table(RUNNING)?;
-    let ids: Vec<u64> = running
-        .iter()?
-        .map(|row| row.map(|(id, _)| id.value()))
-        .collect::<Result<_, _>>()?;
-    if ids.is_empty() {
-        return Ok(0);
-    }
-    let mut cut_off = txn.open_table(CUT_OFF)?;
-    let mut deliveries = txn.open_table(DELIVERIES)?;
-    let mut outbox = txn.open_table(OUTBOX)?;
-    let mut failed = txn.open_table(FAILED)?;
+    let ids = tx.attempts_under_way()?;
     for &id in &ids {
-        running.remove(id)?;
-        let Some(bytes) = deliveries.get(id)? else {
+        tx.end_attempt(id)?;
+        let Some(mut record) = tx.delivery(id)? else {
             continue;
         };
-        let mut record: DeliveryRecord = decode("delivery", bytes.value())?;
-        drop(bytes);
         if matches!(
             record.state,
             DeliveryState::Delivered | DeliveryState::Failed
-        ) || outbox.get(id)?.is_none()
+        ) || tx.due(id)?.is_none()
         {
             continue;
         }
-        let times = cut_off.get(id)?.map_or(0, |v| v.value()).saturating_add(1);
-        cut_off.insert(id, times)?;
+        let times = tx.cut_off(id)?.saturating_add(1);
+        tx.put_cut_off(id, times)?;
         record.attempts = record.attempts.saturating_add(1);
         record.updated = now;
         let delay = retry.delay_before(record.attempts.saturating_add(1));
@@ -66,7 +51,7 @@ pub(crate) fn settle_cut_off(
                      have crashed it); the attempt counts as failed"
                         .to_owned(),
                 );
-                outbox.insert(id, due)?;
+                tx.schedule(id, due)?;
                 tracing::warn!(
                     delivery = %DeliveryId(id),
                     plugin = %record.plugin,
@@ -87,9 +72,8 @@ pub(crate) fn settle_cut_off(
                      plugin may have crashed it)"
                         .to_owned()
                 });
-                outbox.remove(id)?;
-                let (kind, target) = record.target.parts();
-                failed.insert((record.account, kind, target, id), ())?;
+                tx.unschedule(id)?;
+                tx.put_failed(record.account, record.target, id)?;
                 tracing::error!(
                     delivery = %DeliveryId(id),
                     plugin = %record.plugin,
@@ -98,7 +82,7 @@ pub(crate) fn settle_cut_off(
                 );
             }
         }
-        deliveries.insert(id, encode("delivery", &record)?.as_slice())?;
+        tx.put_delivery(id, &record)?;
     }
     Ok(ids.len())
 }

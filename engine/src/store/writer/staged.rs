@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{Effect, Group};
+use super::{Effect, Tx};
 use crate::error::Error;
 use crate::ids::{AccountId, UserId};
 use crate::limits::{Holding, limit_reached};
@@ -37,9 +37,9 @@ pub(super) struct Staged {
     held: HashMap<(AccountId, Holding), isize>,
 }
 
-impl Group<'_> {
+impl Tx<'_> {
     /// Records an effect to install after the commit, and stages it for the jobs after it.
-    pub(super) fn effect(&mut self, effect: Effect) {
+    pub(crate) fn effect(&mut self, effect: Effect) {
         if let Some((key, change)) = self.holding_change(&effect) {
             *self.staged.held.entry(key).or_default() += change;
         }
@@ -100,7 +100,7 @@ impl Group<'_> {
 
     /// Refuses a create of `kind` in `account` when the account holds as many as its
     /// limit allows, counting this group's earlier creates and deletes.
-    pub(super) fn room_for(&self, account: AccountId, kind: Holding) -> Result<(), Error> {
+    pub(crate) fn room_for(&self, account: AccountId, kind: Holding) -> Result<(), Error> {
         let limit = self.limits.of(kind);
         let state = self.store.state.read();
         let change = self.staged.held.get(&(account, kind)).copied().unwrap_or(0);
@@ -124,13 +124,13 @@ impl Group<'_> {
     }
 
     /// Whether an account already has this name.
-    pub(super) fn account_name_taken(&self, name: &str) -> bool {
+    pub(crate) fn account_name_taken(&self, name: &str) -> bool {
         self.staged.account_names.contains_key(name)
             || self.store.state.read().account_names.contains_key(name)
     }
 
     /// Whether a user of `account` already has this name.
-    pub(super) fn user_name_taken(&self, account: u64, name: &str) -> bool {
+    pub(crate) fn user_name_taken(&self, account: u64, name: &str) -> bool {
         let staged = &self.staged.users;
         staged
             .values()
@@ -145,7 +145,7 @@ impl Group<'_> {
     }
 
     /// Whether a channel of `account` already has this name.
-    pub(super) fn channel_name_taken(&self, account: AccountId, name: &str) -> bool {
+    pub(crate) fn channel_name_taken(&self, account: AccountId, name: &str) -> bool {
         let staged = &self.staged.channels;
         staged
             .iter()
@@ -159,7 +159,7 @@ impl Group<'_> {
     }
 
     /// The plugin of a channel, if the channel exists.
-    pub(super) fn channel_plugin(&self, account: AccountId, id: u64) -> Option<String> {
+    pub(crate) fn channel_plugin(&self, account: AccountId, id: u64) -> Option<String> {
         match self.staged.channels.get(&(account, id)) {
             Some(staged) => staged.as_ref().map(|c| c.plugin.clone()),
             None => self
@@ -172,7 +172,7 @@ impl Group<'_> {
     }
 
     /// Whether a channel or contact exists.
-    pub(super) fn target_exists(&self, account: AccountId, target: TargetKey) -> bool {
+    pub(crate) fn target_exists(&self, account: AccountId, target: TargetKey) -> bool {
         match target {
             TargetKey::Channel(id) => self.channel_plugin(account, id).is_some(),
             TargetKey::Contact(id) => match self.staged.contacts.get(&(account, id)) {
@@ -183,7 +183,7 @@ impl Group<'_> {
     }
 
     /// The subscription of a category.
-    pub(super) fn subscription(
+    pub(crate) fn subscription(
         &self,
         account: AccountId,
         category: Category,

@@ -1,5 +1,6 @@
-//! Jobs of one commit group see each other: each test hands the writer a group directly,
-//! as concurrent requests would make it, and checks what the later job did.
+//! Commands of one commit group see each other, across domains: each test hands the writer a
+//! group directly, as concurrent requests would make it, and checks what the later command
+//! did.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -7,21 +8,24 @@ use std::sync::Arc;
 use redb::ReadableDatabase;
 use tokio::sync::oneshot;
 
-use super::routing::DeliveryJob;
-use crate::store::records::{ChannelRecord, ContactRecord, SubscriptionRecord, UserRecord};
-use crate::store::{MESSAGE_DELIVERIES, Subscribed};
-
-use super::{BulkOp, Job, Stored, Target, commit_group};
 use crate::access::Reader;
+use crate::accounts::commands::{CreateAccount, CreateUser, DeleteUser};
 use crate::clock::SystemClock;
+use crate::delivery::commands::{
+    CreateChannel, CreateContact, DeleteChannel, DeleteContact, DeleteSubscription, PutSubscription,
+};
 use crate::error::Error;
 use crate::filter::{CategorySet, Filter, ReadStatus};
 use crate::ids::{AccountId, UserId};
+use crate::inbox::commands::{Bulk, BulkOp, Publish, Stored};
 use crate::limits::{AccountLimits, Holding};
 use crate::model::{Category, Severity, ValidMessage};
 use crate::schedule::RetrySchedule;
 use crate::store::Store;
 use crate::store::records::AccountRecord;
+use crate::store::records::{ChannelRecord, ContactRecord, SubscriptionRecord, UserRecord};
+use crate::store::writer::{Command, Job, Target, commit_group};
+use crate::store::{MESSAGE_DELIVERIES, Subscribed};
 
 const ACCOUNT: AccountId = AccountId(7);
 const READER: Reader = Reader(1);
@@ -40,12 +44,14 @@ fn store() -> Store {
     };
     run(
         &store,
-        vec![Job::CreateAccount {
-            id: ACCOUNT,
-            record,
-            root_hash: [1; 32],
+        vec![Job::new(
+            CreateAccount {
+                id: ACCOUNT,
+                record,
+                root_hash: [1; 32],
+            },
             reply,
-        }],
+        )],
     );
     store
 }
@@ -76,24 +82,28 @@ fn publish_job(title: &str) -> (Job, oneshot::Receiver<Result<Stored, Error>>) {
         resource: None,
         dedupe_key: None,
     };
-    let job = Job::Publish {
-        account: ACCOUNT,
-        message,
+    let job = Job::new(
+        Publish {
+            account: ACCOUNT,
+            message,
+        },
         reply,
-    };
+    );
     (job, answer)
 }
 
 fn bulk(op: BulkOp, target: Target) -> (Job, oneshot::Receiver<Result<u64, Error>>) {
     let (reply, answer) = oneshot::channel();
-    let job = Job::Bulk {
-        op,
-        account: ACCOUNT,
-        reader: READER,
-        visible: CategorySet::ALL,
-        target,
+    let job = Job::new(
+        Bulk {
+            op,
+            account: ACCOUNT,
+            reader: READER,
+            visible: CategorySet::ALL,
+            target,
+        },
         reply,
-    };
+    );
     (job, answer)
 }
 
@@ -145,12 +155,13 @@ fn unread_filter_sees_reads_earlier_in_its_group() {
     assert!(!live(&store, second));
 }
 
-fn delivery(job: DeliveryJob) -> (Job, oneshot::Receiver<Result<u64, Error>>) {
+/// A job for `command`, and where its answer arrives.
+fn job<C: Command>(command: C) -> (Job, Answer<C::Output>) {
     let (reply, answer) = oneshot::channel();
-    (Job::Delivery { job, reply }, answer)
+    (Job::new(command, reply), answer)
 }
 
-fn subscription_to(channel: u64) -> DeliveryJob {
+fn subscription_to(channel: u64) -> PutSubscription {
     let record = SubscriptionRecord {
         subtypes: None,
         min_severity: Severity::Info,
@@ -159,7 +170,7 @@ fn subscription_to(channel: u64) -> DeliveryJob {
         digest: None,
         updated: 0,
     };
-    DeliveryJob::PutSubscription {
+    PutSubscription {
         account: ACCOUNT,
         category: Category::Security,
         subscription: Arc::new(Subscribed::new(record).unwrap()),
@@ -175,7 +186,7 @@ fn with_channel() -> Store {
         sealed: false,
         created: 0,
     };
-    let (job, _) = delivery(DeliveryJob::CreateChannel {
+    let (job, _) = job(CreateChannel {
         account: ACCOUNT,
         id: 9,
         record,
@@ -197,7 +208,7 @@ fn deliveries_of(store: &Store, seq: u32) -> usize {
 #[test]
 fn a_publish_goes_by_the_subscription_set_earlier_in_its_group() {
     let store = with_channel();
-    let (put, put_answer) = delivery(subscription_to(9));
+    let (put, put_answer) = job(subscription_to(9));
     let (publish, stored) = publish_job("routed");
     run(&store, vec![put, publish]);
     put_answer.blocking_recv().unwrap().unwrap();
@@ -208,9 +219,9 @@ fn a_publish_goes_by_the_subscription_set_earlier_in_its_group() {
 #[test]
 fn a_publish_ignores_the_subscription_removed_earlier_in_its_group() {
     let store = with_channel();
-    let (put, _) = delivery(subscription_to(9));
+    let (put, _) = job(subscription_to(9));
     run(&store, vec![put]);
-    let (remove, removed) = delivery(DeliveryJob::DeleteSubscription {
+    let (remove, removed) = job(DeleteSubscription {
         account: ACCOUNT,
         category: Category::Security,
     });
@@ -243,16 +254,16 @@ fn create_user(n: u64) -> (Job, Answer<()>) {
         token_hash: [u8::try_from(n).unwrap().wrapping_add(100); 32],
     };
     let id = UserId(1000 + n);
-    (Job::CreateUser { id, record, reply }, answer)
+    (Job::new(CreateUser { id, record }, reply), answer)
 }
 
 fn delete_user(n: u64) -> (Job, Answer<()>) {
     let (reply, answer) = oneshot::channel();
     let id = UserId(1000 + n);
-    (Job::DeleteUser { id, reply }, answer)
+    (Job::new(DeleteUser { id }, reply), answer)
 }
 
-fn create_channel(n: u64) -> (Job, Answer<u64>) {
+fn create_channel(n: u64) -> (Job, Answer<()>) {
     let record = ChannelRecord {
         name: format!("hook-{n}"),
         plugin: "webhook".into(),
@@ -260,36 +271,36 @@ fn create_channel(n: u64) -> (Job, Answer<u64>) {
         sealed: false,
         created: 0,
     };
-    delivery(DeliveryJob::CreateChannel {
+    job(CreateChannel {
         account: ACCOUNT,
         id: 1000 + n,
         record,
     })
 }
 
-fn delete_channel(n: u64) -> (Job, Answer<u64>) {
-    delivery(DeliveryJob::DeleteChannel {
+fn delete_channel(n: u64) -> (Job, Answer<()>) {
+    job(DeleteChannel {
         account: ACCOUNT,
         id: 1000 + n,
         visible: CategorySet::ALL,
     })
 }
 
-fn create_contact(n: u64) -> (Job, Answer<u64>) {
+fn create_contact(n: u64) -> (Job, Answer<()>) {
     let record = ContactRecord {
         name: format!("team-{n}"),
         email: format!("team-{n}@example.com"),
         created: 0,
     };
-    delivery(DeliveryJob::CreateContact {
+    job(CreateContact {
         account: ACCOUNT,
         id: 1000 + n,
         record,
     })
 }
 
-fn delete_contact(n: u64) -> (Job, Answer<u64>) {
-    delivery(DeliveryJob::DeleteContact {
+fn delete_contact(n: u64) -> (Job, Answer<()>) {
+    job(DeleteContact {
         account: ACCOUNT,
         id: 1000 + n,
         visible: CategorySet::ALL,
@@ -422,12 +433,14 @@ fn what_an_account_holds_is_counted_again_when_the_store_opens() {
         created: 0,
         retention_days: 180,
     };
-    let account = Job::CreateAccount {
-        id: ACCOUNT,
-        record,
-        root_hash: [1; 32],
+    let account = Job::new(
+        CreateAccount {
+            id: ACCOUNT,
+            record,
+            root_hash: [1; 32],
+        },
         reply,
-    };
+    );
     let group = vec![create_user(1), create_user(2)];
     run(&store, vec![account]);
     assert_eq!(admitted_in_group(&store, at_most(2), group), [true, true]);

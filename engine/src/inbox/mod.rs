@@ -5,6 +5,8 @@
 //! only the messages they return (plus those a text search must look at), so a page costs
 //! the same however large the inbox is.
 
+pub(crate) mod commands;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -19,7 +21,9 @@ use crate::filter::{
 use crate::ids::{AccountId, MessageId};
 use crate::model::{Category, Message, NewMessage, Published};
 use crate::store::records::MessageRecord;
-use crate::store::writer::{BulkOp, Job, Target};
+use crate::store::writer::Target;
+
+use self::commands::{Bulk, BulkOp, Publish};
 
 /// Total and unread messages of one category.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,13 +84,7 @@ impl Engine {
         require(principal, Action::Publish, Some(account))?;
         let message = message.validate()?;
         let inbox = self.inner.store.inbox(account)?;
-        let stored = self
-            .submit(|reply| Job::Publish {
-                account,
-                message,
-                reply,
-            })
-            .await?;
+        let stored = self.submit(Publish { account, message }).await?;
         let read = !stored.created && inbox.read().is_read(principal.reader(), stored.seq);
         Ok(Published {
             created: stored.created,
@@ -290,13 +288,12 @@ impl Engine {
             target => target,
         };
         let reader = principal.reader();
-        self.submit(|reply| Job::Bulk {
+        self.submit(Bulk {
             op,
             account,
             reader,
             visible,
             target,
-            reply,
         })
         .await
     }

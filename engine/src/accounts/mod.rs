@@ -2,6 +2,8 @@
 //!
 //! Tokens are returned once, at creation; the store keeps only their hashes.
 
+pub(crate) mod commands;
+
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -14,8 +16,9 @@ use crate::filter::{Page, PageRequest, decode_cursor, encode_cursor};
 use crate::ids::{AccountId, UserId};
 use crate::model::Category;
 use crate::store::records::{AccountRecord, UserRecord};
-use crate::store::writer::Job;
 use crate::store::{self};
+
+use self::commands::{CreateAccount, CreateUser, DeleteUser, UpdateUser};
 
 /// Days a message is kept when the account says nothing else.
 pub const DEFAULT_RETENTION_DAYS: u32 = 180;
@@ -172,11 +175,10 @@ impl Engine {
             retention_days: record.retention_days,
         };
         let root_hash = TokenHash::of(&root_token).0;
-        self.submit(|reply| Job::CreateAccount {
+        self.submit(CreateAccount {
             id,
             record,
             root_hash,
-            reply,
         })
         .await?;
         Ok(CreatedAccount {
@@ -240,8 +242,7 @@ impl Engine {
             token_hash: TokenHash::of(&token).0,
         };
         let user = user_of(id, &record);
-        self.submit(|reply| Job::CreateUser { id, record, reply })
-            .await?;
+        self.submit(CreateUser { id, record }).await?;
         Ok(CreatedUser { user, token })
     }
 
@@ -314,11 +315,10 @@ impl Engine {
         };
         let policies = update.policies.map(normalize_policies);
         let record = self
-            .submit(|reply| Job::UpdateUser {
+            .submit(UpdateUser {
                 id: user,
                 policies,
                 categories,
-                reply,
             })
             .await?;
         Ok(user_of(user, &record))
@@ -332,7 +332,6 @@ impl Engine {
         user: UserId,
     ) -> Result<(), Error> {
         self.user(principal, account, user)?;
-        self.submit(|reply| Job::DeleteUser { id: user, reply })
-            .await
+        self.submit(DeleteUser { id: user }).await
     }
 }

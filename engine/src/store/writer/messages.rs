@@ -1,52 +1,61 @@
-//! The writer's inbox jobs: publishing (with the message's routing, in the same
-//! transaction), marking read and deleting by ids or filter, and purging the rows of deleted
-//! messages a few at a time.
+//! The inbox's stored messages as a group's commands change them: sequence numbers, new
+//! messages, the messages a bulk command selects, read and deleted sets staged across the
+//! group, and purging the rows of deleted messages a few at a time.
 
-use std::sync::Arc;
-
-use redb::{ReadableTable, Table};
 use roaring::RoaringBitmap;
 
-use super::{Effect, Group, Stored, Tables, Target};
+use super::{Effect, Tx};
 use crate::access::Reader;
 use crate::error::Error;
-use crate::filter::{CategorySet, ReadStatus, TextMatcher};
+use crate::filter::{CategorySet, Filter, ReadStatus, TextMatcher};
 use crate::ids::AccountId;
-use crate::model::{Category, ValidMessage};
-use crate::store::Store;
+use crate::model::Category;
 use crate::store::bitmap::chunk_of;
 use crate::store::index::{AccountIndex, Query};
-use crate::store::records::{MessageRecord, decode, encode, has_dedupe_key, pack};
+use crate::store::records::MessageRecord;
 
-impl Group<'_> {
-    pub(super) fn inbox(
+/// Which messages a bulk command applies to, already limited to one account.
+pub(crate) enum Target {
+    /// These sequence numbers.
+    Seqs(Vec<u32>),
+    /// Everything matching this filter. A filter with text comes with the text matches
+    /// found before the command was sent, so that the writer reads the text only of the
+    /// messages published since.
+    Filter(Filter, Option<Searched>),
+}
+
+/// The messages whose title or body holds a filter's text, among those numbered below
+/// `upto`: found outside the writer, since a text scan over a whole inbox would hold up every
+/// other account's writes behind it. Messages never change, so the matches stay true; the
+/// writer applies the rest of the filter (categories, read state, deletes) as of its commit.
+pub(crate) struct Searched {
+    pub(crate) matched: RoaringBitmap,
+    pub(crate) upto: u32,
+}
+
+impl Tx<'_> {
+    /// The live message holding a dedupe key, as of this group: one deleted since (also
+    /// earlier in this group) no longer holds it.
+    pub(crate) fn deduped(
         &self,
         account: AccountId,
-    ) -> Result<Arc<parking_lot::RwLock<AccountIndex>>, Error> {
-        self.store.inbox(account)
+        key: &str,
+    ) -> Result<Option<(u32, MessageRecord)>, Error> {
+        let Some(seq) = self.db.deduped(account, key)? else {
+            return Ok(None);
+        };
+        let inbox = self.inbox(account)?;
+        if !self.is_live(&inbox, account, seq) {
+            return Ok(None);
+        }
+        Ok(self.db.message(account, seq)?.map(|record| (seq, record)))
     }
 
-    pub(super) fn publish(
-        &mut self,
-        t: &mut Tables<'_>,
-        account: AccountId,
-        message: ValidMessage,
-    ) -> Result<Stored, Error> {
+    /// Takes the next sequence number of an account and the creation time of a message
+    /// published now: never before an earlier message of the account, so that the order of
+    /// numbers and of times agree.
+    pub(crate) fn next_message(&mut self, account: AccountId) -> Result<(u32, i64), Error> {
         let inbox = self.inbox(account)?;
-        if let Some(key) = &message.dedupe_key
-            && let Some(seq) = t.dedupe.get((account.0, key.as_str()))?
-            && self.is_live(&inbox, account, seq.value())
-        {
-            let seq = seq.value();
-            let table = &t.messages;
-            if let Some(record) = Store::message(table, account, seq)? {
-                return Ok(Stored {
-                    seq,
-                    record,
-                    created: false,
-                });
-            }
-        }
         let now = self.now;
         let (next, created) = self.sequences.entry(account).or_insert_with(|| {
             let index = inbox.read();
@@ -63,30 +72,18 @@ impl Group<'_> {
             return Err(used_up());
         }
         *next = next.checked_add(1).ok_or_else(used_up)?;
-        let record = MessageRecord {
-            category: message.category,
-            severity: message.severity,
-            created: *created,
-            subtype: message.subtype,
-            title: message.title,
-            body: message.body,
-            link: message.link,
-            resource: message.resource,
-            dedupe_key: message.dedupe_key,
-        };
-        t.messages
-            .insert((account.0, seq), encode("message", &record)?.as_slice())?;
-        let packed = pack(
-            record.category,
-            record.severity,
-            record.dedupe_key.is_some(),
-        );
-        t.message_index
-            .insert((account.0, seq), (record.created, packed))?;
-        if let Some(key) = &record.dedupe_key {
-            t.dedupe.insert((account.0, key.as_str()), seq)?;
-        }
-        self.route(t, account, seq, &record)?;
+        Ok((seq, *created))
+    }
+
+    /// Stores a new message numbered by [`Tx::next_message`]; it is live for the rest of
+    /// the group and in the index once committed.
+    pub(crate) fn put_message(
+        &mut self,
+        account: AccountId,
+        seq: u32,
+        record: &MessageRecord,
+    ) -> Result<(), Error> {
+        self.db.put_message(account, seq, record)?;
         self.fresh.insert((account, seq));
         self.effect(Effect::Added(
             account,
@@ -95,17 +92,12 @@ impl Group<'_> {
             record.severity,
             record.created,
         ));
-        Ok(Stored {
-            seq,
-            record,
-            created: true,
-        })
+        Ok(())
     }
 
-    /// The sequence numbers a bulk job applies to, newest first.
-    pub(super) fn resolve(
+    /// The sequence numbers a bulk command applies to, newest first, as of this group.
+    pub(crate) fn select(
         &self,
-        t: &mut Tables<'_>,
         account: AccountId,
         reader: Reader,
         visible: CategorySet,
@@ -161,13 +153,11 @@ impl Group<'_> {
                 drop(index);
                 if let Some(text) = &filter.text {
                     let matcher = TextMatcher::new(text);
-                    let table = &t.messages;
                     let mut kept = Vec::with_capacity(seqs.len());
                     for seq in seqs {
                         let hit = match &searched {
                             Some(found) if seq < found.upto => found.matched.contains(seq),
-                            _ => Store::message_if(table, account, seq, |t| t.matches(&matcher))?
-                                .is_some(),
+                            _ => self.db.message_matches(account, seq, &matcher)?,
                         };
                         if hit {
                             kept.push(seq);
@@ -180,15 +170,13 @@ impl Group<'_> {
         }
     }
 
-    pub(super) fn mark_read(
+    /// Marks messages read for a reader; answers how many were unread.
+    pub(crate) fn mark_read(
         &mut self,
-        t: &mut Tables<'_>,
         account: AccountId,
         reader: Reader,
-        visible: CategorySet,
-        target: Target,
+        seqs: Vec<u32>,
     ) -> Result<u64, Error> {
-        let seqs = self.resolve(t, account, reader, visible, target)?;
         let inbox = self.inbox(account)?;
         let index = inbox.read();
         let mut updated = 0;
@@ -210,7 +198,7 @@ impl Group<'_> {
     }
 
     /// Whether `seq` is a live message, counting this group's publishes and deletes.
-    pub(super) fn is_live(
+    fn is_live(
         &self,
         inbox: &parking_lot::RwLock<AccountIndex>,
         account: AccountId,
@@ -224,7 +212,7 @@ impl Group<'_> {
     }
 
     /// The staged chunk of `account`'s deleted-rows set that holds `seq`.
-    pub(super) fn purge_chunk(
+    fn purge_chunk(
         &mut self,
         index: &AccountIndex,
         account: AccountId,
@@ -242,17 +230,9 @@ impl Group<'_> {
     }
 
     /// Deletes messages: each becomes a bit in the account's deleted set, in this commit;
-    /// their rows are removed from disk later by [`Group::purge`], a few at a time, so a bulk
+    /// their rows are removed from disk later by [`Tx::purge`], a few at a time, so a bulk
     /// delete costs what it changes in the index, not a rewrite of the message table.
-    pub(super) fn delete(
-        &mut self,
-        t: &mut Tables<'_>,
-        account: AccountId,
-        reader: Reader,
-        visible: CategorySet,
-        target: Target,
-    ) -> Result<u64, Error> {
-        let seqs = self.resolve(t, account, reader, visible, target)?;
+    pub(crate) fn delete(&mut self, account: AccountId, seqs: Vec<u32>) -> Result<u64, Error> {
         let inbox = self.inbox(account)?;
         let index = inbox.read();
         let mut deleted = 0;
@@ -273,7 +253,7 @@ impl Group<'_> {
     }
 
     /// Removes the rows of up to `budget` deleted messages from disk, with their dedupe keys.
-    pub(super) fn purge(&mut self, t: &mut Tables<'_>, budget: usize) -> Result<(), Error> {
+    pub(super) fn purge(&mut self, budget: usize) -> Result<(), Error> {
         let mut left = budget;
         let accounts: Vec<AccountId> = self.purging.iter().copied().collect();
         for account in accounts {
@@ -295,12 +275,8 @@ impl Group<'_> {
             }
             left -= seqs.len();
             for &seq in &seqs {
-                let has_key = match t.message_index.remove((account.0, seq))? {
-                    Some(row) => has_dedupe_key(row.value().1),
-                    None => false,
-                };
-                remove_message(&mut t.messages, &mut t.dedupe, account, seq, has_key)?;
-                self.purge_deliveries(t, account, seq)?;
+                self.db.remove_message(account, seq)?;
+                self.db.purge_deliveries(account, seq)?;
             }
             let index = inbox.read();
             for seq in seqs {
@@ -309,28 +285,4 @@ impl Group<'_> {
         }
         Ok(())
     }
-}
-
-fn remove_message(
-    messages: &mut Table<(u64, u32), &'static [u8]>,
-    dedupe: &mut Table<(u64, &'static str), u32>,
-    account: AccountId,
-    seq: u32,
-    has_key: bool,
-) -> Result<(), Error> {
-    let Some(bytes) = messages.remove((account.0, seq))? else {
-        return Ok(());
-    };
-    if has_key {
-        let record: MessageRecord = decode("message", bytes.value())?;
-        drop(bytes);
-        if let Some(key) = record.dedupe_key {
-            // A later message may have taken the key over since this one was deleted.
-            let current = dedupe.get((account.0, key.as_str()))?.map(|v| v.value());
-            if current == Some(seq) {
-                dedupe.remove((account.0, key.as_str()))?;
-            }
-        }
-    }
-    Ok(())
 }
