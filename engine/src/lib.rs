@@ -10,11 +10,14 @@
 //! - [`ids`]: the opaque ids of accounts, users and messages.
 //! - [`filter`]: filters, selections for bulk operations, pages and cursors.
 //! - [`access`]: principals, policies, tokens, and `authorize`, the one permission rule.
-//! - [`accounts`]: accounts and users, as methods on [`Engine`].
+//! - [`accounts`]: accounts and users, as methods on [`Engine`]; their changes as commands
+//!   (`accounts::commands`).
 //! - [`limits`]: how many users, channels and contacts one account may hold.
-//! - [`inbox`]: publish, list, get, counts, mark read and delete, as methods on [`Engine`].
-//! - [`delivery`]: channels, contacts, subscriptions, routing (`delivery::routing`, the rule
-//!   as pure functions), the outbox workers with retries, rate limits and fair call slots
+//! - [`inbox`]: publish, list, get, counts, mark read and delete, as methods on [`Engine`];
+//!   publish, mark read and delete as commands (`inbox::commands`).
+//! - [`delivery`]: channels, contacts, subscriptions, their changes and a message's routing
+//!   as commands (`delivery::commands`), routing (`delivery::routing`, the rule as pure
+//!   functions), the outbox workers with retries, rate limits and fair call slots
 //!   per account and target (`worker`, `slots`; [`Engine::deliver_due`] runs one step of
 //!   them by hand), digests read in parts that fit one call (`prepare`), channel tests on
 //!   slots of their own (`test_send`), and retention. [`delivery::host`] is the seam to what
@@ -22,10 +25,12 @@
 //!   embedder's own channels or a test's fake.
 //! - `clock`: where time comes from ([`Clock`], [`ManualClock`]) and every conversion to
 //!   the store's microseconds.
-//! - `store`: the redb tables, the in-memory state keyed by account and the bitmap indexes,
-//!   the single writer thread that groups concurrent changes into shared commits,
-//!   `snapshot` (typed reads as of one commit: the only way readers outside the store see
-//!   stored data) and `recovery` (attempts a crash cut off, settled at open).
+//! - `store`: the storage seam (`backend`: typed writes, reads as of one commit, loading at
+//!   open) and its redb implementation (`redb_backend`, the only module that knows redb),
+//!   the in-memory state keyed by account and the bitmap indexes, the single writer thread
+//!   that applies the domains' commands in shared commits (`writer`: `Command`, `Tx`),
+//!   `snapshot` (the only way readers outside the store see stored data) and `recovery`
+//!   (attempts a crash cut off, settled at open). The store imports no domain.
 //! - `plugin`: the channel plugin host (feature `plugins`, on by default): loads
 //!   WebAssembly channel plugins and runs each call in a sandbox.
 //! - [`schedule`]: the time rules: retry schedules, digest schedules (cron in a time
@@ -39,10 +44,10 @@
 //!
 //! A caller authenticates a token into a [`Principal`]. Each operation first asks
 //! [`access::authorize`] what the principal may do (and in which categories), then either
-//! reads (the account's in-memory index picks the matching sequence numbers; a redb read
-//! transaction loads just those messages) or sends a job to the writer. The writer applies
-//! every job waiting at that moment in one redb transaction, commits once, then updates the
-//! in-memory indexes and answers: an acknowledged change is on disk.
+//! reads (the account's in-memory index picks the matching sequence numbers; a snapshot
+//! loads just those messages) or sends a command to the writer. The writer applies every
+//! command waiting at that moment in one transaction of the backend, commits once, then
+//! updates the in-memory indexes and answers: an acknowledged change is on disk.
 //!
 //! # Example
 //!

@@ -1,7 +1,9 @@
-//! The storage seam: what the writer's commands and the recovery at open may do to stored
-//! data, as typed operations on one write transaction. A backend (redb today, in
-//! [`super::redb`]) implements [`WriteTx`]; everything above it speaks in records and ids,
-//! never in tables, keys or encodings.
+//! The storage seam. A backend stores the records and hands out three things: a write
+//! transaction with typed operations ([`WriteTx`]), used by the writer's commands and by
+//! the recovery at open; a consistent read as of one commit ([`ReadTx`]), used by readers
+//! outside the writer; and, at open, every row the in-memory state is built from
+//! ([`Loader`]). Everything above it speaks in records and ids, never in tables, keys or
+//! encodings; the redb backend (`redb_backend`) is the only module that knows redb.
 //!
 //! Every change made through one [`WriteTx`] commits together or not at all, and a read
 //! through it sees the changes made through it before.
@@ -16,7 +18,113 @@ use crate::access::Reader;
 use crate::error::Error;
 use crate::filter::TextMatcher;
 use crate::ids::{AccountId, UserId};
-use crate::model::Category;
+use crate::model::{Category, Severity};
+
+/// A storage backend: where the records live.
+pub(crate) trait Backend: Send + Sync {
+    /// Runs `apply` in one write transaction and commits what it changed, durably, before
+    /// answering; nothing is committed when `apply` or the commit fails.
+    fn write(
+        &self,
+        apply: &mut dyn FnMut(&mut dyn WriteTx) -> Result<(), Error>,
+    ) -> Result<(), Error>;
+
+    /// A consistent read of what is committed now; later commits are not seen through it.
+    fn read(&self) -> Result<Box<dyn ReadTx + '_>, Error>;
+
+    /// Hands every row the in-memory state is built from to `loader` (deleted sets before
+    /// the messages of their account), and answers the next delivery id.
+    fn load(&self, loader: &mut dyn Loader) -> Result<u64, Error>;
+}
+
+/// A consistent read of a backend as of one commit.
+pub(crate) trait ReadTx: Send {
+    /// A stored message, deleted or not (the account's index says which messages are live).
+    fn message(&self, account: AccountId, seq: u32) -> Result<Option<MessageRecord>, Error>;
+    /// The newest `wanted` stored messages of `account` among `candidates`, newest first;
+    /// with a `matcher`, only those whose title or body contains its text.
+    fn newest(
+        &self,
+        account: AccountId,
+        candidates: &RoaringBitmap,
+        matcher: Option<&TextMatcher>,
+        wanted: usize,
+    ) -> Result<Vec<(u32, MessageRecord)>, Error>;
+    /// The messages among `candidates` whose title or body contains the matcher's text.
+    fn matching(
+        &self,
+        account: AccountId,
+        candidates: &RoaringBitmap,
+        matcher: &TextMatcher,
+    ) -> Result<RoaringBitmap, Error>;
+    /// A delivery, if it is still stored.
+    fn delivery(&self, id: u64) -> Result<Option<DeliveryRecord>, Error>;
+    /// The deliveries of a message, by id.
+    fn deliveries_of(
+        &self,
+        account: AccountId,
+        seq: u32,
+    ) -> Result<Vec<(u64, DeliveryRecord)>, Error>;
+    /// The last member of a digest that an earlier part carried, if one arrived.
+    fn digest_sent(&self, id: u64) -> Result<Option<u32>, Error>;
+    /// The next part of a digest: see [`super::snapshot::Snapshot::digest_part`].
+    fn digest_part(
+        &self,
+        account: AccountId,
+        id: u64,
+        from: u32,
+        live: &dyn Fn(u32) -> bool,
+        fits: &dyn Fn(usize, usize) -> bool,
+    ) -> Result<DigestPart, Error>;
+}
+
+/// The next part of a digest: its messages in member order, and whether members remain
+/// after them.
+#[cfg_attr(not(feature = "plugins"), allow(dead_code))] // read by the delivery workers
+pub(crate) struct DigestPart {
+    pub(crate) messages: Vec<(u32, MessageRecord)>,
+    pub(crate) more: bool,
+}
+
+/// Receives the stored rows the in-memory state is built from, when the store opens.
+pub(crate) trait Loader {
+    /// An account.
+    fn account(&mut self, id: AccountId, record: AccountRecord);
+    /// A user.
+    fn user(&mut self, id: UserId, record: UserRecord);
+    /// A token hash and whom it belongs to.
+    fn token(&mut self, hash: [u8; 32], owner: TokenOwner);
+    /// A chunk of an account's set of deleted messages whose rows remain.
+    fn deleted(&mut self, account: AccountId, chunk: u16, deleted: RoaringBitmap);
+    /// A stored message's index row.
+    fn message(
+        &mut self,
+        account: AccountId,
+        seq: u32,
+        created: i64,
+        category: Category,
+        severity: Severity,
+    );
+    /// A chunk of a reader's read set.
+    fn read(&mut self, account: AccountId, reader: Reader, chunk: u16, read: RoaringBitmap);
+    /// An account's next sequence number.
+    fn next_seq(&mut self, account: AccountId, next: u32);
+    /// A channel.
+    fn channel(&mut self, account: AccountId, id: u64, record: ChannelRecord);
+    /// A contact.
+    fn contact(&mut self, account: AccountId, id: u64, record: ContactRecord);
+    /// A subscription; an error when its stored rules no longer parse.
+    fn subscription(
+        &mut self,
+        account: AccountId,
+        category: Category,
+        record: SubscriptionRecord,
+    ) -> Result<(), Error>;
+    /// The last digest tick closed for a category (µs).
+    fn digest_tick(&mut self, account: AccountId, category: Category, tick: i64);
+    /// A delivery in the outbox, due at `due` (µs).
+    fn due(&mut self, id: u64, due: i64);
+}
 
 /// One write transaction of a storage backend.
 pub(crate) trait WriteTx {

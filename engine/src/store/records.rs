@@ -1,5 +1,5 @@
-//! The records stored in redb, encoded with postcard. Changing a layout means bumping
-//! [`super::SCHEMA_VERSION`].
+//! The records as stored, whatever the backend, and their postcard encoding. Changing a
+//! layout means bumping the backend's schema version (`redb_backend::SCHEMA_VERSION`).
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};

@@ -1,54 +1,30 @@
 //! Reads outside the writer. A [`Snapshot`] is the store as of one commit, with typed
 //! operations: a message, the newest messages among candidates (optionally matching a
 //! text), a delivery, the deliveries of a message, a digest's next part. Readers (the inbox,
-//! delivery attempts, delivery lists) use these and never the backend's transactions or
-//! tables, so a second backend implements the same operations.
+//! delivery attempts, delivery lists) use these and never the backend's transactions.
 
-use std::cell::OnceCell;
-
-use redb::{ReadOnlyTable, ReadTransaction, ReadableDatabase};
 use roaring::RoaringBitmap;
 
-use super::records::{DeliveryRecord, MessageRecord, decode};
-use super::{DELIVERIES, DIGEST_MEMBERS, DIGEST_SENT, MESSAGE_DELIVERIES, MESSAGES, Store};
+use super::Store;
+pub(crate) use super::backend::DigestPart;
+use super::backend::ReadTx;
+use super::records::{DeliveryRecord, MessageRecord};
 use crate::error::Error;
 use crate::filter::TextMatcher;
 use crate::ids::AccountId;
 
 /// The store as of the last commit when it was taken; later commits are not seen. Cheap to
-/// take; tables open on first use.
-pub(crate) struct Snapshot {
-    txn: ReadTransaction,
-    messages: OnceCell<ReadOnlyTable<(u64, u32), &'static [u8]>>,
-}
-
-/// The next part of a digest: its messages in member order, and whether members remain
-/// after them.
-#[cfg_attr(not(feature = "plugins"), allow(dead_code))] // read by the delivery workers
-pub(crate) struct DigestPart {
-    pub(crate) messages: Vec<(u32, MessageRecord)>,
-    pub(crate) more: bool,
-}
+/// take.
+pub(crate) struct Snapshot<'s>(Box<dyn ReadTx + 's>);
 
 impl Store {
     /// A consistent read of the store as of now.
-    pub(crate) fn snapshot(&self) -> Result<Snapshot, Error> {
-        Ok(Snapshot {
-            txn: self.db.begin_read()?,
-            messages: OnceCell::new(),
-        })
+    pub(crate) fn snapshot(&self) -> Result<Snapshot<'_>, Error> {
+        Ok(Snapshot(self.backend.read()?))
     }
 }
 
-impl Snapshot {
-    fn messages(&self) -> Result<&ReadOnlyTable<(u64, u32), &'static [u8]>, Error> {
-        if let Some(table) = self.messages.get() {
-            return Ok(table);
-        }
-        let table = self.txn.open_table(MESSAGES)?;
-        Ok(self.messages.get_or_init(|| table))
-    }
-
+impl Snapshot<'_> {
     /// The stored message `seq` of `account`, deleted or not (the account's index says
     /// which messages are live).
     pub(crate) fn message(
@@ -56,7 +32,7 @@ impl Snapshot {
         account: AccountId,
         seq: u32,
     ) -> Result<Option<MessageRecord>, Error> {
-        Store::message(self.messages()?, account, seq)
+        self.0.message(account, seq)
     }
 
     /// The newest `wanted` stored messages of `account` among `candidates`, newest first;
@@ -68,30 +44,24 @@ impl Snapshot {
         matcher: Option<&TextMatcher>,
         wanted: usize,
     ) -> Result<Vec<(u32, MessageRecord)>, Error> {
-        let table = self.messages()?;
-        if let Some(matcher) = matcher {
-            return Store::search(table, account, candidates, matcher, wanted);
-        }
-        let mut found = Vec::with_capacity(wanted.min(candidates.len() as usize));
-        for seq in candidates.iter().rev() {
-            if found.len() == wanted {
-                break;
-            }
-            if let Some(record) = Store::message(table, account, seq)? {
-                found.push((seq, record));
-            }
-        }
-        Ok(found)
+        self.0.newest(account, candidates, matcher, wanted)
+    }
+
+    /// The messages of `account` among `candidates` whose title or body contains the
+    /// matcher's text.
+    pub(crate) fn matching(
+        &self,
+        account: AccountId,
+        candidates: &RoaringBitmap,
+        matcher: &TextMatcher,
+    ) -> Result<RoaringBitmap, Error> {
+        self.0.matching(account, candidates, matcher)
     }
 
     /// Delivery `id`, if it is still stored.
     #[cfg_attr(not(feature = "plugins"), allow(dead_code))] // read by the delivery workers
     pub(crate) fn delivery(&self, id: u64) -> Result<Option<DeliveryRecord>, Error> {
-        let table = self.txn.open_table(DELIVERIES)?;
-        match table.get(id)? {
-            Some(bytes) => Ok(Some(decode("delivery", bytes.value())?)),
-            None => Ok(None),
-        }
+        self.0.delivery(id)
     }
 
     /// The deliveries of message `seq` of `account`, by id.
@@ -100,26 +70,13 @@ impl Snapshot {
         account: AccountId,
         seq: u32,
     ) -> Result<Vec<(u64, DeliveryRecord)>, Error> {
-        let index = self.txn.open_table(MESSAGE_DELIVERIES)?;
-        let records = self.txn.open_table(DELIVERIES)?;
-        let mut list = Vec::new();
-        for row in index.range((account.0, seq, 0)..=(account.0, seq, u64::MAX))? {
-            let id = row?.0.value().2;
-            if let Some(bytes) = records.get(id)? {
-                list.push((id, decode("delivery", bytes.value())?));
-            }
-        }
-        Ok(list)
+        self.0.deliveries_of(account, seq)
     }
 
     /// The last member of digest `id` that an earlier part carried, if one arrived.
     #[cfg_attr(not(feature = "plugins"), allow(dead_code))] // read by the delivery workers
     pub(crate) fn digest_sent(&self, id: u64) -> Result<Option<u32>, Error> {
-        Ok(self
-            .txn
-            .open_table(DIGEST_SENT)?
-            .get(id)?
-            .map(|v| v.value()))
+        self.0.digest_sent(id)
     }
 
     /// The next part of digest `id` of `account`: its members from `from` on that `live`
@@ -135,29 +92,6 @@ impl Snapshot {
         live: impl Fn(u32) -> bool,
         fits: impl Fn(usize, usize) -> bool,
     ) -> Result<DigestPart, Error> {
-        let members = self.txn.open_table(DIGEST_MEMBERS)?;
-        let messages = self.messages()?;
-        let mut part = DigestPart {
-            messages: Vec::new(),
-            more: false,
-        };
-        let mut bytes_taken = 0usize;
-        for row in members.range((id, from)..=(id, u32::MAX))? {
-            let seq = row?.0.value().1;
-            if !live(seq) {
-                continue;
-            }
-            let Some(bytes) = messages.get((account.0, seq))? else {
-                continue;
-            };
-            let with_it = bytes_taken.saturating_add(bytes.value().len());
-            if !part.messages.is_empty() && !fits(part.messages.len(), with_it) {
-                part.more = true;
-                break;
-            }
-            bytes_taken = with_it;
-            part.messages.push((seq, decode("message", bytes.value())?));
-        }
-        Ok(part)
+        self.0.digest_part(account, id, from, &live, &fits)
     }
 }

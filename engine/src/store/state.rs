@@ -1,4 +1,4 @@
-//! What the engine keeps in memory beside the redb file: accounts, users and tokens, the
+//! What the engine keeps in memory beside the stored data: accounts, users and tokens, the
 //! inbox indexes, subscriptions, and each account's channels and contacts, keyed by account.
 
 use std::collections::{BTreeMap, HashMap};

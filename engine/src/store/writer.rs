@@ -25,7 +25,6 @@ pub(crate) use self::messages::{Searched, Target};
 use super::backend::WriteTx;
 use super::index::AccountIndex;
 use super::records::{AccountRecord, ChannelRecord, ContactRecord, TokenOwner, UserRecord};
-use super::redb_backend::Tables;
 use super::{Store, Subscribed};
 use crate::Clock;
 use crate::access::Reader;
@@ -286,64 +285,51 @@ pub(crate) fn commit_group(
     purging: &mut HashSet<AccountId>,
     purge_budget: usize,
 ) {
-    let mut txn = match store.db.begin_write() {
-        Ok(txn) => txn,
-        Err(e) => {
-            let why = e.to_string();
-            tracing::error!(error = %why, "cannot begin a write transaction");
-            store.commit_failing.store(true, Ordering::Relaxed);
-            group.into_iter().for_each(|job| job.fail(&why));
-            return;
-        }
-    };
-    // Durability stays Immediate (redb's default): one fsync per group. Quick repair would
-    // add allocator bookkeeping to every commit to speed up recovery after a crash.
-    txn.set_quick_repair(false);
+    let now = micros(clock.now());
     let mut answers: Vec<Box<dyn Pending>> = Vec::with_capacity(group.len());
     let mut jobs = group.into_iter();
-    let mut effects = None;
-    let applied = Tables::open(&txn)
-        .map_err(|e| e.to_string())
-        .and_then(|mut tables| {
-            let mut tx = Tx {
-                db: &mut tables,
-                store,
-                now: micros(clock.now()),
-                limits,
-                sequences: HashMap::new(),
-                read_chunks: HashMap::new(),
-                purge_chunks: HashMap::new(),
-                fresh: HashSet::new(),
-                purging,
-                staged: staged::Staged::default(),
-                effects: Vec::new(),
-                deliveries_created: false,
-            };
-            for job in jobs.by_ref() {
-                match job.0.apply(&mut tx) {
-                    Ok(answer) => answers.push(answer),
-                    Err(failed) => {
-                        let (answer, why) = *failed;
-                        answers.push(answer);
-                        return Err(why);
-                    }
+    let mut effects = Vec::new();
+    // The reason a command's storage failure gives, kept as the command reported it.
+    let mut failed_with = None;
+    let outcome = store.backend.write(&mut |db| {
+        let mut tx = Tx {
+            db,
+            store,
+            now,
+            limits,
+            sequences: HashMap::new(),
+            read_chunks: HashMap::new(),
+            purge_chunks: HashMap::new(),
+            fresh: HashSet::new(),
+            purging: &mut *purging,
+            staged: staged::Staged::default(),
+            effects: Vec::new(),
+            deliveries_created: false,
+        };
+        for job in jobs.by_ref() {
+            match job.0.apply(&mut tx) {
+                Ok(answer) => answers.push(answer),
+                Err(failed) => {
+                    let (answer, why) = *failed;
+                    answers.push(answer);
+                    failed_with = Some(why.clone());
+                    return Err(Error::Storage(StorageError::Commit(why)));
                 }
             }
-            let finished = tx
-                .purge(purge_budget)
-                .and_then(|()| tx.finish())
-                .map_err(|e| e.to_string());
-            effects = Some(std::mem::take(&mut tx.effects));
-            finished
-        });
-    let outcome = applied.and_then(|()| txn.commit().map_err(|e| e.to_string()));
+        }
+        tx.purge(purge_budget)?;
+        tx.finish()?;
+        effects = std::mem::take(&mut tx.effects);
+        Ok(())
+    });
     match outcome {
         Ok(()) => {
             store.commit_failing.store(false, Ordering::Relaxed);
-            install(store, effects.unwrap_or_default());
+            install(store, effects);
             answers.into_iter().for_each(|a| a.send());
         }
-        Err(why) => {
+        Err(e) => {
+            let why = failed_with.unwrap_or_else(|| e.to_string());
             tracing::error!(error = %why, "a group of changes failed to commit");
             store.commit_failing.store(true, Ordering::Relaxed);
             answers.into_iter().for_each(|a| a.fail(&why));

@@ -5,7 +5,6 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use redb::ReadableDatabase;
 use tokio::sync::oneshot;
 
 use crate::access::Reader;
@@ -22,20 +21,17 @@ use crate::limits::{AccountLimits, Holding};
 use crate::model::{Category, Severity, ValidMessage};
 use crate::schedule::RetrySchedule;
 use crate::store::Store;
+use crate::store::Subscribed;
 use crate::store::records::AccountRecord;
 use crate::store::records::{ChannelRecord, ContactRecord, SubscriptionRecord, UserRecord};
 use crate::store::writer::{Command, Job, Target, commit_group};
-use crate::store::{MESSAGE_DELIVERIES, Subscribed};
 
 const ACCOUNT: AccountId = AccountId(7);
 const READER: Reader = Reader(1);
 
 fn store() -> Store {
-    let db = redb::Database::builder()
-        .create_with_backend(redb::backends::InMemoryBackend::new())
-        .unwrap();
     let secrets = crate::secrets::Secrets::new(None);
-    let store = Store::open_database(db, RetrySchedule::default(), &secrets, 0).unwrap();
+    let store = Store::open(None, None, RetrySchedule::default(), &secrets, 0).unwrap();
     let (reply, _) = oneshot::channel();
     let record = AccountRecord {
         name: "acme".into(),
@@ -197,12 +193,8 @@ fn with_channel() -> Store {
 
 /// The deliveries the store holds for a message.
 fn deliveries_of(store: &Store, seq: u32) -> usize {
-    let txn = store.db.begin_read().unwrap();
-    let table = txn.open_table(MESSAGE_DELIVERIES).unwrap();
-    table
-        .range((ACCOUNT.0, seq, 0)..=(ACCOUNT.0, seq, u64::MAX))
-        .unwrap()
-        .count()
+    let snapshot = store.snapshot().unwrap();
+    snapshot.deliveries_of(ACCOUNT, seq).unwrap().len()
 }
 
 #[test]
@@ -422,9 +414,8 @@ fn what_an_account_holds_is_counted_again_when_the_store_opens() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("msghub.redb");
     let open = || {
-        let db = redb::Database::create(&path).unwrap();
         let secrets = crate::secrets::Secrets::new(None);
-        Store::open_database(db, RetrySchedule::default(), &secrets, 0).unwrap()
+        Store::open(Some(&path), None, RetrySchedule::default(), &secrets, 0).unwrap()
     };
     let store = open();
     let (reply, _) = oneshot::channel();

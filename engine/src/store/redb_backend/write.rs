@@ -1,14 +1,9 @@
-//! The redb backend of the storage seam: [`Tables`], every table of one write transaction,
-//! implements [`WriteTx`] over the tables declared in [`super`] and postcard records.
+//! Writes of the redb backend: [`Tables`], every table of one write transaction, implements
+//! [`WriteTx`].
 
 use redb::{ReadableTable, Table, WriteTransaction};
 use roaring::RoaringBitmap;
 
-use super::backend::WriteTx;
-use super::records::{
-    AccountRecord, ChannelRecord, ContactRecord, DeliveryRecord, MessageRecord, MessageText,
-    SubscriptionRecord, TargetKey, TokenOwner, UserRecord, decode, encode, has_dedupe_key, pack,
-};
 use super::{
     ACCOUNTS, CHANNELS, CONTACTS, CUT_OFF, DEDUPE, DELIVERIES, DIGEST_MEMBERS, DIGEST_OPEN,
     DIGEST_SENT, DIGEST_TICKS, FAILED, MESSAGE_DELIVERIES, MESSAGE_INDEX, MESSAGES, META, OUTBOX,
@@ -19,6 +14,11 @@ use crate::error::{Error, StorageError};
 use crate::filter::TextMatcher;
 use crate::ids::{AccountId, UserId};
 use crate::model::Category;
+use crate::store::backend::WriteTx;
+use crate::store::records::{
+    AccountRecord, ChannelRecord, ContactRecord, DeliveryRecord, MessageRecord, MessageText,
+    SubscriptionRecord, TargetKey, TokenOwner, UserRecord, decode, encode, has_dedupe_key, pack,
+};
 
 /// Every table, opened once per group: opening a table per job would cost more than the
 /// job itself.
@@ -144,7 +144,7 @@ impl WriteTx for Tables<'_> {
     }
 
     fn message(&self, account: AccountId, seq: u32) -> Result<Option<MessageRecord>, Error> {
-        super::Store::message(&self.messages, account, seq)
+        super::message(&self.messages, account, seq)
     }
 
     fn message_matches(
