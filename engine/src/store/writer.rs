@@ -101,11 +101,11 @@ impl<C: Command> Queued for Sent<C> {
             Err(Error::Storage(e)) => {
                 let why = e.to_string();
                 Err(Box::new((
-                    Box::new(Answer(reply, commit_failed(&why))),
+                    Box::new(Answered(reply, commit_failed(&why))),
                     why,
                 )))
             }
-            other => Ok(Box::new(Answer(reply, other))),
+            other => Ok(Box::new(Answered(reply, other))),
         }
     }
 
@@ -120,9 +120,9 @@ trait Pending: Send {
     fn fail(self: Box<Self>, why: &str);
 }
 
-struct Answer<T>(Reply<T>, Result<T, Error>);
+struct Answered<T>(Reply<T>, Result<T, Error>);
 
-impl<T: Send> Pending for Answer<T> {
+impl<T: Send> Pending for Answered<T> {
     fn send(self: Box<Self>) {
         // A caller that gave up waiting has dropped its receiver; nothing is lost by that,
         // the change itself is committed.
