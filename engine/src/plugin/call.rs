@@ -281,6 +281,12 @@ impl Inner {
             reason.push_str("; its last output: ");
             reason.push_str(&output);
         }
+        // A plugin that crashes after a refusal often crashes because of it: say so, as a
+        // failed delivery does.
+        for refusal in trace.refusals() {
+            reason.push_str("; refused by the sandbox: ");
+            reason.push_str(&refusal);
+        }
         if instantiating && e.downcast_ref::<Trap>().is_none() {
             CallError::Instantiate {
                 plugin,
