@@ -24,6 +24,8 @@
 //! - `http`: the outgoing request policy (declared hosts, public addresses, allow-listed
 //!   networks, no redirects, timeouts, body cap) and the one shared, pooled HTTP client.
 //! - `mail`: the `mail` import, submitting through the operator's SMTP relay with lettre.
+//! - `limits`: what one call of a plugin may use: the operator's caps, lowered to the
+//!   needs the plugin states in its configuration schema ([`PluginLimits`]).
 //! - [`config`] and [`error`]: the knobs, and one error type per operation.
 //!
 //! This module must never let a plugin reach anything the sandbox does not grant, never let
@@ -38,6 +40,7 @@ mod catalog;
 pub mod config;
 pub mod error;
 mod http;
+mod limits;
 mod loader;
 mod mail;
 pub mod registry;
@@ -45,10 +48,13 @@ mod sandbox;
 pub mod types;
 
 pub use catalog::{PluginState, PluginStatus, PluginWatch};
-pub use config::PluginConfig;
+pub use config::{PluginCaps, PluginConfig};
 pub use error::{CallError, ConfigError, LoadError, RegistryError, SendError, ValidateError};
+pub use limits::MAX_BATCH;
 pub use registry::{LoadReport, Loading, PluginRegistry, PluginRegistryBuilder};
-pub use types::{Delivery, DeliveryKind, FailureKind, PluginInfo, RateLimit, Receipt, Recipient};
+pub use types::{
+    Delivery, DeliveryKind, FailureKind, PluginInfo, PluginLimits, RateLimit, Receipt, Recipient,
+};
 
 /// The notifier versions this host runs, newest first.
 pub const SUPPORTED_VERSIONS: &[&str] = &["0.1.0"];
