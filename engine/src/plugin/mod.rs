@@ -14,6 +14,8 @@
 //!   its `info`, so a registry is usable before its plugins are ([`Loading`]).
 //! - `catalog`: which plugins are loading, ready or failed ([`PluginState`]); a call takes
 //!   the version ready when it starts and keeps it, and waits for a plugin still loading.
+//! - `directory`: a plugin directory followed while the server runs ([`PluginDir`]): files
+//!   added, replaced or removed are loaded, loaded again or unloaded without a restart.
 //! - `cache`: compiled components on disk, keyed by the engine's compatibility hash and the
 //!   component's digest, so a restart does not recompile.
 //! - `bindings`: the host bindings of each supported notifier version (0.1 today), and the
@@ -38,6 +40,7 @@ mod cache;
 mod call;
 mod catalog;
 pub mod config;
+mod directory;
 pub mod error;
 mod http;
 mod limits;
@@ -49,6 +52,7 @@ pub mod types;
 
 pub use catalog::{PluginState, PluginStatus, PluginWatch};
 pub use config::{PluginCaps, PluginConfig};
+pub use directory::{DirChanges, PluginDir};
 pub use error::{CallError, ConfigError, LoadError, RegistryError, SendError, ValidateError};
 pub use limits::MAX_BATCH;
 pub use registry::{LoadReport, Loading, PluginRegistry, PluginRegistryBuilder};
