@@ -236,14 +236,14 @@ async fn plugin_files_added_replaced_and_removed_are_picked_up_without_a_restart
         entry["error"].as_str().unwrap().contains("echo.wasm"),
         "{entry}"
     );
-    let health = health(&s).await;
+    let seen = health(&s).await;
     assert_eq!(
-        health["plugins"]["reload_failed"],
+        seen["plugins"]["reload_failed"],
         json!(["echo"]),
-        "{health}"
+        "{seen}"
     );
     assert!(
-        health["plugins"]["ready"]
+        seen["plugins"]["ready"]
             .as_array()
             .unwrap()
             .contains(&json!("echo"))
