@@ -83,13 +83,23 @@ pub struct PluginConfig {
     /// Where compiled plugins are kept between restarts; `None` compiles at every start.
     /// The directory must be writable only by the operator: its files are loaded as code.
     pub cache_dir: Option<PathBuf>,
+    /// For trying a plugin out locally (`msghub plugin send --capture`), never for a server:
+    /// every request a plugin is allowed to make goes to this address over plain http
+    /// instead of its URL's host, with the URL it asked for in the header
+    /// [`CAPTURE_URL_HEADER`]. The declared-hosts rule still applies to the URL; the address
+    /// itself must be allow-listed.
+    pub divert_to: Option<std::net::SocketAddr>,
 }
+
+/// The header that carries a diverted request's own URL ([`PluginConfig::divert_to`]).
+pub const CAPTURE_URL_HEADER: &str = "x-msghub-capture-url";
 
 impl Default for PluginConfig {
     fn default() -> Self {
         PluginConfig {
             call_deadline: Duration::from_secs(10),
             memory_limit: 16 << 20,
+            plugin_caps: BTreeMap::new(),
             max_concurrent_calls: 64,
             allow_networks: Vec::new(),
             smtp_url: None,
@@ -106,6 +116,7 @@ impl Default for PluginConfig {
             connect_timeout: Duration::from_secs(5),
             response_timeout: Duration::from_secs(10),
             cache_dir: None,
+            divert_to: None,
         }
     }
 }

@@ -279,6 +279,7 @@ impl GuardedConnector {
 pub(crate) struct Outbound {
     client: Client<HttpsConnector<GuardedConnector>, WasiBody>,
     pub(crate) addresses: AddressPolicy,
+    divert_to: Option<SocketAddr>,
     response_timeout: Duration,
     body_limit: usize,
 }
@@ -312,6 +313,7 @@ impl Outbound {
         Ok(Outbound {
             client,
             addresses,
+            divert_to: config.divert_to,
             response_timeout: config.response_timeout,
             body_limit: config.response_body_limit,
         })
@@ -320,7 +322,7 @@ impl Outbound {
     /// Sends a request that the guard allowed, under the response timeout and body cap.
     async fn send(
         self: Arc<Self>,
-        request: http::Request<WasiBody>,
+        mut request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
         plugin: Arc<str>,
         refusals: Refusals,
@@ -336,6 +338,9 @@ impl Outbound {
         let shorter = |theirs: Option<Duration>| {
             theirs.map_or(self.response_timeout, |t| t.min(self.response_timeout))
         };
+        if let Some(to) = self.divert_to {
+            divert(&mut request, to)?;
+        }
         let first_byte = shorter(options.and_then(|o| o.first_byte_timeout));
         let between_bytes = shorter(options.and_then(|o| o.between_bytes_timeout));
         let response = match tokio::time::timeout(first_byte, self.client.request(request)).await {
@@ -377,6 +382,29 @@ impl Outbound {
             .boxed_unsync();
         Ok(http::Response::from_parts(parts, body))
     }
+}
+
+/// Sends `request` to `to` over plain http instead of its own host, its URL in a header
+/// ([`PluginConfig::divert_to`]).
+fn divert(request: &mut http::Request<WasiBody>, to: SocketAddr) -> Result<(), HttpError> {
+    let original = request.uri().to_string();
+    let path = request
+        .uri()
+        .path_and_query()
+        .map_or("/", http::uri::PathAndQuery::as_str);
+    let diverted = Uri::builder()
+        .scheme(Scheme::HTTP)
+        .authority(to.to_string())
+        .path_and_query(path)
+        .build()
+        .map_err(|e| HttpError::InternalError(Some(format!("cannot divert the request: {e}"))))?;
+    let value = http::HeaderValue::from_str(&original)
+        .map_err(|e| HttpError::InternalError(Some(format!("cannot divert the request: {e}"))))?;
+    request
+        .headers_mut()
+        .insert(super::config::CAPTURE_URL_HEADER, value);
+    *request.uri_mut() = diverted;
+    Ok(())
 }
 
 /// The guest-visible error for a failed exchange; refusals are recorded with their reason.

@@ -2,6 +2,7 @@
 //! ([`remote`] for the inbox, [`routing`] for channels, contacts, subscriptions and
 //! deliveries), and the commands that run a plugin file locally ([`plugin`]).
 
+mod capture;
 pub mod client;
 pub mod plugin;
 pub mod remote;
