@@ -237,11 +237,7 @@ async fn plugin_files_added_replaced_and_removed_are_picked_up_without_a_restart
         "{entry}"
     );
     let seen = health(&s).await;
-    assert_eq!(
-        seen["plugins"]["reload_failed"],
-        json!(["echo"]),
-        "{seen}"
-    );
+    assert_eq!(seen["plugins"]["reload_failed"], json!(["echo"]), "{seen}");
     assert!(
         seen["plugins"]["ready"]
             .as_array()

@@ -54,7 +54,7 @@ pub enum PluginCommand {
     },
     /// Send sample messages through a plugin with a channel configuration (a real send,
     /// unless --capture) and print the outcome.
-    Send(SendArgs),
+    Send(Box<SendArgs>),
     /// Write the plugin contract (the WIT package `msghub:notifier` and the WASI packages it
     /// uses) into DIR, for toolchains that generate bindings from WIT files
     /// (componentize-py, componentize-js, wit-bindgen).
@@ -152,7 +152,7 @@ pub async fn run(command: PluginCommand) -> Result<(), String> {
         }
         PluginCommand::Send(args) => {
             show_plugin_log(args.verbose);
-            send(args).await
+            send(*args).await
         }
         PluginCommand::Wit { dir } => write_wit(&dir),
     }
