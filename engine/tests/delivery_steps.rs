@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use msghub::delivery::host::{ChannelHost, HostFuture};
+use msghub::delivery::host::{ChannelHost, HostFuture, PartBudget};
 use msghub::plugin::{
     CallError, Delivery, FailureKind, PluginInfo, RateLimit, Receipt, SendError, ValidateError,
 };
@@ -112,8 +112,11 @@ impl ChannelHost for FakeHost {
         Box::pin(async move { outcome })
     }
 
-    fn part_budget(&self) -> usize {
-        1 << 20
+    fn part_budget(&self, _plugin: &str) -> PartBudget {
+        PartBudget {
+            messages: 200,
+            bytes: 1 << 20,
+        }
     }
 }
 

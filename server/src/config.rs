@@ -19,6 +19,8 @@ pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// The default time requests in flight get to finish once shutdown begins.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How often the plugin directory is looked at for changed files by default.
+pub const DEFAULT_PLUGIN_POLL: Duration = Duration::from_secs(1);
 /// The default address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// The default data directory.
@@ -76,6 +78,12 @@ pub struct FileConfig {
     pub mail_from: Option<String>,
     /// `MSGHUB_MAIL_PLUGINS`: the plugins that may send mail, comma-separated.
     pub mail_plugins: Option<String>,
+    /// `MSGHUB_PLUGIN_MEMORY_MIB`: the memory cap of one plugin call, in MiB.
+    pub plugin_memory_mib: Option<u64>,
+    /// `MSGHUB_PLUGIN_DEADLINE_MS`: the deadline of one plugin call, in milliseconds.
+    pub plugin_deadline_ms: Option<u64>,
+    /// `MSGHUB_PLUGIN_LIMITS`: caps for single plugins, e.g. `gotify.memory-mib=64`.
+    pub plugin_limits: Option<String>,
     /// `MSGHUB_RETRY_SCHEDULE`.
     pub retry_schedule: Option<String>,
     /// `MSGHUB_SECRET_KEY`: base64 of 32 bytes that seal channel configurations at rest.
@@ -160,6 +168,16 @@ pub struct ServerConfig {
     /// `MSGHUB_MAIL_PLUGINS`: the plugins granted the mail capability, comma-separated;
     /// `None` keeps the engine's default (the bundled `email` plugin).
     pub mail_plugins: Option<String>,
+    /// The memory cap of one plugin call (`MSGHUB_PLUGIN_MEMORY_MIB`); `None` keeps the
+    /// engine's default (16 MiB).
+    pub plugin_memory_limit: Option<usize>,
+    /// The deadline of one plugin call (`MSGHUB_PLUGIN_DEADLINE_MS`); `None` keeps the
+    /// engine's default (10 s).
+    pub plugin_call_deadline: Option<Duration>,
+    /// The caps of single plugins (`MSGHUB_PLUGIN_LIMITS`), in place of the two above.
+    pub plugin_caps: std::collections::BTreeMap<String, msghub::plugin::PluginCaps>,
+    /// How often the plugin directory is looked at for files added, replaced or removed.
+    pub plugin_poll: Duration,
     /// The delay before each delivery attempt.
     pub retry_schedule: RetrySchedule,
     /// The key that seals channel configurations at rest; it wins over `secret_key_file`.
@@ -210,6 +228,10 @@ impl ServerConfig {
             smtp_url: None,
             mail_from: None,
             mail_plugins: None,
+            plugin_memory_limit: None,
+            plugin_call_deadline: None,
+            plugin_caps: std::collections::BTreeMap::new(),
+            plugin_poll: DEFAULT_PLUGIN_POLL,
             retry_schedule: RetrySchedule::default(),
             secret_key: None,
             secret_key_file: None,
@@ -261,6 +283,22 @@ impl ServerConfig {
         config.smtp_url = pick("MSGHUB_SMTP_URL", file_config.smtp_url);
         config.mail_from = pick("MSGHUB_MAIL_FROM", file_config.mail_from);
         config.mail_plugins = pick("MSGHUB_MAIL_PLUGINS", file_config.mail_plugins);
+        if let Some(mib) = pick(
+            "MSGHUB_PLUGIN_MEMORY_MIB",
+            file_config.plugin_memory_mib.map(|n| n.to_string()),
+        ) {
+            config.set_plugin_memory("MSGHUB_PLUGIN_MEMORY_MIB", &mib)?;
+        }
+        if let Some(ms) = pick(
+            "MSGHUB_PLUGIN_DEADLINE_MS",
+            file_config.plugin_deadline_ms.map(|n| n.to_string()),
+        ) {
+            config.set_plugin_deadline("MSGHUB_PLUGIN_DEADLINE_MS", &ms)?;
+        }
+        if let Some(limits) = pick("MSGHUB_PLUGIN_LIMITS", file_config.plugin_limits) {
+            config.plugin_caps =
+                msghub::plugin::config::parse_plugin_caps(&limits).map_err(plugin_limit)?;
+        }
         if let Some(schedule) = pick("MSGHUB_RETRY_SCHEDULE", file_config.retry_schedule) {
             config.retry_schedule =
                 RetrySchedule::parse(&schedule).map_err(|e| ConfigError::Invalid {
@@ -443,9 +481,31 @@ impl ServerConfig {
         Ok(())
     }
 
+    /// Sets the memory cap of one plugin call from text in MiB, naming `setting` in errors.
+    pub fn set_plugin_memory(&mut self, setting: &str, text: &str) -> Result<(), ConfigError> {
+        self.plugin_memory_limit =
+            Some(msghub::plugin::config::parse_memory_mib(setting, text).map_err(plugin_limit)?);
+        Ok(())
+    }
+
+    /// Sets the deadline of one plugin call from text in milliseconds, naming `setting` in
+    /// errors.
+    pub fn set_plugin_deadline(&mut self, setting: &str, text: &str) -> Result<(), ConfigError> {
+        self.plugin_call_deadline =
+            Some(msghub::plugin::config::parse_deadline_ms(setting, text).map_err(plugin_limit)?);
+        Ok(())
+    }
+
     /// The plugin host's configuration.
     pub fn plugin_config(&self) -> Result<msghub::plugin::PluginConfig, ConfigError> {
         let mut config = msghub::plugin::PluginConfig::default();
+        if let Some(memory) = self.plugin_memory_limit {
+            config.memory_limit = memory;
+        }
+        if let Some(deadline) = self.plugin_call_deadline {
+            config.call_deadline = deadline;
+        }
+        config.plugin_caps = self.plugin_caps.clone();
         if let Some(networks) = &self.allow_networks {
             config.allow_networks =
                 msghub::plugin::config::parse_networks(networks).map_err(|e| {
@@ -512,6 +572,26 @@ fn number<T: std::str::FromStr>(
 }
 
 /// The engine's explanation of a refused setting, without its field prefix.
+/// A plugin limit the engine refused, as a setting the server names.
+fn plugin_limit(error: msghub::plugin::ConfigError) -> ConfigError {
+    match error {
+        msghub::plugin::ConfigError::InvalidLimit {
+            setting,
+            value,
+            allowed,
+        } => ConfigError::Invalid {
+            setting,
+            value,
+            reason: format!("use {allowed}"),
+        },
+        other => ConfigError::Invalid {
+            setting: "MSGHUB_PLUGIN_LIMITS".into(),
+            value: String::new(),
+            reason: other.to_string(),
+        },
+    }
+}
+
 fn reason_of(error: msghub::Error) -> String {
     match error {
         msghub::Error::InvalidArgument { message, .. } => message,

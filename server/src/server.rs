@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use msghub::plugin::{Loading, PluginRegistry, PluginStatus, PluginWatch};
+use msghub::plugin::{Loading, PluginDir, PluginRegistry, PluginStatus, PluginWatch};
 
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -113,7 +113,7 @@ pub async fn start(
 ) -> Result<Running, ServeError> {
     check_admin_token(config.admin_token.as_deref())?;
     let (engine_builder, token, generated, mut warnings) = prepare_storage(&config)?;
-    let (plugins, loading) = load_plugins(&config)?;
+    let (plugins, loading, plugin_dir) = load_plugins(&config)?;
     let metrics = Arc::new(Metrics::new());
     follow_plugins(plugins.watch(), loading, metrics.clone());
     let mut engine_builder = engine_builder
@@ -135,6 +135,7 @@ pub async fn start(
     let state = AppState::new(
         engine.clone(),
         plugins,
+        plugin_dir,
         metrics,
         config.body_limit,
         config.body_timeout,
@@ -342,17 +343,27 @@ fn stored_or_new_token(path: &Path) -> Result<(String, bool), ServeError> {
     Ok((token, true))
 }
 
-/// Starts loading the bundled plugins and those of the plugin directory, in the background.
-fn load_plugins(config: &ServerConfig) -> Result<(PluginRegistry, Loading), ServeError> {
+/// Starts loading the bundled plugins and those of the plugin directory, in the background,
+/// and follows the directory: files added, replaced or removed there are picked up.
+fn load_plugins(
+    config: &ServerConfig,
+) -> Result<(PluginRegistry, Loading, Option<Arc<PluginDir>>), ServeError> {
     use msghub_bundled::BundledPlugins as _;
     let mut builder = PluginRegistry::builder(config.plugin_config()?);
     if config.bundled_plugins {
         builder = builder.bundled();
     }
-    if let Some(dir) = &config.plugin_dir {
-        builder = builder.dir(dir);
+    let mut dir = None;
+    if let Some(path) = &config.plugin_dir {
+        // Noted before the builder lists it, so that no change in between is missed.
+        dir = Some(Arc::new(PluginDir::new(path)?));
+        builder = builder.dir(path);
     }
-    Ok(builder.load_in_background()?)
+    let (registry, loading) = builder.load_in_background()?;
+    if let Some(dir) = &dir {
+        dir.clone().follow(&registry, config.plugin_poll);
+    }
+    Ok((registry, loading, dir))
 }
 
 /// Keeps the metrics' plugin list and counts in step with the plugins as they finish

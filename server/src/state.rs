@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use msghub::Engine;
-use msghub::plugin::PluginRegistry;
+use msghub::plugin::{PluginDir, PluginRegistry};
 
 use crate::metrics::Metrics;
 
@@ -18,6 +18,7 @@ pub struct AppState {
 struct Inner {
     engine: Engine,
     plugins: PluginRegistry,
+    plugin_dir: Option<Arc<PluginDir>>,
     metrics: Arc<Metrics>,
     body_limit: usize,
     body_timeout: Duration,
@@ -25,10 +26,11 @@ struct Inner {
 }
 
 impl AppState {
-    /// Ties the parts together.
+    /// Ties the parts together; `plugin_dir` is the plugin directory the server follows.
     pub fn new(
         engine: Engine,
         plugins: PluginRegistry,
+        plugin_dir: Option<Arc<PluginDir>>,
         metrics: Arc<Metrics>,
         body_limit: usize,
         body_timeout: Duration,
@@ -37,12 +39,18 @@ impl AppState {
             inner: Arc::new(Inner {
                 engine,
                 plugins,
+                plugin_dir,
                 metrics,
                 body_limit,
                 body_timeout,
                 stopping: AtomicBool::new(false),
             }),
         }
+    }
+
+    /// The plugin directory the server follows, if it has one.
+    pub fn plugin_dir(&self) -> Option<&Arc<PluginDir>> {
+        self.inner.plugin_dir.as_ref()
     }
 
     /// The engine.

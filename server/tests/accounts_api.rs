@@ -137,7 +137,7 @@ async fn plugins_are_listed_for_any_valid_token() {
     assert_eq!(
         health["plugins"],
         json!({"ready": ["dingtalk", "email", "lark", "slack", "webhook", "wecom"],
-               "loading": [], "failed": []})
+               "loading": [], "failed": [], "reload_failed": []})
     );
     let metrics = s.raw(Method::GET, "/metrics", None, None).await;
     assert!(String::from_utf8_lossy(&metrics.raw).contains("msghub_plugins_loaded 6"));

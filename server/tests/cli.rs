@@ -540,3 +540,152 @@ fn plugin_wit_writes_the_whole_contract_for_other_toolchains() {
     let error = String::from_utf8_lossy(&o.stderr);
     assert!(error.contains("cannot create the directory"), "{error}");
 }
+
+/// `msghub plugin ARGS` with its own cache directory and no allow-list.
+fn plugin_cli(cache: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_msghub"))
+        .arg("plugin")
+        .args(args)
+        .env("XDG_CACHE_HOME", cache)
+        .env_remove("MSGHUB_ALLOW_NETWORKS")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn plugin_send_capture_prints_the_request_the_plugin_made_and_sends_nothing_out() {
+    let cache = tempfile::tempdir().unwrap();
+    let config = r#"{"url": "https://hooks.example.com/notify", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}"#;
+    let o = plugin_cli(
+        cache.path(),
+        &[
+            "send",
+            "webhook",
+            "--config",
+            config,
+            "--capture",
+            "--title",
+            "Disk almost full",
+            "--severity",
+            "critical",
+            "--subtype",
+            "disk-full",
+            "--link",
+            "https://console.example.com/disks/7",
+            "--locale",
+            "zh-CN",
+        ],
+    );
+    let out = stdout(&o);
+    assert!(
+        out.starts_with("delivered through webhook: HTTP 200"),
+        "{out}"
+    );
+    assert!(out.contains("--- captured request 1 ---"), "{out}");
+    assert!(
+        out.contains("POST https://hooks.example.com/notify\n"),
+        "{out}"
+    );
+    assert!(out.contains("content-type: application/json\n"), "{out}");
+    assert!(out.contains("webhook-signature: v1,"), "{out}");
+    for field in [
+        "Disk almost full",
+        "\"critical\"",
+        "\"disk-full\"",
+        "https://console.example.com/disks/7",
+    ] {
+        assert!(out.contains(field), "{field} missing: {out}");
+    }
+    assert!(!out.contains("x-msghub-capture-url"), "{out}");
+    assert!(!out.contains("captured request 2"), "{out}");
+
+    // The declared-hosts rule still holds under --capture.
+    let hostile = msghub_tests::wasm("hostile");
+    let o = plugin_cli(
+        cache.path(),
+        &[
+            "send",
+            hostile.to_str().unwrap(),
+            "--config",
+            r#"{"attack": "fetch", "url": "https://undeclared.example/x"}"#,
+            "--capture",
+        ],
+    );
+    let out = stdout(&o);
+    assert!(out.contains("error=Denied"), "{out}");
+    assert!(out.contains("captured no request"), "{out}");
+}
+
+#[test]
+fn plugin_send_digest_goes_in_parts_and_verbose_shows_the_plugin_log() {
+    let cache = tempfile::tempdir().unwrap();
+    let echo = msghub_tests::wasm("echo");
+    let o = plugin_cli(
+        cache.path(),
+        &[
+            "send",
+            echo.to_str().unwrap(),
+            "--config",
+            r#"{"url": "https://hooks.example.com/digest"}"#,
+            "--capture",
+            "--digest",
+            "250",
+            "--verbose",
+        ],
+    );
+    let out = stdout(&o);
+    assert!(
+        out.contains("delivered through echo (part 1 of 2)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("delivered through echo (part 2 of 2)"),
+        "{out}"
+    );
+    assert!(out.contains("(250 of 250)"), "{out}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("delivering 200 message(s), attempt 1"),
+        "{err}"
+    );
+    assert!(err.contains("delivering 50 message(s), attempt 1"), "{err}");
+}
+
+#[test]
+fn plugin_validate_reuses_the_compile_cache_and_says_each_error_once() {
+    let cache = tempfile::tempdir().unwrap();
+    let echo = msghub_tests::wasm("echo");
+    let file = echo.to_str().unwrap();
+
+    let first = plugin_cli(cache.path(), &["validate", file, "--verbose"]);
+    let err = String::from_utf8_lossy(&first.stderr).into_owned();
+    let out = stdout(&first);
+    assert!(err.contains("compiled (now cached in"), "{err}");
+    let cached: Vec<_> = std::fs::read_dir(cache.path().join("msghub/plugins"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+        .collect();
+    assert_eq!(cached.len(), 1, "one compiled plugin in the cache");
+    assert!(out.starts_with("echo 0.1.0"), "{out}");
+    assert!(out.contains("limits: 16 MiB of memory"), "{out}");
+    assert!(
+        !out.contains("config schema"),
+        "the schema only on request: {out}"
+    );
+
+    let second = plugin_cli(cache.path(), &["validate", file, "--verbose", "--schema"]);
+    let err = String::from_utf8_lossy(&second.stderr).into_owned();
+    assert!(err.contains("from the compile cache"), "{err}");
+    assert!(stdout(&second).contains("config schema: {"));
+
+    // An invalid configuration: said once, on stderr, with a failing exit.
+    let o = plugin_cli(cache.path(), &["validate", file, "--config", "{}"]);
+    assert!(!o.status.success());
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(said.matches("set `url` or `mail_to`").count(), 1, "{said}");
+}

@@ -41,6 +41,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/v1/accounts/{account}/subscriptions/{category}"),
     ("post", "/v1/accounts/{account}/routing"),
     ("get", "/v1/plugins"),
+    ("post", "/v1/plugins/reload"),
     ("get", "/healthz"),
     ("get", "/metrics"),
     ("get", "/openapi.json"),

@@ -62,7 +62,7 @@ async fn healthz_answers_at_once_and_lists_a_slow_plugin_loading_then_ready() {
     assert_eq!(first["status"], "ok");
     assert_eq!(
         first["plugins"],
-        json!({"ready": [], "loading": ["slow-info"], "failed": []})
+        json!({"ready": [], "loading": ["slow-info"], "failed": [], "reload_failed": []})
     );
     let listed = s.get("/v1/plugins", OPERATOR).await;
     assert_eq!(
@@ -74,7 +74,7 @@ async fn healthz_answers_at_once_and_lists_a_slow_plugin_loading_then_ready() {
     assert!(started.elapsed() >= INFO_DELAY);
     assert_eq!(
         done["plugins"],
-        json!({"ready": ["slow-info"], "loading": [], "failed": []})
+        json!({"ready": ["slow-info"], "loading": [], "failed": [], "reload_failed": []})
     );
     let listed = s.get("/v1/plugins", OPERATOR).await;
     assert_eq!(listed.body[0]["status"], "ready");
@@ -188,4 +188,106 @@ async fn a_plugin_that_fails_to_load_is_listed_failed_with_its_reason_and_refuse
     let metrics = s.raw(Method::GET, "/metrics", None, None).await;
     let text = String::from_utf8_lossy(&metrics.raw);
     assert!(text.contains("msghub_plugins_refused 1"), "{text}");
+}
+
+/// Waits until `check` holds of `GET /v1/plugins`, at most 30 s; returns the list.
+async fn plugins_until(s: &TestServer, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let listed = s.get("/v1/plugins", OPERATOR).await;
+        assert_eq!(listed.status, 200, "{}", listed.body);
+        if check(&listed.body) {
+            return listed.body;
+        }
+        assert!(Instant::now() < deadline, "{what}: {}", listed.body);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn plugin<'a>(list: &'a Value, name: &str) -> Option<&'a Value> {
+    list.as_array()?.iter().find(|p| p["name"] == name)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_files_added_replaced_and_removed_are_picked_up_without_a_restart() {
+    let plugins = plugin_dir(&[]);
+    let s = start_at_once(config(plugins.path(), Storage::Memory)).await;
+    s.plugins_loaded().await;
+    let echo = plugins.path().join("echo.wasm");
+
+    // Added.
+    std::fs::copy(msghub_tests::wasm("echo"), &echo).unwrap();
+    let listed = plugins_until(&s, "echo is loaded", |l| {
+        plugin(l, "echo").is_some_and(|p| p["status"] == "ready")
+    })
+    .await;
+    let limits = &plugin(&listed, "echo").unwrap()["limits"];
+    assert_eq!(limits["memory_bytes"], 16 << 20);
+
+    // Replaced by a file that does not load: the old version stays, with the error.
+    std::fs::write(&echo, b"not a plugin").unwrap();
+    let listed = plugins_until(&s, "the broken replacement is reported", |l| {
+        plugin(l, "echo").is_some_and(|p| p.get("error").is_some())
+    })
+    .await;
+    let entry = plugin(&listed, "echo").unwrap();
+    assert_eq!(entry["status"], "ready");
+    assert!(
+        entry["error"].as_str().unwrap().contains("echo.wasm"),
+        "{entry}"
+    );
+    let seen = health(&s).await;
+    assert_eq!(seen["plugins"]["reload_failed"], json!(["echo"]), "{seen}");
+    assert!(
+        seen["plugins"]["ready"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("echo"))
+    );
+
+    // Removed.
+    std::fs::remove_file(&echo).unwrap();
+    plugins_until(&s, "echo is unloaded", |l| plugin(l, "echo").is_none()).await;
+    assert_eq!(health(&s).await["plugins"]["reload_failed"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_reloads_the_plugin_directory_at_once() {
+    let plugins = plugin_dir(&[]);
+    let s = start_at_once(config(plugins.path(), Storage::Memory)).await;
+    s.plugins_loaded().await;
+    let (_, root) = s.account("acme").await;
+
+    let r = s.post("/v1/plugins/reload", &root, json!({})).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(r.error().0, "forbidden");
+
+    std::fs::copy(msghub_tests::wasm("echo"), plugins.path().join("echo.wasm")).unwrap();
+    std::fs::remove_file(plugins.path().join("slow-info.wasm")).unwrap();
+    let r = s.post("/v1/plugins/reload", OPERATOR, json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.body,
+        json!({"added": ["echo.wasm"], "replaced": [], "removed": ["slow-info.wasm"],
+               "loaded": ["echo"], "refused": []})
+    );
+    let listed = s.get("/v1/plugins", OPERATOR).await;
+    let names: Vec<&str> = listed
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["echo"]);
+
+    // Without a plugin directory there is nothing to reload.
+    let bare = start_at_once(ServerConfig {
+        admin_token: Some(OPERATOR.into()),
+        bundled_plugins: false,
+        ..ServerConfig::ephemeral()
+    })
+    .await;
+    let r = bare.post("/v1/plugins/reload", OPERATOR, json!({})).await;
+    assert_eq!(r.status, 404, "{}", r.body);
 }

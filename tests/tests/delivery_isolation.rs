@@ -342,6 +342,40 @@ async fn a_digest_too_large_for_one_call_goes_out_in_parts_that_fit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_digest_follows_the_memory_cap_the_operator_gave_its_plugin() {
+    let clock = Arc::new(ManualClock::new(
+        msghub::parse_time("2026-11-28T08:00:00Z", "start").unwrap(),
+    ));
+    let server = TestServer::start(|_| Reply::ok("")).await;
+    // The webhook plugin gets 4 MiB instead of 16: parts of at most 256 KiB.
+    let mut config = test_config();
+    config.plugin_caps.insert(
+        "webhook".to_owned(),
+        msghub::plugin::PluginCaps {
+            memory_limit: Some(4 << 20),
+            call_deadline: None,
+        },
+    );
+    let engine = engine(config, Some(clock.clone()), "0s").await;
+    let account = big_digest(&engine, &clock, &server).await;
+    let delivery = settled_digest(&engine, account).await;
+    assert_eq!(delivery.status, DeliveryStatus::Delivered, "{delivery:?}");
+
+    let requests = server.requests();
+    let budget = (4 << 20) / 16;
+    assert!(requests.len() >= 10, "{} calls", requests.len());
+    for request in &requests {
+        assert!(
+            request.body.len() < budget + (budget / 4),
+            "one call carried {} bytes",
+            request.body.len()
+        );
+    }
+    let sent: usize = requests.iter().map(|r| titles(r).len()).sum();
+    assert_eq!(sent, 40, "each message once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_part_is_retried_without_sending_the_parts_that_arrived_again() {
     let clock = Arc::new(ManualClock::new(
         msghub::parse_time("2026-11-28T08:00:00Z", "start").unwrap(),

@@ -289,3 +289,91 @@ async fn connections_are_reused_across_calls_and_plugins() {
         "one kept-alive connection served every call"
     );
 }
+
+async fn post_after_handle(registry: &PluginRegistry, url: &str) -> Result<String, SendError> {
+    let body = "x".repeat(20_000);
+    let attack = format!(r#"{{"attack": "post-after-handle", "url": "{url}", "body": "{body}"}}"#);
+    registry
+        .send("hostile", &attack, &delivery(vec![message("post")]))
+        .await
+        .map(|r| r.detail.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn a_refused_request_whose_body_is_written_after_handle_fails_with_the_reason_not_a_crash() {
+    // The order of the `fetch` of componentize-js: `handle`, then the body. A refusal must
+    // reach the plugin as the response's error code, with its body still writable.
+    let config = PluginConfig {
+        allow_networks: Vec::new(),
+        ..test_config()
+    };
+    let registry = registry(config, &["hostile"]).await;
+    let server = TestServer::start(|_| Reply::ok("reached")).await;
+
+    // Refused by the declared-hosts rule, before anything leaves the host.
+    let seen = post_after_handle(&registry, &format!("http://127.0.0.1:{}/x", server.port()))
+        .await
+        .expect("the plugin answers instead of crashing");
+    assert_eq!(seen, "error=ErrorCode::HttpRequestDenied");
+
+    // Refused after DNS: a declared host that resolves to loopback.
+    let seen = post_after_handle(&registry, &format!("http://localhost:{}/x", server.port()))
+        .await
+        .expect("the plugin answers instead of crashing");
+    assert_eq!(seen, "error=ErrorCode::HttpRequestDenied");
+    assert!(server.requests().is_empty(), "nothing reached the target");
+
+    // Allowed, the same call posts its whole body.
+    let registry = msghub_tests::registry(test_config(), &["hostile"]).await;
+    let seen = post_after_handle(&registry, &format!("http://localhost:{}/x", server.port()))
+        .await
+        .expect("the plugin posts");
+    assert_eq!(seen, "status=200");
+    assert_eq!(server.requests()[0].body.len(), 20_000);
+}
+
+#[tokio::test]
+async fn a_crash_after_a_refusal_says_what_was_refused() {
+    let registry = registry(test_config(), &["hostile"]).await;
+    let attack = r#"{"attack": "fetch-then-panic", "url": "http://undeclared.invalid/x"}"#;
+    let e = registry
+        .send("hostile", attack, &delivery(vec![message("crash")]))
+        .await
+        .expect_err("the plugin panics");
+    let text = e.to_string();
+    assert!(text.contains("crashed in send"), "{text}");
+    assert!(
+        text.contains(
+            "refused by the sandbox: host 'undeclared.invalid' is not declared by plugin \
+             'hostile'"
+        ),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn an_undeclared_loopback_address_is_refused_with_the_setting_that_opens_it() {
+    let config = PluginConfig {
+        allow_networks: Vec::new(),
+        ..test_config()
+    };
+    let registry = registry(config, &["echo", "hostile"]).await;
+    // A declared host that is loopback, and an undeclared loopback literal.
+    let (_, _, refusals) = refused(echo(&registry, "http://127.0.0.1:9/hook").await);
+    assert!(
+        refusals
+            .iter()
+            .any(|r| r.contains("loopback") && r.contains("MSGHUB_ALLOW_NETWORKS")),
+        "{refusals:?}"
+    );
+    let attack = r#"{"attack": "fetch-then-panic", "url": "http://127.0.0.1:9/x"}"#;
+    let e = registry
+        .send("hostile", attack, &delivery(vec![message("x")]))
+        .await
+        .expect_err("the plugin panics")
+        .to_string();
+    assert!(
+        e.contains("not declared") && e.contains("MSGHUB_ALLOW_NETWORKS"),
+        "{e}"
+    );
+}

@@ -164,11 +164,20 @@ async fn a_file_loaded_again_serves_calls_in_flight_on_the_old_version_and_new_c
     std::fs::copy(wasm("echo"), &file).unwrap();
     let reloading = registry.load_file(&file).unwrap();
     assert!(registry.is_loading());
-    // A call for the old name waits for the new version, which has another name.
-    let e = registry.info("slow-info").await.unwrap_err();
-    assert!(matches!(e, CallError::UnknownPlugin { .. }), "{e}");
+    // Until the new version is ready, the old one serves, shown as ready and reloading.
+    assert!(registry.plugin("slow-info").is_some());
+    assert!(matches!(
+        registry.states()[0].status,
+        PluginStatus::Ready {
+            reloading: true,
+            ..
+        }
+    ));
     assert_eq!(reloading.finished().await.loaded, ["echo"]);
     assert_eq!(registry.info("echo").await.unwrap().name, "echo");
+    // The new version has another name: the old one is gone.
+    let e = registry.info("slow-info").await.unwrap_err();
+    assert!(matches!(e, CallError::UnknownPlugin { .. }), "{e}");
 
     let receipt = in_flight
         .await

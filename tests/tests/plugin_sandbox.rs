@@ -90,7 +90,9 @@ async fn a_memory_bomb_traps_at_the_cap() {
     );
     assert_eq!(
         e.to_string(),
-        "plugin 'hostile' exceeded its memory cap of 16777216 bytes in send and was stopped"
+        "plugin 'hostile' exceeded its memory cap of 16777216 bytes in send and was stopped; \
+         the operator sets the cap (MSGHUB_PLUGIN_MEMORY_MIB, or MSGHUB_PLUGIN_LIMITS for one \
+         plugin)"
     );
     still_serves(&registry).await;
 }

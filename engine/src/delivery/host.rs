@@ -53,9 +53,18 @@ pub trait ChannelHost: Send + Sync + 'static {
         delivery: &'a Delivery,
     ) -> HostFuture<'a, Result<Receipt, SendError>>;
 
-    /// How many bytes of stored messages one `send` may carry: a digest larger than this
-    /// goes out in several parts.
-    fn part_budget(&self) -> usize;
+    /// How much one `send` through `plugin` may carry: a digest larger than this goes out
+    /// in several parts.
+    fn part_budget(&self, plugin: &str) -> PartBudget;
+}
+
+/// How much one digest call to one implementation may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartBudget {
+    /// The most messages (at least one is always sent).
+    pub messages: usize,
+    /// The most bytes of stored messages; a message larger than this still goes, alone.
+    pub bytes: usize,
 }
 
 impl ChannelHost for PluginRegistry {
@@ -88,7 +97,12 @@ impl ChannelHost for PluginRegistry {
         Box::pin(PluginRegistry::send(self, plugin, config, delivery))
     }
 
-    fn part_budget(&self) -> usize {
-        super::prepare::part_bytes(self.config().memory_limit)
+    /// The plugin's batch and a sixteenth of its memory, as its limits say.
+    fn part_budget(&self, plugin: &str) -> PartBudget {
+        let limits = self.limits(plugin);
+        PartBudget {
+            messages: limits.batch,
+            bytes: super::prepare::part_bytes(limits.memory),
+        }
     }
 }

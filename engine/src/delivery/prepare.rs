@@ -1,10 +1,12 @@
 //! Reading a due delivery for its plugin: its target's configuration or address, and its
 //! messages. A digest is read in parts that fit one plugin call: members in order, up to
-//! [`PART_MESSAGES`] messages and a byte budget derived from the plugin's memory cap, so
+//! the plugin's batch (at most [`PART_MESSAGES`] messages) and a byte budget derived from
+//! its memory cap ([`PartBudget`]), so
 //! that neither the host nor the plugin ever holds an unbounded digest. The parts already
 //! delivered are in `DIGEST_SENT`; a retry starts after them.
 
 use crate::clock::micros;
+use crate::delivery::host::PartBudget;
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::ids::{AccountId, DeliveryId};
@@ -14,7 +16,7 @@ use crate::store::records::{DeliveryRecord, DeliveryState, TargetKey};
 use crate::store::snapshot::Snapshot;
 
 /// The most messages one digest call carries.
-pub(crate) const PART_MESSAGES: usize = 200;
+pub(crate) const PART_MESSAGES: usize = crate::plugin::MAX_BATCH;
 
 /// The stored bytes of messages one digest call carries at most, for a plugin whose memory
 /// cap is `memory_limit`: a sixteenth of it (the plugin decodes, formats and encodes the
@@ -73,7 +75,7 @@ pub(crate) fn prepare(
     id: u64,
     record: &DeliveryRecord,
     locale: &str,
-    part_budget: usize,
+    part_budget: PartBudget,
 ) -> Result<Prepared, Error> {
     let store = &engine.inner.store;
     let account = AccountId(record.account);
@@ -116,7 +118,8 @@ pub(crate) fn prepare(
     if record.digest {
         sent = snapshot.digest_sent(id)?;
         let from = sent.map_or(0, |s| s.saturating_add(1));
-        let fits = |count: usize, bytes: usize| count < PART_MESSAGES && bytes <= part_budget;
+        let most = part_budget.messages.min(PART_MESSAGES);
+        let fits = |count: usize, bytes: usize| count < most && bytes <= part_budget.bytes;
         let next = snapshot.digest_part(account, id, from, live, fits)?;
         if let (Some((first, _)), Some((last, _))) = (next.messages.first(), next.messages.last())
             && (next.more || sent.is_some())

@@ -260,7 +260,7 @@ async fn attempt(
     ) else {
         return false;
     };
-    let budget = shared.host.part_budget();
+    let budget = shared.host.part_budget(&record.plugin);
     let prepared = match prepare(
         &engine,
         &snapshot,

@@ -18,6 +18,7 @@ use super::error::{CallError, CallKind};
 use super::http::{CallQuota, PluginHttp, RequestGuard};
 use super::registry::Inner;
 use super::sandbox::{CallState, CallTrace, MAIL_RECIPIENTS, MailGrant};
+use super::types::PluginLimits;
 
 /// The threads guest code runs on, one per core, shared by every registry of the process:
 /// a runtime of their own, so that plugins spinning on every one of them leave the caller's
@@ -87,6 +88,7 @@ impl Inner {
         plugin: Arc<str>,
         pre: v0_1::ChannelPre<CallState>,
         guard: RequestGuard,
+        limits: PluginLimits,
         request: Request,
     ) -> Result<(Answer, Arc<CallTrace>), CallError> {
         use tracing::Instrument as _;
@@ -100,7 +102,7 @@ impl Inner {
         let runtime = plugin_runtime().map_err(|e| stopped(e.clone()))?;
         let inner = self.clone();
         let name = plugin.clone();
-        let call = async move { inner.run(&name, &pre, &guard, request).await }
+        let call = async move { inner.run(&name, &pre, &guard, &limits, request).await }
             .in_current_span()
             .with_current_subscriber();
         let mut task = AbortOnDrop(runtime.spawn(call));
@@ -121,10 +123,11 @@ impl Inner {
         plugin: &Arc<str>,
         pre: &v0_1::ChannelPre<CallState>,
         guard: &RequestGuard,
+        limits: &PluginLimits,
         request: Request,
     ) -> Result<(Answer, Arc<CallTrace>), CallError> {
         let kind = request.kind();
-        let deadline = self.config.call_deadline;
+        let deadline = limits.deadline;
         let _slot = self
             .calls
             .acquire()
@@ -136,7 +139,7 @@ impl Inner {
             })?;
         let trace = Arc::new(CallTrace::new());
         let grant = self.mail_grant(plugin, &request);
-        let mut store = self.new_store(plugin, guard, &trace, grant);
+        let mut store = self.new_store(plugin, guard, limits.memory, &trace, grant);
         let work = async {
             let channel = pre
                 .instantiate_async(&mut store)
@@ -167,7 +170,7 @@ impl Inner {
                 });
             }
         };
-        Err(self.call_error(plugin, kind, error, &trace))
+        Err(self.call_error(plugin, kind, limits, error, &trace))
     }
 
     /// Whether the call may mail, and to whom: only plugins the operator lists, only in
@@ -210,6 +213,7 @@ impl Inner {
         &self,
         plugin: &Arc<str>,
         guard: &RequestGuard,
+        memory_limit: usize,
         trace: &Arc<CallTrace>,
         mail: MailGrant,
     ) -> Store<CallState> {
@@ -224,6 +228,7 @@ impl Inner {
             http,
             (self.mailer.clone(), mail),
             &self.config,
+            memory_limit,
             trace.clone(),
         );
         let mut store = Store::new(&self.engine, state);
@@ -248,6 +253,7 @@ impl Inner {
         &self,
         plugin: &str,
         call: CallKind,
+        limits: &PluginLimits,
         stage: Stage,
         trace: &CallTrace,
     ) -> CallError {
@@ -269,7 +275,7 @@ impl Inner {
             return CallError::MemoryExhausted {
                 plugin,
                 call,
-                limit: self.config.memory_limit,
+                limit: limits.memory,
             };
         }
         let mut reason = match e.downcast_ref::<Trap>() {
@@ -280,6 +286,12 @@ impl Inner {
         if !output.is_empty() {
             reason.push_str("; its last output: ");
             reason.push_str(&output);
+        }
+        // A plugin that crashes after a refusal often crashes because of it: say so, as a
+        // failed delivery does.
+        for refusal in trace.refusals() {
+            reason.push_str("; refused by the sandbox: ");
+            reason.push_str(&refusal);
         }
         if instantiating && e.downcast_ref::<Trap>().is_none() {
             CallError::Instantiate {

@@ -1,7 +1,8 @@
 //! The plugins a registry knows, each in one slot that is loading, ready or failed.
 //!
 //! A slot is one component from one origin (a file, or bytes such as a bundled plugin), in
-//! load order. The registry keeps the catalog in a `tokio::sync::watch` channel: a call
+//! load order. A slot that loaded keeps its version in service while a new version of its
+//! file loads, and keeps it when the new version fails. The registry keeps the catalog in a `tokio::sync::watch` channel: a call
 //! takes the `Arc` of the version that is ready when it starts and keeps it until it ends,
 //! so a plugin replaced or removed meanwhile never changes under a call in flight; a call
 //! for a plugin still loading waits for the next change.
@@ -17,7 +18,7 @@ use tokio::sync::watch;
 
 use super::error::LoadError;
 use super::registry::Loaded;
-use super::types::PluginInfo;
+use super::types::{PluginInfo, PluginLimits};
 
 /// Every slot, in load order.
 #[derive(Default)]
@@ -35,12 +36,16 @@ struct Slot {
     /// have (a bundled plugin's, or its file's stem).
     name: String,
     queued: Instant,
-    state: State,
+    /// The version calls run on, once one loaded. A reload replaces it only when the new
+    /// version is ready, so a new version that fails leaves it in place.
+    current: Option<Arc<Loaded>>,
+    /// How the latest load of this origin stands.
+    load: Load,
 }
 
-enum State {
+enum Load {
     Loading,
-    Ready(Arc<Loaded>),
+    Done,
     Failed(LoadError),
 }
 
@@ -63,14 +68,15 @@ impl Catalog {
             origin,
             name,
             queued: Instant::now(),
-            state: State::Loading,
+            current: None,
+            load: Load::Loading,
         });
         id
     }
 
-    /// Starts loading `origin` again: its slot keeps its place in the load order (and its
-    /// plugin's name, so calls for it wait) and is loading; a new origin is queued at the
-    /// end. Returns the slot's new id.
+    /// Starts loading `origin` again: its slot keeps its place in the load order, and the
+    /// version it holds serves calls until the new one is ready; a new origin is queued at
+    /// the end. Returns the slot's new id.
     pub(super) fn requeue(&mut self, origin: &str, name: String) -> u64 {
         let id = self.new_id();
         let Some(slot) = self.slots.iter_mut().find(|s| s.origin == origin) else {
@@ -79,16 +85,17 @@ impl Catalog {
                 origin: origin.to_owned(),
                 name,
                 queued: Instant::now(),
-                state: State::Loading,
+                current: None,
+                load: Load::Loading,
             });
             return id;
         };
-        if !matches!(slot.state, State::Ready(_)) {
+        if slot.current.is_none() {
             slot.name = name;
         }
         slot.id = id;
         slot.queued = Instant::now();
-        slot.state = State::Loading;
+        slot.load = Load::Loading;
         id
     }
 
@@ -114,13 +121,11 @@ impl Catalog {
         let loaded = match outcome {
             Ok(loaded) => loaded,
             Err(error) => {
-                tracing::error!(error = %error, "channel plugin refused");
-                self.slots[at].state = State::Failed(error);
+                self.fail(at, error);
                 return;
             }
         };
         let name = loaded.info.name.clone();
-        self.slots[at].name = name.clone();
         let rival = self
             .slots
             .iter()
@@ -129,43 +134,67 @@ impl Catalog {
             let (kept, refused) = if rival < at { (rival, at) } else { (at, rival) };
             let error = LoadError::Duplicate {
                 origin: self.slots[refused].origin.clone(),
-                name,
+                name: name.clone(),
                 first: self.slots[kept].origin.clone(),
             };
-            tracing::error!(error = %error, "channel plugin refused");
-            self.slots[refused].state = State::Failed(error);
             if refused == at {
+                self.fail(at, error);
                 return;
             }
+            tracing::error!(error = %error, "channel plugin refused");
+            self.slots[refused].current = None;
+            self.slots[refused].load = Load::Failed(error);
         }
         let slot = &mut self.slots[at];
+        let replaced = slot.current.as_ref().map(|old| old.info.version.clone());
         tracing::info!(
-            plugin = %slot.name,
+            plugin = %name,
             origin = %slot.origin,
+            version = %loaded.info.version,
+            replaced = replaced.as_deref().unwrap_or("none"),
             took_ms = loaded.took.as_millis() as u64,
             ready_after_ms = slot.queued.elapsed().as_millis() as u64,
             compiled = loaded.compiled,
             "channel plugin ready"
         );
-        slot.state = State::Ready(Arc::new(loaded));
+        slot.name = name;
+        slot.current = Some(Arc::new(loaded));
+        slot.load = Load::Done;
+    }
+
+    /// Records that the latest load of the slot at `at` failed; a version loaded before
+    /// stays in service.
+    fn fail(&mut self, at: usize, error: LoadError) {
+        let slot = &mut self.slots[at];
+        match &slot.current {
+            Some(old) => tracing::error!(
+                error = %error,
+                plugin = %slot.name,
+                version = %old.info.version,
+                "new version of a channel plugin refused; the version loaded before stays"
+            ),
+            None => tracing::error!(error = %error, "channel plugin refused"),
+        }
+        slot.load = Load::Failed(error);
     }
 
     /// Fails every slot of `ids` still loading: their loader stopped. Returns whether there
     /// was one.
     pub(super) fn interrupt(&mut self, ids: &[u64], reason: &str) -> bool {
-        let mut any = false;
-        for slot in &mut self.slots {
-            if ids.contains(&slot.id) && matches!(slot.state, State::Loading) {
-                let error = LoadError::Interrupted {
-                    origin: slot.origin.clone(),
-                    reason: reason.to_owned(),
-                };
-                tracing::error!(error = %error, "channel plugin refused");
-                slot.state = State::Failed(error);
-                any = true;
-            }
+        let stopped: Vec<usize> = (0..self.slots.len())
+            .filter(|at| {
+                let slot = &self.slots[*at];
+                ids.contains(&slot.id) && matches!(slot.load, Load::Loading)
+            })
+            .collect();
+        for &at in &stopped {
+            let error = LoadError::Interrupted {
+                origin: self.slots[at].origin.clone(),
+                reason: reason.to_owned(),
+            };
+            self.fail(at, error);
         }
-        any
+        !stopped.is_empty()
     }
 
     /// The ready plugin named `name`.
@@ -175,10 +204,7 @@ impl Catalog {
 
     /// Every ready plugin, in load order.
     pub(super) fn ready_plugins(&self) -> impl Iterator<Item = &Arc<Loaded>> {
-        self.slots.iter().filter_map(|s| match &s.state {
-            State::Ready(loaded) => Some(loaded),
-            _ => None,
-        })
+        self.slots.iter().filter_map(|s| s.current.as_ref())
     }
 
     /// What a call for `name` finds: the ready plugin; else, while a slot of that name or of
@@ -187,34 +213,39 @@ impl Catalog {
         if let Some(loaded) = self.ready(name) {
             return Lookup::Ready(loaded.clone());
         }
-        let loading = |s: &&Slot| matches!(s.state, State::Loading);
-        if self.slots.iter().filter(loading).any(|s| s.name == name) {
+        let first_loading = |s: &&Slot| s.current.is_none() && matches!(s.load, Load::Loading);
+        if self
+            .slots
+            .iter()
+            .filter(first_loading)
+            .any(|s| s.name == name)
+        {
             return Lookup::Pending;
         }
-        let failed = self.slots.iter().find_map(|s| match &s.state {
-            State::Failed(error) if s.name == name => Some(error.clone()),
+        let failed = self.slots.iter().find_map(|s| match &s.load {
+            Load::Failed(error) if s.name == name && s.current.is_none() => Some(error.clone()),
             _ => None,
         });
         match failed {
             Some(error) => Lookup::Failed(error),
-            None if self.slots.iter().any(|s| loading(&s)) => Lookup::Pending,
+            None if self.slots.iter().any(|s| first_loading(&s)) => Lookup::Pending,
             None => Lookup::Unknown,
         }
     }
 
-    /// Whether any slot is still loading.
+    /// Whether any slot is still loading (a first version or a new one).
     pub(super) fn is_loading(&self) -> bool {
-        self.slots.iter().any(|s| matches!(s.state, State::Loading))
+        self.slots.iter().any(|s| matches!(s.load, Load::Loading))
     }
 
     /// How the load of slot `id` ended: the plugin's name, or the load error; `None` while it
     /// loads or once it was reloaded or removed.
     pub(super) fn outcome(&self, id: u64) -> Option<Result<&str, &LoadError>> {
         let slot = self.slots.iter().find(|s| s.id == id)?;
-        match &slot.state {
-            State::Loading => None,
-            State::Ready(_) => Some(Ok(&slot.name)),
-            State::Failed(error) => Some(Err(error)),
+        match &slot.load {
+            Load::Loading => None,
+            Load::Done => Some(Ok(&slot.name)),
+            Load::Failed(error) => Some(Err(error)),
         }
     }
 
@@ -225,15 +256,21 @@ impl Catalog {
             .map(|s| PluginState {
                 name: s.name.clone(),
                 origin: s.origin.clone(),
-                status: match &s.state {
-                    State::Loading => PluginStatus::Loading,
-                    State::Ready(loaded) => PluginStatus::Ready {
+                status: match (&s.current, &s.load) {
+                    (Some(loaded), load) => PluginStatus::Ready {
                         info: loaded.info.clone(),
                         took: loaded.took,
+                        limits: loaded.limits.clone(),
+                        reloading: matches!(load, Load::Loading),
+                        reload_error: match load {
+                            Load::Failed(error) => Some(error.clone()),
+                            _ => None,
+                        },
                     },
-                    State::Failed(error) => PluginStatus::Failed {
+                    (None, Load::Failed(error)) => PluginStatus::Failed {
                         error: error.clone(),
                     },
+                    (None, _) => PluginStatus::Loading,
                 },
             })
             .collect()
@@ -248,10 +285,7 @@ impl std::fmt::Debug for Catalog {
 
 impl Slot {
     fn ready_as(&self, name: &str) -> Option<&Arc<Loaded>> {
-        match &self.state {
-            State::Ready(loaded) if self.name == name => Some(loaded),
-            _ => None,
-        }
+        self.current.as_ref().filter(|_| self.name == name)
     }
 }
 
@@ -281,6 +315,13 @@ pub enum PluginStatus {
         info: Arc<PluginInfo>,
         /// How long compiling (or reading the compilation cache) and `info` took.
         took: Duration,
+        /// What each call may use.
+        limits: PluginLimits,
+        /// A new version of its file is loading; calls run on this one meanwhile.
+        reloading: bool,
+        /// The latest new version of its file failed to load, for this reason; this version
+        /// stays in service.
+        reload_error: Option<LoadError>,
     },
     /// Refused: calls for it fail with this error.
     Failed {

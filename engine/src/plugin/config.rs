@@ -1,6 +1,8 @@
 //! The plugin host's knobs, with the defaults of DESIGN.md and the operator's environment
-//! (`MSGHUB_ALLOW_NETWORKS`, `MSGHUB_SMTP_URL`, `MSGHUB_MAIL_FROM`).
+//! (`MSGHUB_ALLOW_NETWORKS`, `MSGHUB_SMTP_URL`, `MSGHUB_MAIL_FROM`, `MSGHUB_PLUGIN_MEMORY_MIB`,
+//! `MSGHUB_PLUGIN_DEADLINE_MS`, `MSGHUB_PLUGIN_LIMITS`).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -19,10 +21,17 @@ use super::error::ConfigError;
 /// `max_concurrent_calls` calls hold at most about 2 GiB (guest memory included).
 #[derive(Debug, Clone)]
 pub struct PluginConfig {
-    /// The most one call (`info`, `validate-config`, `send`) may take; default 10 s.
+    /// The most one call (`info`, `validate-config`, `send`) may take; default 10 s
+    /// (`MSGHUB_PLUGIN_DEADLINE_MS`). A plugin that states a shorter need gets that.
     pub call_deadline: Duration,
-    /// The most linear memory one plugin instance may use; default 16 MiB.
+    /// The most linear memory one plugin instance may use; default 16 MiB
+    /// (`MSGHUB_PLUGIN_MEMORY_MIB`). A plugin that states a smaller need gets that. A
+    /// digest goes to a plugin in parts of at most a sixteenth of its memory in stored bytes.
     pub memory_limit: usize,
+    /// The operator's caps for single plugins, by plugin name, in place of `call_deadline`
+    /// and `memory_limit` (`MSGHUB_PLUGIN_LIMITS`): to give one plugin more (or less) than
+    /// the others.
+    pub plugin_caps: BTreeMap<String, PluginCaps>,
     /// How many calls may run at once, across all plugins; default 64. Sizes the pooling
     /// allocator: further calls wait for a free slot.
     pub max_concurrent_calls: u32,
@@ -74,13 +83,23 @@ pub struct PluginConfig {
     /// Where compiled plugins are kept between restarts; `None` compiles at every start.
     /// The directory must be writable only by the operator: its files are loaded as code.
     pub cache_dir: Option<PathBuf>,
+    /// For trying a plugin out locally (`msghub plugin send --capture`), never for a server:
+    /// every request a plugin is allowed to make goes to this address over plain http
+    /// instead of its URL's host, with the URL it asked for in the header
+    /// [`CAPTURE_URL_HEADER`]. The declared-hosts rule still applies to the URL; the address
+    /// itself must be allow-listed.
+    pub divert_to: Option<std::net::SocketAddr>,
 }
+
+/// The header that carries a diverted request's own URL ([`PluginConfig::divert_to`]).
+pub const CAPTURE_URL_HEADER: &str = "x-msghub-capture-url";
 
 impl Default for PluginConfig {
     fn default() -> Self {
         PluginConfig {
             call_deadline: Duration::from_secs(10),
             memory_limit: 16 << 20,
+            plugin_caps: BTreeMap::new(),
             max_concurrent_calls: 64,
             allow_networks: Vec::new(),
             smtp_url: None,
@@ -97,6 +116,7 @@ impl Default for PluginConfig {
             connect_timeout: Duration::from_secs(5),
             response_timeout: Duration::from_secs(10),
             cache_dir: None,
+            divert_to: None,
         }
     }
 }
@@ -126,7 +146,38 @@ impl PluginConfig {
         if let Ok(plugins) = std::env::var("MSGHUB_MAIL_PLUGINS") {
             config.mail_plugins = parse_plugin_names(&plugins);
         }
+        if let Ok(mib) = std::env::var("MSGHUB_PLUGIN_MEMORY_MIB")
+            && !mib.trim().is_empty()
+        {
+            config.memory_limit = parse_memory_mib("MSGHUB_PLUGIN_MEMORY_MIB", &mib)?;
+        }
+        if let Ok(ms) = std::env::var("MSGHUB_PLUGIN_DEADLINE_MS")
+            && !ms.trim().is_empty()
+        {
+            config.call_deadline = parse_deadline_ms("MSGHUB_PLUGIN_DEADLINE_MS", &ms)?;
+        }
+        if let Ok(limits) = std::env::var("MSGHUB_PLUGIN_LIMITS") {
+            config.plugin_caps = parse_plugin_caps(&limits)?;
+        }
         Ok(config)
+    }
+
+    /// The operator's caps for the plugin named `plugin`: its entry of
+    /// [`PluginConfig::plugin_caps`], else the host-wide ones.
+    pub fn caps_for(&self, plugin: &str) -> (usize, Duration) {
+        let own = self.plugin_caps.get(plugin).copied().unwrap_or_default();
+        (
+            own.memory_limit.unwrap_or(self.memory_limit),
+            own.call_deadline.unwrap_or(self.call_deadline),
+        )
+    }
+
+    /// The largest memory cap of any plugin: what the instance pool must hold.
+    pub(crate) fn largest_memory_limit(&self) -> usize {
+        self.plugin_caps
+            .values()
+            .filter_map(|caps| caps.memory_limit)
+            .fold(self.memory_limit, usize::max)
     }
 
     /// Allow-lists `networks`, comma-separated CIDRs as in `MSGHUB_ALLOW_NETWORKS`.
@@ -134,6 +185,90 @@ impl PluginConfig {
         self.allow_networks = parse_networks(networks)?;
         Ok(self)
     }
+}
+
+/// The operator's caps for one plugin; `None` keeps the host-wide cap.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PluginCaps {
+    /// In place of [`PluginConfig::memory_limit`].
+    pub memory_limit: Option<usize>,
+    /// In place of [`PluginConfig::call_deadline`].
+    pub call_deadline: Option<Duration>,
+}
+
+/// The memory caps an operator may set, in MiB: a WebAssembly memory holds at most 4 GiB.
+const MEMORY_MIB: std::ops::RangeInclusive<u64> = 1..=4096;
+/// The deadlines an operator may set, in milliseconds: up to ten minutes.
+const DEADLINE_MS: std::ops::RangeInclusive<u64> = 1..=600_000;
+
+/// Parses a memory cap in MiB (`MSGHUB_PLUGIN_MEMORY_MIB`), naming `setting` in the error.
+pub fn parse_memory_mib(setting: &str, text: &str) -> Result<usize, ConfigError> {
+    parse_in(setting, text, MEMORY_MIB, "MiB, e.g. 64")
+        .and_then(|mib| usize::try_from(mib << 20).map_err(|_| too_large(setting, text)))
+}
+
+/// Parses a call deadline in milliseconds (`MSGHUB_PLUGIN_DEADLINE_MS`), naming `setting` in
+/// the error.
+pub fn parse_deadline_ms(setting: &str, text: &str) -> Result<Duration, ConfigError> {
+    parse_in(setting, text, DEADLINE_MS, "milliseconds, e.g. 30000").map(Duration::from_millis)
+}
+
+fn parse_in(
+    setting: &str,
+    text: &str,
+    range: std::ops::RangeInclusive<u64>,
+    unit: &str,
+) -> Result<u64, ConfigError> {
+    text.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|n| range.contains(n))
+        .ok_or_else(|| ConfigError::InvalidLimit {
+            setting: setting.to_owned(),
+            value: text.to_owned(),
+            allowed: format!(
+                "a whole number of {unit}, from {} to {}",
+                range.start(),
+                range.end()
+            ),
+        })
+}
+
+fn too_large(setting: &str, text: &str) -> ConfigError {
+    ConfigError::InvalidLimit {
+        setting: setting.to_owned(),
+        value: text.to_owned(),
+        allowed: "a memory this machine can address".to_owned(),
+    }
+}
+
+/// Parses per-plugin caps as in `MSGHUB_PLUGIN_LIMITS`: comma-separated
+/// `NAME.memory-mib=N` and `NAME.deadline-ms=N`, e.g.
+/// `gotify.memory-mib=64, gotify.deadline-ms=30000, ntfy.memory-mib=32`.
+pub fn parse_plugin_caps(text: &str) -> Result<BTreeMap<String, PluginCaps>, ConfigError> {
+    let mut caps: BTreeMap<String, PluginCaps> = BTreeMap::new();
+    for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let unusable = || ConfigError::InvalidLimit {
+            setting: "MSGHUB_PLUGIN_LIMITS".to_owned(),
+            value: item.to_owned(),
+            allowed: "NAME.memory-mib=N or NAME.deadline-ms=N, comma-separated, e.g. \
+                      gotify.memory-mib=64,gotify.deadline-ms=30000"
+                .to_owned(),
+        };
+        let (key, value) = item.split_once('=').ok_or_else(unusable)?;
+        let (plugin, knob) = key.trim().rsplit_once('.').ok_or_else(unusable)?;
+        if plugin.is_empty() {
+            return Err(unusable());
+        }
+        let setting = format!("MSGHUB_PLUGIN_LIMITS {}", key.trim());
+        let entry = caps.entry(plugin.to_owned()).or_default();
+        match knob {
+            "memory-mib" => entry.memory_limit = Some(parse_memory_mib(&setting, value)?),
+            "deadline-ms" => entry.call_deadline = Some(parse_deadline_ms(&setting, value)?),
+            _ => return Err(unusable()),
+        }
+    }
+    Ok(caps)
 }
 
 /// Parses comma-separated plugin names, as in `MSGHUB_MAIL_PLUGINS`; blanks are skipped.
@@ -171,6 +306,46 @@ mod tests {
         let nets = parse_networks(" 127.0.0.0/8, ::1 ,10.1.2.3").unwrap();
         let shown: Vec<String> = nets.iter().map(ToString::to_string).collect();
         assert_eq!(shown, ["127.0.0.0/8", "::1/128", "10.1.2.3/32"]);
+    }
+
+    #[test]
+    fn per_plugin_caps_replace_the_host_wide_ones_for_that_plugin_only() {
+        let config = PluginConfig {
+            plugin_caps: parse_plugin_caps(
+                " gotify.memory-mib=64, gotify.deadline-ms=30000,ntfy.memory-mib=8",
+            )
+            .unwrap(),
+            ..PluginConfig::default()
+        };
+        assert_eq!(
+            config.caps_for("gotify"),
+            (64 << 20, Duration::from_secs(30))
+        );
+        assert_eq!(config.caps_for("ntfy"), (8 << 20, Duration::from_secs(10)));
+        assert_eq!(
+            config.caps_for("slack"),
+            (16 << 20, Duration::from_secs(10))
+        );
+        assert_eq!(config.largest_memory_limit(), 64 << 20);
+    }
+
+    #[test]
+    fn unusable_limits_name_the_setting_and_what_is_allowed() {
+        let e = parse_plugin_caps("gotify.memory=64")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("gotify.memory=64") && e.contains("NAME.memory-mib=N"),
+            "{e}"
+        );
+        let e = parse_plugin_caps("gotify.memory-mib=0")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("from 1 to 4096"), "{e}");
+        let e = parse_deadline_ms("MSGHUB_PLUGIN_DEADLINE_MS", "soon")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("MSGHUB_PLUGIN_DEADLINE_MS"), "{e}");
     }
 
     #[test]

@@ -23,6 +23,16 @@ pub enum ConfigError {
         /// What is wrong with it (the URL itself is not repeated: it may hold a password).
         reason: String,
     },
+    /// A memory cap or deadline is not a number in the allowed range.
+    #[error("{setting} = '{value}' is not usable: use {allowed}")]
+    InvalidLimit {
+        /// The variable (and for `MSGHUB_PLUGIN_LIMITS`, the entry).
+        setting: String,
+        /// The value as written.
+        value: String,
+        /// What is allowed.
+        allowed: String,
+    },
     /// The From address is not an email address.
     #[error("mail From address '{value}' is not a valid address")]
     InvalidMailFrom {
@@ -203,7 +213,11 @@ pub enum CallError {
         deadline: Duration,
     },
     /// The plugin asked for more memory than its cap and was stopped.
-    #[error("plugin '{plugin}' exceeded its memory cap of {limit} bytes in {call} and was stopped")]
+    #[error(
+        "plugin '{plugin}' exceeded its memory cap of {limit} bytes in {call} and was stopped; \
+         the operator sets the cap (MSGHUB_PLUGIN_MEMORY_MIB, or MSGHUB_PLUGIN_LIMITS for one \
+         plugin)"
+    )]
     MemoryExhausted {
         /// The plugin.
         plugin: String,

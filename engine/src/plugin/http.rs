@@ -13,8 +13,16 @@
 //! less dangerous.
 //!
 //! Redirects are never followed (the client does not), and answers are read whole under a
-//! response timeout (to the first byte, then between parts) and a body cap. The client keeps connections alive and shares them
-//! across calls and plugins; TLS is rustls with the webpki root store.
+//! response timeout (to the first byte, then between parts) and a body cap. The client keeps
+//! connections alive and shares them across calls and plugins; TLS is rustls with the webpki
+//! root store.
+//!
+//! A refused or failed request reaches the plugin as the error code of its response, never
+//! as a closed body stream: guest runtimes write a request's body after `handle` (the
+//! `fetch` of componentize-js does) and take a write that fails for a crash of the whole
+//! call. So the body of a request that goes nowhere is drained ([`Drained`]): the plugin's
+//! writes succeed, the bytes are discarded as they come, and the refusal arrives where every
+//! toolchain looks for it.
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -28,7 +36,7 @@ use bytes::{Bytes, BytesMut};
 use http::Uri;
 use http::uri::Scheme;
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -36,9 +44,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
-use super::address::AddressPolicy;
-#[cfg(test)]
-use super::address::special_range;
+use super::address::{AddressPolicy, special_range};
 use super::bindings::{REASON_LIMIT, cut};
 use super::config::PluginConfig;
 use super::sandbox::escape_log;
@@ -129,14 +135,39 @@ impl RequestGuard {
                 self.hosts.join(", ")
             };
             return Err(format!(
-                "host '{host}' is not declared by plugin '{}' (it declares: {declared})",
-                self.plugin
+                "host '{host}' is not declared by plugin '{}' (it declares: {declared}){}",
+                self.plugin,
+                local_hint(host, literal)
             ));
         }
         match literal {
             Some(ip) => self.addresses.check(ip, https),
             None => Ok(()),
         }
+    }
+}
+
+/// For an undeclared host inside the network (a loopback or private address, `localhost`),
+/// how the operator lets plugins reach it anyway: an allow-listed network, reached by its
+/// address. Empty for other hosts.
+fn local_hint(host: &str, literal: Option<IpAddr>) -> String {
+    match literal {
+        Some(ip) => match special_range(ip) {
+            Some(range) => format!(
+                "; {ip} is a {range} address: plugins reach it, whatever they declare, once \
+                 the operator allow-lists its network (MSGHUB_ALLOW_NETWORKS)"
+            ),
+            None => String::new(),
+        },
+        None if host.eq_ignore_ascii_case("localhost")
+            || host.to_ascii_lowercase().ends_with(".localhost") =>
+        {
+            "; to reach this machine, the operator allow-lists its network \
+             (MSGHUB_ALLOW_NETWORKS=127.0.0.0/8) and the plugin uses the address, e.g. \
+             http://127.0.0.1:PORT/"
+                .to_owned()
+        }
+        None => String::new(),
     }
 }
 
@@ -248,6 +279,7 @@ impl GuardedConnector {
 pub(crate) struct Outbound {
     client: Client<HttpsConnector<GuardedConnector>, WasiBody>,
     pub(crate) addresses: AddressPolicy,
+    divert_to: Option<SocketAddr>,
     response_timeout: Duration,
     body_limit: usize,
 }
@@ -281,6 +313,7 @@ impl Outbound {
         Ok(Outbound {
             client,
             addresses,
+            divert_to: config.divert_to,
             response_timeout: config.response_timeout,
             body_limit: config.response_body_limit,
         })
@@ -289,7 +322,7 @@ impl Outbound {
     /// Sends a request that the guard allowed, under the response timeout and body cap.
     async fn send(
         self: Arc<Self>,
-        request: http::Request<WasiBody>,
+        mut request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
         plugin: Arc<str>,
         refusals: Refusals,
@@ -305,6 +338,9 @@ impl Outbound {
         let shorter = |theirs: Option<Duration>| {
             theirs.map_or(self.response_timeout, |t| t.min(self.response_timeout))
         };
+        if let Some(to) = self.divert_to {
+            divert(&mut request, to)?;
+        }
         let first_byte = shorter(options.and_then(|o| o.first_byte_timeout));
         let between_bytes = shorter(options.and_then(|o| o.between_bytes_timeout));
         let response = match tokio::time::timeout(first_byte, self.client.request(request)).await {
@@ -346,6 +382,29 @@ impl Outbound {
             .boxed_unsync();
         Ok(http::Response::from_parts(parts, body))
     }
+}
+
+/// Sends `request` to `to` over plain http instead of its own host, its URL in a header
+/// ([`PluginConfig::divert_to`]).
+fn divert(request: &mut http::Request<WasiBody>, to: SocketAddr) -> Result<(), HttpError> {
+    let original = request.uri().to_string();
+    let path = request
+        .uri()
+        .path_and_query()
+        .map_or("/", http::uri::PathAndQuery::as_str);
+    let diverted = Uri::builder()
+        .scheme(Scheme::HTTP)
+        .authority(to.to_string())
+        .path_and_query(path)
+        .build()
+        .map_err(|e| HttpError::InternalError(Some(format!("cannot divert the request: {e}"))))?;
+    let value = http::HeaderValue::from_str(&original)
+        .map_err(|e| HttpError::InternalError(Some(format!("cannot divert the request: {e}"))))?;
+    request
+        .headers_mut()
+        .insert(super::config::CAPTURE_URL_HEADER, value);
+    *request.uri_mut() = diverted;
+    Ok(())
 }
 
 /// The guest-visible error for a failed exchange; refusals are recorded with their reason.
@@ -471,6 +530,8 @@ impl WasiHttpHooks for PluginHttp {
         _response_errors: IoFuture,
     ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), HttpError>> + Send>
     {
+        // From here on, a body dropped before its end is drained, however the request ends.
+        let request = request.map(|body| Drained::new(body).boxed_unsync());
         let plugin = self.guard.plugin.clone();
         if let Err(reason) = self.guard.check(request.uri()) {
             refuse(&self.refusals, &plugin, reason);
@@ -495,6 +556,65 @@ impl WasiHttpHooks for PluginHttp {
             let io: IoFuture = Box::new(async { Ok(()) });
             Ok((response, io))
         })
+    }
+}
+
+/// A request body on its way out. When it is dropped before its end (the request was
+/// refused, its connection failed, the target answered early), the rest is read and
+/// discarded in the background, so the plugin's writes into it keep succeeding and it learns
+/// the outcome from the response. The drain holds no data, and ends when the plugin finishes
+/// the body or its call ends (the store, and with it the writing end, is dropped).
+struct Drained {
+    body: Option<WasiBody>,
+}
+
+impl Drained {
+    fn new(body: WasiBody) -> Self {
+        Drained { body: Some(body) }
+    }
+}
+
+impl Body for Drained {
+    type Data = Bytes;
+    type Error = HttpError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
+        let Some(body) = self.body.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let frame = Pin::new(body).poll_frame(cx);
+        if matches!(frame, Poll::Ready(None)) {
+            self.body = None;
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.as_ref().is_none_or(Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
+    }
+}
+
+impl Drop for Drained {
+    fn drop(&mut self) {
+        let Some(mut body) = self.body.take() else {
+            return;
+        };
+        if body.is_end_stream() {
+            return;
+        }
+        // Without a runtime (never the case in a call) the body is dropped as it is.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { while let Some(Ok(_)) = body.frame().await {} });
+        }
     }
 }
 
@@ -614,6 +734,29 @@ mod tests {
                 .unwrap_err()
                 .contains("scheme")
         );
+    }
+
+    #[test]
+    fn an_undeclared_local_host_is_refused_with_the_way_to_allow_it() {
+        let guard = RequestGuard::new(
+            "ntfy".into(),
+            &["ntfy.sh".to_owned()],
+            false,
+            AddressPolicy::new(&[]),
+        );
+        let check = |uri: &str| guard.check(&uri.parse().unwrap()).unwrap_err();
+        for uri in [
+            "http://127.0.0.1:8080/x",
+            "http://[::1]:8080/x",
+            "http://10.0.0.5/x",
+            "http://localhost:8080/x",
+        ] {
+            let reason = check(uri);
+            assert!(reason.contains("not declared"), "{reason}");
+            assert!(reason.contains("MSGHUB_ALLOW_NETWORKS"), "{uri}: {reason}");
+        }
+        let reason = check("https://evil.example/x");
+        assert!(!reason.contains("MSGHUB_ALLOW_NETWORKS"), "{reason}");
     }
 
     #[test]

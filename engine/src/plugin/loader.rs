@@ -44,8 +44,16 @@ pub(super) enum Input {
     File(PathBuf),
 }
 
-/// One component to load: its slot's id, its origin, its bytes or file.
-pub(super) type Job = (u64, String, Input);
+/// One component to load.
+pub(super) struct Job {
+    /// Its slot in the catalog.
+    pub(super) id: u64,
+    /// Where it comes from, for errors.
+    pub(super) origin: String,
+    /// The name it is expected to have until its `info` answers.
+    pub(super) name: String,
+    pub(super) input: Input,
+}
 
 /// Collects the plugins to load; [`PluginRegistryBuilder::load`] loads them before it
 /// returns, [`PluginRegistryBuilder::load_in_background`] while the registry is in use.
@@ -119,7 +127,13 @@ impl PluginRegistryBuilder {
         let mut jobs = Vec::with_capacity(sources.len());
         registry.inner.catalog.send_modify(|catalog| {
             for (origin, name, input) in sources {
-                jobs.push((catalog.queue(origin.clone(), name), origin, input));
+                let id = catalog.queue(origin.clone(), name.clone());
+                jobs.push(Job {
+                    id,
+                    origin,
+                    name,
+                    input,
+                });
             }
         });
         let loading = spawn(&registry, jobs, &runtime);
@@ -229,7 +243,7 @@ struct Tally {
 
 /// Starts loading `jobs`, whose slots are queued in the registry's catalog, on `runtime`.
 pub(super) fn spawn(registry: &PluginRegistry, jobs: Vec<Job>, runtime: &Handle) -> Loading {
-    let ids = jobs.iter().map(|(id, _, _)| *id).collect();
+    let ids = jobs.iter().map(|job| job.id).collect();
     let catalog = registry.inner.catalog.subscribe();
     // The task holds the registry only while it works on a plugin: a registry dropped by
     // everyone else stops loading at the next plugin.
@@ -238,13 +252,16 @@ pub(super) fn spawn(registry: &PluginRegistry, jobs: Vec<Job>, runtime: &Handle)
 }
 
 async fn run(registry: Weak<Inner>, jobs: Vec<Job>) -> Tally {
-    let _unfinished = Unfinished::new(
-        registry.clone(),
-        jobs.iter().map(|(id, _, _)| *id).collect(),
-    );
+    let _unfinished = Unfinished::new(registry.clone(), jobs.iter().map(|job| job.id).collect());
     let mut tally = Tally::default();
     let mut describing = JoinSet::new();
-    for (id, origin, input) in jobs {
+    for Job {
+        id,
+        origin,
+        name,
+        input,
+    } in jobs
+    {
         let Some(inner) = registry.upgrade() else {
             break;
         };
@@ -274,7 +291,7 @@ async fn run(registry: Weak<Inner>, jobs: Vec<Job>) -> Tally {
             tally.cached += 1;
         }
         describing.spawn(async move {
-            let outcome = inner.describe(&origin, linked, started).await;
+            let outcome = inner.describe(&origin, &name, linked, started).await;
             inner.catalog.send_modify(|c| c.settle(id, outcome));
         });
     }

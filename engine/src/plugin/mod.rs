@@ -14,6 +14,8 @@
 //!   its `info`, so a registry is usable before its plugins are ([`Loading`]).
 //! - `catalog`: which plugins are loading, ready or failed ([`PluginState`]); a call takes
 //!   the version ready when it starts and keeps it, and waits for a plugin still loading.
+//! - `directory`: a plugin directory followed while the server runs ([`PluginDir`]): files
+//!   added, replaced or removed are loaded, loaded again or unloaded without a restart.
 //! - `cache`: compiled components on disk, keyed by the engine's compatibility hash and the
 //!   component's digest, so a restart does not recompile.
 //! - `bindings`: the host bindings of each supported notifier version (0.1 today), and the
@@ -24,6 +26,8 @@
 //! - `http`: the outgoing request policy (declared hosts, public addresses, allow-listed
 //!   networks, no redirects, timeouts, body cap) and the one shared, pooled HTTP client.
 //! - `mail`: the `mail` import, submitting through the operator's SMTP relay with lettre.
+//! - `limits`: what one call of a plugin may use: the operator's caps, lowered to the
+//!   needs the plugin states in its configuration schema ([`PluginLimits`]).
 //! - [`config`] and [`error`]: the knobs, and one error type per operation.
 //!
 //! This module must never let a plugin reach anything the sandbox does not grant, never let
@@ -36,8 +40,10 @@ mod cache;
 mod call;
 mod catalog;
 pub mod config;
+mod directory;
 pub mod error;
 mod http;
+mod limits;
 mod loader;
 mod mail;
 pub mod registry;
@@ -45,10 +51,14 @@ mod sandbox;
 pub mod types;
 
 pub use catalog::{PluginState, PluginStatus, PluginWatch};
-pub use config::PluginConfig;
+pub use config::{PluginCaps, PluginConfig};
+pub use directory::{DirChanges, PluginDir};
 pub use error::{CallError, ConfigError, LoadError, RegistryError, SendError, ValidateError};
+pub use limits::MAX_BATCH;
 pub use registry::{LoadReport, Loading, PluginRegistry, PluginRegistryBuilder};
-pub use types::{Delivery, DeliveryKind, FailureKind, PluginInfo, RateLimit, Receipt, Recipient};
+pub use types::{
+    Delivery, DeliveryKind, FailureKind, PluginInfo, PluginLimits, RateLimit, Receipt, Recipient,
+};
 
 /// The notifier versions this host runs, newest first.
 pub const SUPPORTED_VERSIONS: &[&str] = &["0.1.0"];

@@ -33,11 +33,12 @@ use super::catalog::{Catalog, Lookup, PluginState, PluginWatch};
 use super::config::PluginConfig;
 use super::error::{CallError, CallKind, LoadError, RegistryError, SendError, ValidateError};
 use super::http::{Outbound, RequestGuard};
-use super::loader::Input;
+use super::limits;
+use super::loader::{Input, Job};
 pub use super::loader::{LoadReport, Loading, PluginRegistryBuilder};
 use super::mail::Mailer;
 use super::sandbox::{CallState, CallTrace, MailGrant};
-use super::types::{Delivery, PluginInfo, Receipt};
+use super::types::{Delivery, PluginInfo, PluginLimits, Receipt};
 
 /// How often the epoch advances: the granularity of call deadlines.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -73,6 +74,8 @@ pub(super) struct Loaded {
     pub(super) info: Arc<PluginInfo>,
     pre: v0_1::ChannelPre<CallState>,
     guard: RequestGuard,
+    /// What each call may use.
+    pub(super) limits: PluginLimits,
     /// How long compiling (or reading the cache) and `info` took.
     pub(super) took: Duration,
     /// Whether it was compiled by this load (else taken from the compilation cache).
@@ -90,7 +93,7 @@ fn new_engine(config: &PluginConfig) -> Result<Engine, RegistryError> {
     let slots = config.max_concurrent_calls.max(1);
     // The pool's per-memory maximum sits above the store's cap, so the store limiter, not
     // the pool, refuses the growth, and its trap says "memory cap".
-    let pool_memory = (config.memory_limit + (1 << 20)).next_multiple_of(1 << 16);
+    let pool_memory = (config.largest_memory_limit() + (1 << 20)).next_multiple_of(1 << 16);
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(slots)
         .total_core_instances(slots * 8)
@@ -172,19 +175,22 @@ impl Inner {
         })
     }
 
-    /// Asks a linked component for its `info`, which names it and states what it may reach.
-    /// `started` is when its load began, for [`Loaded::took`].
+    /// Asks a linked component for its `info`, which names it and states what it may reach
+    /// and what it needs. `expected` is the name it is expected to have, whose caps its
+    /// `info` call runs under; `started` is when its load began, for [`Loaded::took`].
     pub(super) async fn describe(
         self: &Arc<Self>,
         origin: &str,
+        expected: &str,
         linked: Linked,
         started: std::time::Instant,
     ) -> Result<Loaded, LoadError> {
         // `info` runs before the plugin's hosts are known: it may do no I/O at all.
         let unnamed: Arc<str> = Arc::from(origin);
         let guard = RequestGuard::new(unnamed.clone(), &[], false, AddressPolicy::new(&[]));
+        let first = limits::before_info(&self.config, expected);
         let answer = self
-            .run_apart(unnamed, linked.pre.clone(), guard, Request::Info)
+            .run_apart(unnamed, linked.pre.clone(), guard, first, Request::Info)
             .await
             .map_err(|e| LoadError::Info {
                 origin: origin.to_owned(),
@@ -197,6 +203,19 @@ impl Inner {
             origin: origin.to_owned(),
             reason,
         })?;
+        let limits =
+            limits::limits(&self.config, &info.name, &info.config_schema).map_err(|reason| {
+                LoadError::Info {
+                    origin: origin.to_owned(),
+                    reason: format!("plugin '{}' states unusable needs: {reason}", info.name),
+                }
+            })?;
+        if let Some(short) = &limits.short {
+            tracing::warn!(
+                plugin = %info.name,
+                "the plugin states it needs {short}; it runs under the operator's cap"
+            );
+        }
         let name: Arc<str> = Arc::from(info.name.as_str());
         let guard = RequestGuard::new(
             name.clone(),
@@ -209,6 +228,7 @@ impl Inner {
             info: Arc::new(info),
             pre: linked.pre,
             guard,
+            limits,
             took: started.elapsed(),
             compiled: linked.compiled,
         })
@@ -338,19 +358,41 @@ impl PluginRegistry {
     }
 
     /// Loads the `.wasm` file at `path` in the background, or loads it again if it was
-    /// loaded before (a file replaced in the plugin directory): calls in flight finish on the
-    /// old version, calls made meanwhile wait for the new one. Call it from within a tokio
-    /// runtime.
+    /// loaded before (a file replaced in the plugin directory). While the new version loads,
+    /// calls run on the old one; calls in flight finish on the version they started with;
+    /// when the new version fails to load, the old one stays, and its state shows the error
+    /// ([`PluginStatus::Ready`](super::PluginStatus::Ready)`::reload_error`). Call it from
+    /// within a tokio runtime.
     pub fn load_file(&self, path: impl Into<PathBuf>) -> Result<Loading, RegistryError> {
+        self.load_files(vec![path.into()])
+    }
+
+    /// [`PluginRegistry::load_file`] for several files, compiled one after another.
+    pub fn load_files(&self, paths: Vec<PathBuf>) -> Result<Loading, RegistryError> {
         let runtime = super::loader::runtime()?;
-        let path = path.into();
-        let origin = path.display().to_string();
-        let mut id = 0;
-        self.inner
-            .catalog
-            .send_modify(|c| id = c.requeue(&origin, name_of_file(&path)));
-        let job = (id, origin, Input::File(path));
-        Ok(super::loader::spawn(self, vec![job], &runtime))
+        let mut jobs = Vec::with_capacity(paths.len());
+        self.inner.catalog.send_modify(|c| {
+            for path in paths {
+                let origin = path.display().to_string();
+                let name = name_of_file(&path);
+                jobs.push(Job {
+                    id: c.requeue(&origin, name.clone()),
+                    origin,
+                    name,
+                    input: Input::File(path),
+                });
+            }
+        });
+        Ok(super::loader::spawn(self, jobs, &runtime))
+    }
+
+    /// What one call of `plugin` may use: its limits once it is ready; until then, the
+    /// operator's caps for that name.
+    pub fn limits(&self, plugin: &str) -> PluginLimits {
+        match self.inner.catalog.borrow().ready(plugin) {
+            Some(loaded) => loaded.limits.clone(),
+            None => limits::before_info(&self.inner.config, plugin),
+        }
     }
 
     /// Removes the plugin loaded from the file at `path` (or still loading from it); calls in
@@ -411,6 +453,7 @@ impl PluginRegistry {
                 loaded.name.clone(),
                 loaded.pre.clone(),
                 loaded.guard.clone(),
+                loaded.limits.clone(),
                 request,
             )
             .await
@@ -491,9 +534,13 @@ impl PluginRegistry {
         for _ in 0..rounds {
             let trace = Arc::new(CallTrace::new());
             let denied = MailGrant::Denied("no mail while measuring".to_owned());
-            let mut store = self
-                .inner
-                .new_store(&loaded.name, &loaded.guard, &trace, denied);
+            let mut store = self.inner.new_store(
+                &loaded.name,
+                &loaded.guard,
+                loaded.limits.memory,
+                &trace,
+                denied,
+            );
             let started = std::time::Instant::now();
             let instance = loaded.pre.instantiate_async(&mut store).await;
             times.push(started.elapsed());

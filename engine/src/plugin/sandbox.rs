@@ -237,6 +237,7 @@ impl CallState {
         http: PluginHttp,
         (mailer, mail): (Arc<Mailer>, MailGrant),
         config: &PluginConfig,
+        memory_limit: usize,
         trace: Arc<CallTrace>,
     ) -> Self {
         let output = |stream| LogOutput {
@@ -253,7 +254,7 @@ impl CallState {
             .build();
         let limits = CallLimits {
             inner: StoreLimitsBuilder::new()
-                .memory_size(config.memory_limit)
+                .memory_size(memory_limit)
                 .trap_on_grow_failure(true)
                 .build(),
             trace: trace.clone(),

@@ -132,3 +132,19 @@ impl std::fmt::Display for FailureKind {
         }
     }
 }
+
+/// What one call of a plugin may use: the operator's caps for it, lowered to what the plugin
+/// states it needs (`x-msghub-needs` in its configuration schema).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PluginLimits {
+    /// The most linear memory one instance may use, in bytes.
+    pub memory: usize,
+    /// The most one call may take.
+    pub deadline: Duration,
+    /// The most messages one digest call carries.
+    pub batch: usize,
+    /// The plugin stated it needs more than the operator allows: what it asked for, for
+    /// the warning that says how to grant it.
+    pub short: Option<String>,
+}

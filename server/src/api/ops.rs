@@ -51,6 +51,10 @@ pub struct PluginHealth {
     /// The plugins that could not be loaded, by name. Their reasons (which name files on
     /// the server) are in `GET /v1/plugins`, for callers with a token, and in the log.
     pub failed: Vec<String>,
+    /// The ready plugins whose file was replaced by a version that failed to load, by name:
+    /// the version loaded before serves. The reason is in `GET /v1/plugins` and the log.
+    #[serde(default)]
+    pub reload_failed: Vec<String>,
 }
 
 impl PluginHealth {
@@ -59,7 +63,12 @@ impl PluginHealth {
         let mut health = PluginHealth::default();
         for state in registry.states() {
             match state.status {
-                PluginStatus::Ready { .. } => health.ready.push(state.name),
+                PluginStatus::Ready { reload_error, .. } => {
+                    if reload_error.is_some() {
+                        health.reload_failed.push(state.name.clone());
+                    }
+                    health.ready.push(state.name);
+                }
                 PluginStatus::Loading => health.loading.push(state.name),
                 PluginStatus::Failed { .. } => health.failed.push(state.name),
                 _ => {}
@@ -68,6 +77,7 @@ impl PluginHealth {
         health.ready.sort_unstable();
         health.loading.sort_unstable();
         health.failed.sort_unstable();
+        health.reload_failed.sort_unstable();
         health
     }
 }

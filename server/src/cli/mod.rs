@@ -2,6 +2,7 @@
 //! ([`remote`] for the inbox, [`routing`] for channels, contacts, subscriptions and
 //! deliveries), and the commands that run a plugin file locally ([`plugin`]).
 
+mod capture;
 pub mod client;
 pub mod plugin;
 pub mod remote;
@@ -76,7 +77,9 @@ MSGHUB_HEADER_TIMEOUT, MSGHUB_BODY_TIMEOUT, MSGHUB_SHUTDOWN_GRACE (seconds), \
 MSGHUB_SMTP_ALLOW_PLAINTEXT_AUTH, MSGHUB_MAX_USERS_PER_ACCOUNT (default 10000), \
 MSGHUB_MAX_CHANNELS_PER_ACCOUNT (default 1000), MSGHUB_MAX_CONTACTS_PER_ACCOUNT (default 10000), \
 MSGHUB_DELIVERY_CONCURRENCY (default 64), MSGHUB_DELIVERY_PER_ACCOUNT (default 16), \
-MSGHUB_DELIVERY_PER_TARGET (default 8).\n\
+MSGHUB_DELIVERY_PER_TARGET (default 8), MSGHUB_PLUGIN_MEMORY_MIB (default 16), \
+MSGHUB_PLUGIN_DEADLINE_MS (default 10000), MSGHUB_PLUGIN_LIMITS (per plugin, e.g. \
+gotify.memory-mib=64,gotify.deadline-ms=30000).\n\
 With no configuration the server listens on 127.0.0.1:8080, keeps its data in ./msghub-data \
 and prints a generated operator token once."
 )]
@@ -85,7 +88,7 @@ pub struct ServeArgs {
     /// smtp_url, mail_from, mail_plugins, retry_schedule, secret_key, secret_key_file, log,
     /// log_format, body_limit, max_connections, header_timeout, body_timeout, shutdown_grace,
     /// smtp_allow_plaintext_auth, max_users_per_account, max_channels_per_account,
-    /// max_contacts_per_account.
+    /// max_contacts_per_account, plugin_memory_mib, plugin_deadline_ms, plugin_limits.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// The address to serve on [default: 127.0.0.1:8080].
@@ -94,9 +97,17 @@ pub struct ServeArgs {
     /// Where the redb file and the operator token live [default: ./msghub-data].
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
-    /// A directory of extra channel plugins (*.wasm) to load beside the bundled ones.
+    /// A directory of extra channel plugins (*.wasm) to load beside the bundled ones; files
+    /// added, replaced or removed there are picked up while the server runs.
     #[arg(long, value_name = "DIR")]
     pub plugins: Option<PathBuf>,
+    /// The memory cap of one plugin call, in MiB [default: 16]; a plugin that states a
+    /// smaller need gets that.
+    #[arg(long, value_name = "MIB")]
+    pub plugin_memory_mib: Option<String>,
+    /// The deadline of one plugin call, in milliseconds [default: 10000].
+    #[arg(long, value_name = "MS")]
+    pub plugin_deadline_ms: Option<String>,
 }
 
 /// Runs the command line and returns the process's exit code.
@@ -147,6 +158,16 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     }
     if let Some(plugins) = args.plugins {
         config.plugin_dir = Some(plugins);
+    }
+    if let Some(mib) = &args.plugin_memory_mib {
+        config
+            .set_plugin_memory("--plugin-memory-mib", mib)
+            .map_err(|e| e.to_string())?;
+    }
+    if let Some(ms) = &args.plugin_deadline_ms {
+        config
+            .set_plugin_deadline("--plugin-deadline-ms", ms)
+            .map_err(|e| e.to_string())?;
     }
     crate::server::init_logging(&config.log, config.log_format).map_err(|e| e.to_string())?;
     let token_file = match &config.storage {
