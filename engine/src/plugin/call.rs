@@ -222,6 +222,7 @@ impl Inner {
             outbound: self.outbound.clone(),
             refusals: trace.refusals.clone(),
             quota: Arc::new(CallQuota::new(&self.config)),
+            dispatch: trace.dispatch().clone(),
         };
         let state = CallState::new(
             plugin.clone(),

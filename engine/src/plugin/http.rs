@@ -518,6 +518,9 @@ pub(crate) struct PluginHttp {
     pub(crate) outbound: Arc<Outbound>,
     pub(crate) refusals: Refusals,
     pub(crate) quota: Arc<CallQuota>,
+    /// The caller's log subscriber: wasmtime-wasi-http may start a request from a task of
+    /// its own, which would log a refusal nowhere.
+    pub(crate) dispatch: tracing::Dispatch,
 }
 
 type IoFuture = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
@@ -530,6 +533,9 @@ impl WasiHttpHooks for PluginHttp {
         _response_errors: IoFuture,
     ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), HttpError>> + Send>
     {
+        use tracing::instrument::WithSubscriber as _;
+        let dispatch = self.dispatch.clone();
+        let _logging = tracing::dispatcher::set_default(&dispatch);
         // From here on, a body dropped before its end is drained, however the request ends.
         let request = request.map(|body| Drained::new(body).boxed_unsync());
         let plugin = self.guard.plugin.clone();
@@ -548,14 +554,17 @@ impl WasiHttpHooks for PluginHttp {
         let outbound = self.outbound.clone();
         let refusals = self.refusals.clone();
         let quota = self.quota.clone();
-        Box::new(async move {
-            let response = outbound
-                .send(request, options, plugin, refusals, quota)
-                .await?;
-            // The pooled client drives the connection itself: nothing to report here.
-            let io: IoFuture = Box::new(async { Ok(()) });
-            Ok((response, io))
-        })
+        Box::new(
+            async move {
+                let response = outbound
+                    .send(request, options, plugin, refusals, quota)
+                    .await?;
+                // The pooled client drives the connection itself: nothing to report here.
+                let io: IoFuture = Box::new(async { Ok(()) });
+                Ok((response, io))
+            }
+            .with_subscriber(dispatch),
+        )
     }
 }
 

@@ -110,6 +110,11 @@ impl CallTrace {
         }
     }
 
+    /// The subscriber the call's log lines go to.
+    pub(crate) fn dispatch(&self) -> &tracing::Dispatch {
+        &self.dispatch
+    }
+
     pub(crate) fn memory_exhausted(&self) -> bool {
         self.memory_exhausted.load(Ordering::Relaxed)
     }
