@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 /// Every `.wit` file under `root`, by its path relative to `root`, with its text.
 fn wit_files(root: &Path) -> BTreeMap<PathBuf, String> {
     fn walk(root: &Path, dir: &Path, files: &mut BTreeMap<PathBuf, String>) {
-        let entries = std::fs::read_dir(dir)
-            .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()));
+        let entries =
+            std::fs::read_dir(dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()));
         for entry in entries {
             let path = entry.expect("a directory entry").path();
             if path.is_dir() {
