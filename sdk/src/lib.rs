@@ -49,7 +49,8 @@
 //! Build it with `cargo build --target wasm32-wasip2 --release` and drop the `.wasm` file
 //! into the host's plugin directory (`MSGHUB_PLUGIN_DIR`).
 //!
-//! What the host guarantees and enforces (see the WIT contract in `wit/notifier.wit`):
+//! What the host guarantees and enforces (see the WIT contract, `wit/notifier.wit` in this
+//! crate):
 //! every call runs in a fresh instance, with a deadline and a memory cap; HTTP reaches only
 //! the hosts of [`PluginInfo::hosts`] (or, with [`PluginInfo::user_supplied_host`], public
 //! addresses only); there are no files, environment variables or sockets. [`http::send`]
@@ -82,8 +83,10 @@ pub mod __private {
 
     #[allow(missing_docs, clippy::all, unsafe_op_in_unsafe_fn)]
     pub mod bindings {
+        // The crate's own copy of the contract, so that a packaged or copied SDK carries it;
+        // tests/wit_matches_repository.rs keeps it equal to the repository's wit/.
         wit_bindgen::generate!({
-            path: "../wit",
+            path: "wit",
             world: "msghub:notifier/channel@0.1.0",
             generate_all,
             pub_export_macro: true,

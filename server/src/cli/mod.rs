@@ -1,10 +1,12 @@
 //! The `msghub` command line: `serve`, the commands that talk to a running server
 //! ([`remote`] for the inbox, [`routing`] for channels, contacts, subscriptions and
-//! deliveries), and the commands that run a plugin file locally ([`plugin`]).
+//! deliveries), the commands that run a plugin file locally ([`plugin`]), and the one that
+//! writes a new plugin project ([`plugin_new`]).
 
 mod capture;
 pub mod client;
 pub mod plugin;
+pub mod plugin_new;
 pub mod remote;
 pub mod routing;
 pub mod table;

@@ -62,6 +62,10 @@ pub enum PluginCommand {
         /// Where to write `notifier.wit` and `deps/`; created if missing.
         dir: PathBuf,
     },
+    /// Create a plugin project in Rust, Python or JavaScript that builds with one command
+    /// into a component: a channel that posts each delivery as JSON to a configured URL,
+    /// with its README and tests.
+    New(super::plugin_new::NewPlugin),
 }
 
 /// `msghub plugin send`.
@@ -155,6 +159,7 @@ pub async fn run(command: PluginCommand) -> Result<(), String> {
             send(*args).await
         }
         PluginCommand::Wit { dir } => write_wit(&dir),
+        PluginCommand::New(args) => super::plugin_new::run(args).map_err(|e| e.to_string()),
     }
 }
 
