@@ -9,6 +9,13 @@
 //!   natively with a pooled hyper client: the difference of the medians is the cost the
 //!   sandbox adds per call;
 //! - the resident memory each loaded plugin adds.
+//!
+//! With `MSGHUB_BENCH_PLUGIN_FILES=a.wasm,b.wasm` it measures those plugin files instead
+//! (each on its own: resident memory it adds once loaded from the compile cache, and its
+//! `send` against the same POST made natively), for plugins that take `{"url": ...}` as
+//! their configuration, as the `msghub plugin new` templates do.
+//! `scripts/bench-plugin-languages` builds the Rust, Python and JavaScript templates and
+//! runs this.
 
 use std::time::{Duration, Instant};
 
@@ -54,6 +61,16 @@ async fn load(guests: &[&str]) -> PluginRegistry {
 }
 
 fn main() {
+    if let Ok(files) = std::env::var("MSGHUB_BENCH_PLUGIN_FILES") {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        for file in files.split(',').filter(|f| !f.is_empty()) {
+            runtime.block_on(per_file(std::path::Path::new(file)));
+        }
+        return;
+    }
     let multi = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -177,5 +194,91 @@ async fn run() {
         "connections opened by the server: {} for {} requests",
         server.connections(),
         server.requests().len()
+    );
+}
+
+/// Rounds for a plugin file: a Python or JavaScript call costs milliseconds.
+const FILE_ROUNDS: usize = 300;
+const FILE_WARMUP: usize = 30;
+
+/// One plugin file on its own: the memory it adds once loaded from the compile cache, and
+/// its `send` against the same POST made natively.
+async fn per_file(path: &std::path::Path) {
+    let name = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .expect("a plugin file name")
+        .to_owned();
+    let load_file = || async {
+        let (registry, report) = PluginRegistry::builder(test_config())
+            .file(path.to_path_buf())
+            .load()
+            .await
+            .expect("the host starts");
+        assert!(report.refused.is_empty(), "{:?}", report.refused);
+        registry
+    };
+    // Warm the compilation cache so that memory is measured as a restart sees it.
+    drop(load_file().await);
+    let empty = PluginRegistry::builder(test_config())
+        .load()
+        .await
+        .expect("the host starts")
+        .0;
+    let before = rss_bytes();
+    let registry = load_file().await;
+    let loaded = rss_bytes();
+    drop(empty);
+
+    let server = TestServer::start(|_| Reply::ok("ok")).await;
+    let url = server.url("/hook");
+    let config = format!(r#"{{"url": "{url}"}}"#);
+    let delivery = delivery(vec![message("DDoS attack on 203.0.113.7")]);
+    let mut hosted = Vec::with_capacity(FILE_ROUNDS);
+    for round in 0..FILE_WARMUP + FILE_ROUNDS {
+        let started = Instant::now();
+        registry
+            .send(&name, &config, &delivery)
+            .await
+            .expect("delivered");
+        if round >= FILE_WARMUP {
+            hosted.push(started.elapsed());
+        }
+    }
+    let after_calls = rss_bytes();
+    let sent = server.requests().last().expect("the plugin posted").clone();
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let mut native = Vec::with_capacity(FILE_ROUNDS);
+    for round in 0..FILE_WARMUP + FILE_ROUNDS {
+        let mut request = hyper::Request::post(url.as_str());
+        for (header, value) in &sent.headers {
+            if header != "host" && header != "content-length" {
+                request = request.header(header.as_str(), value.as_str());
+            }
+        }
+        let request = request
+            .body(Full::new(Bytes::from(sent.body.clone())))
+            .expect("a request");
+        let started = Instant::now();
+        let response = client.request(request).await.expect("answered");
+        response.into_body().collect().await.expect("a body");
+        if round >= FILE_WARMUP {
+            native.push(started.elapsed());
+        }
+    }
+    let hosted_median = median(hosted.clone());
+    let native_median = median(native);
+    let mib = |bytes: u64| bytes as f64 / (1 << 20) as f64;
+    println!(
+        "{name} ({:.1} MiB file): loaded from the cache +{:.1} MiB resident; send median {:?} \
+         (p90 {:?}) vs native {:?}: added {:?} per call; after {} calls +{:.1} MiB more",
+        mib(std::fs::metadata(path).map_or(0, |m| m.len())),
+        mib(loaded.saturating_sub(before)),
+        hosted_median,
+        percentile(hosted, 0.9),
+        native_median,
+        hosted_median.saturating_sub(native_median),
+        FILE_WARMUP + FILE_ROUNDS,
+        mib(after_calls.saturating_sub(loaded)),
     );
 }
