@@ -364,3 +364,15 @@ async fn smtp_session(stream: tokio::net::TcpStream, mails: Arc<Mutex<Vec<Mail>>
 fn address(line: &str) -> String {
     line.split(['<', '>']).nth(1).unwrap_or_default().to_owned()
 }
+
+/// What the hostile fixture saw when it fetched `url` (`status=... body=...` or
+/// `error=...`), through the registry's sandbox.
+pub async fn hostile_fetch(registry: &msghub::plugin::PluginRegistry, url: &str) -> String {
+    let attack = format!(r#"{{"attack": "fetch", "url": "{url}"}}"#);
+    registry
+        .send("hostile", &attack, &delivery(vec![message("fetch")]))
+        .await
+        .expect("the hostile plugin reports what it saw")
+        .detail
+        .unwrap_or_default()
+}
