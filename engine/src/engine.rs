@@ -41,6 +41,7 @@ pub struct EngineBuilder {
     background: bool,
     max_pending_writes: usize,
     account_limits: AccountLimits,
+    search_index_bytes: u64,
     #[cfg(feature = "plugins")]
     plugins: Option<Arc<crate::plugin::PluginRegistry>>,
     #[cfg(feature = "plugins")]
@@ -95,6 +96,14 @@ impl EngineBuilder {
     /// Where time comes from (default: the system clock).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> EngineBuilder {
         self.clock = clock;
+        self
+    }
+
+    /// The most memory the search index may hold, in bytes (default 256 MiB, about 3
+    /// million templated notices). Past it, messages stored later are searched by reading
+    /// them, as without an index; 0 turns the index off.
+    pub fn search_index_bytes(mut self, bytes: u64) -> EngineBuilder {
+        self.search_index_bytes = bytes;
         self
     }
 
@@ -185,6 +194,7 @@ impl EngineBuilder {
             background,
             max_pending_writes,
             account_limits,
+            search_index_bytes,
             #[cfg(feature = "plugins")]
             plugins,
             #[cfg(feature = "plugins")]
@@ -210,7 +220,10 @@ impl EngineBuilder {
             tracing::warn!("{warning}");
         }
         let store = Arc::new(store);
+        store.text.set_budget(search_index_bytes);
         let (sender, join) = writer::spawn(store.clone(), clock.clone(), account_limits)
+            .map_err(|e| Error::Storage(crate::error::StorageError::WriterGone(e.to_string())))?;
+        let indexer = crate::store::text::spawn_indexer(&store)
             .map_err(|e| Error::Storage(crate::error::StorageError::WriterGone(e.to_string())))?;
         let engine = Engine {
             inner: Arc::new(Inner {
@@ -221,6 +234,7 @@ impl EngineBuilder {
                 pending: Arc::new(tokio::sync::Semaphore::new(max_pending_writes)),
                 max_pending_writes,
                 join: Mutex::new(Some(join)),
+                indexer: Mutex::new(Some(indexer)),
                 secrets,
                 warnings,
                 scheduler_state: Mutex::new(SchedulerState::default()),
@@ -333,6 +347,8 @@ pub(crate) struct Inner {
     pending: Arc<tokio::sync::Semaphore>,
     max_pending_writes: usize,
     join: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// The search index's thread (see [`crate::store::text`]).
+    indexer: Mutex<Option<std::thread::JoinHandle<()>>>,
     pub(crate) secrets: Secrets,
     warnings: Vec<String>,
     pub(crate) scheduler_state: Mutex<SchedulerState>,
@@ -373,6 +389,7 @@ impl Engine {
             background: true,
             max_pending_writes: DEFAULT_MAX_PENDING_WRITES,
             account_limits: AccountLimits::default(),
+            search_index_bytes: crate::store::text::DEFAULT_SEARCH_INDEX_BYTES,
             #[cfg(feature = "plugins")]
             plugins: None,
             #[cfg(feature = "plugins")]
@@ -502,12 +519,24 @@ impl Engine {
         if let Some(scheduler) = scheduler {
             scheduler.stop().await;
         }
+        self.inner.store.text.stop();
+        let indexer = self.inner.indexer.lock().take();
+        if let Some(indexer) = indexer {
+            let _ = tokio::task::spawn_blocking(move || indexer.join()).await;
+        }
         drop(self.inner.writer.write().take());
         let join = self.inner.join.lock().take();
         if let Some(join) = join {
             // A panic in the writer has already been reported by the panic hook.
             let _ = tokio::task::spawn_blocking(move || join.join()).await;
         }
+    }
+
+    /// How far the search index has come: messages indexed, messages still waiting (a
+    /// search reads those one by one), and about how much memory it holds. The index is
+    /// built in the background, new messages first, and again after each start.
+    pub fn search_index(&self) -> crate::store::text::SearchIndexStats {
+        self.inner.store.search_index_stats()
     }
 
     /// Sends a job to the writer and waits for its commit.

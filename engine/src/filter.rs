@@ -473,13 +473,20 @@ impl TextMatcher {
         TextMatcher { lowered, ascii }
     }
 
+    /// The search text, lowercased.
+    pub(crate) fn lowered(&self) -> &str {
+        &self.lowered
+    }
+
     /// Whether `haystack` contains the needle, ignoring case (Unicode lowercase mapping).
     pub(crate) fn matches(&self, haystack: &str) -> bool {
         if self.lowered.is_empty() {
             return true;
         }
-        if self.ascii && haystack.is_ascii() {
-            return ascii_contains_ignore_case(haystack.as_bytes(), self.lowered.as_bytes());
+        if haystack.is_ascii() {
+            // An ASCII text lowercases to ASCII: it cannot hold a needle that does not.
+            return self.ascii
+                && ascii_contains_ignore_case(haystack.as_bytes(), self.lowered.as_bytes());
         }
         haystack.to_lowercase().contains(&self.lowered)
     }
@@ -526,6 +533,10 @@ mod tests {
         assert!(!TextMatcher::new("abc").matches("ab"));
         assert!(TextMatcher::new("c").matches("abc"));
         assert!(TextMatcher::new("1.5").matches("v1.5"));
+        // The Kelvin sign lowercases to an ASCII k; the euro sign never appears in ASCII.
+        assert!(TextMatcher::new("\u{212A}B").matches("xkb"));
+        assert!(!TextMatcher::new("€").matches("euro"));
+        assert!(TextMatcher::new("€").matches("5 €"));
     }
 
     #[test]

@@ -27,7 +27,8 @@
 //!   the store's microseconds.
 //! - `store`: the storage seam (`backend`: typed writes, reads as of one commit, loading at
 //!   open) and its redb implementation (`redb_backend`, the only module that knows redb),
-//!   the in-memory state keyed by account and the bitmap indexes, the single writer thread
+//!   the in-memory state keyed by account and the bitmap indexes, the search index built
+//!   behind the writer (`text`: which messages may contain a `q`), the single writer thread
 //!   that applies the domains' commands in shared commits (`writer`: `Command`, `Tx`),
 //!   `snapshot` (the only way readers outside the store see stored data) and `recovery`
 //!   (attempts a crash cut off, settled at open). The store imports no domain.
@@ -124,3 +125,4 @@ pub use limits::{
     DEFAULT_MAX_USERS_PER_ACCOUNT,
 };
 pub use model::{Category, Message, NewMessage, Published, Severity, ValidMessage};
+pub use store::text::{DEFAULT_SEARCH_INDEX_BYTES, SearchIndexStats};

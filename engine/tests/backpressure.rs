@@ -8,8 +8,11 @@ const OPERATOR: Principal = Principal::Operator;
 
 #[tokio::test]
 async fn a_full_writer_queue_refuses_a_change_at_once_and_applies_nothing() {
+    // On disk, the first publish's commit waits for fdatasync: it cannot be answered before
+    // the second publish is sent, however the threads are scheduled.
+    let dir = tempfile::tempdir().unwrap();
     let engine = Engine::builder()
-        .in_memory()
+        .path(dir.path().join("hub.redb"))
         .max_pending_writes(1)
         .build()
         .await

@@ -116,6 +116,8 @@ pub struct FileConfig {
     pub max_contacts_per_account: Option<usize>,
     /// `MSGHUB_DELIVERY_CONCURRENCY`: delivery attempts in flight at most.
     pub delivery_concurrency: Option<usize>,
+    /// `MSGHUB_SEARCH_INDEX_MIB`: the most memory the search index may hold, in MiB.
+    pub search_index_mib: Option<u64>,
     /// `MSGHUB_DELIVERY_PER_ACCOUNT`: delivery attempts of one account in flight at most.
     pub delivery_per_account: Option<usize>,
     /// `MSGHUB_DELIVERY_PER_TARGET`: delivery attempts to one channel or contact in flight
@@ -209,6 +211,9 @@ pub struct ServerConfig {
     /// (`MSGHUB_MAX_USERS_PER_ACCOUNT`, `MSGHUB_MAX_CHANNELS_PER_ACCOUNT`,
     /// `MSGHUB_MAX_CONTACTS_PER_ACCOUNT`); one more is a 409 `limit_reached`.
     pub account_limits: AccountLimits,
+    /// The most memory the search index may hold, in bytes (`MSGHUB_SEARCH_INDEX_MIB`);
+    /// past it, messages are searched by reading them.
+    pub search_index_bytes: u64,
     /// How the delivery workers share their call slots (`MSGHUB_DELIVERY_CONCURRENCY`,
     /// `MSGHUB_DELIVERY_PER_ACCOUNT`, `MSGHUB_DELIVERY_PER_TARGET`).
     pub workers: WorkerConfig,
@@ -244,6 +249,7 @@ impl ServerConfig {
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             smtp_allow_plaintext_auth: false,
             account_limits: AccountLimits::default(),
+            search_index_bytes: msghub::DEFAULT_SEARCH_INDEX_BYTES,
             workers: WorkerConfig::default(),
         }
     }
@@ -346,6 +352,22 @@ impl ServerConfig {
         };
         if let Some(limit) = limit {
             config.body_limit = limit;
+        }
+        if let Some(mib) = number::<u64>(
+            "MSGHUB_SEARCH_INDEX_MIB",
+            env("MSGHUB_SEARCH_INDEX_MIB"),
+            file_config.search_index_mib,
+            "use a whole number of MiB from 0 (no index) to 1048576, such as 256",
+        )? {
+            if mib > 1 << 20 {
+                return Err(ConfigError::Invalid {
+                    setting: "MSGHUB_SEARCH_INDEX_MIB".into(),
+                    value: mib.to_string(),
+                    reason: "use a whole number of MiB from 0 (no index) to 1048576, such as 256"
+                        .into(),
+                });
+            }
+            config.search_index_bytes = mib << 20;
         }
         let connections = number(
             "MSGHUB_MAX_CONNECTIONS",
@@ -653,6 +675,30 @@ mod tests {
         let e = ServerConfig::load(Some(&file)).unwrap_err().to_string();
         assert!(e.contains("MSGHUB_DELIVERY_PER_ACCOUNT = '0'"), "{e}");
         assert!(e.contains("(the default is 16)"), "{e}");
+    }
+
+    #[test]
+    fn the_search_index_budget_is_read_from_the_file_and_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("msghub.toml");
+        assert_eq!(
+            ServerConfig::load(None).unwrap().search_index_bytes,
+            256 << 20
+        );
+        std::fs::write(&file, "search_index_mib = 64\n").unwrap();
+        assert_eq!(
+            ServerConfig::load(Some(&file)).unwrap().search_index_bytes,
+            64 << 20
+        );
+        std::fs::write(&file, "search_index_mib = 0\n").unwrap();
+        assert_eq!(
+            ServerConfig::load(Some(&file)).unwrap().search_index_bytes,
+            0
+        );
+        std::fs::write(&file, "search_index_mib = 2000000\n").unwrap();
+        let e = ServerConfig::load(Some(&file)).unwrap_err().to_string();
+        assert!(e.contains("MSGHUB_SEARCH_INDEX_MIB"), "{e}");
+        assert!(e.contains("0 (no index) to 1048576"), "{e}");
     }
 
     #[test]

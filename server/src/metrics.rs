@@ -289,6 +289,10 @@ pub struct Metrics {
     pub plugins_refused: Gauge,
     /// Deleted messages whose rows still wait to be purged.
     pub pending_purge: Gauge,
+    /// Stored messages the search index has not reached yet.
+    pub search_index_pending: Gauge,
+    /// About how much memory the search index holds.
+    pub search_index_bytes: Gauge,
     /// Delivery attempts by plugin and outcome (`delivered`, `retryable`, `rate_limited`,
     /// `permanent`).
     pub deliveries: CounterVec<2>,
@@ -369,6 +373,14 @@ impl Metrics {
                 "msghub_messages_pending_purge",
                 "Deleted messages whose rows still wait to be purged.",
             ),
+            search_index_pending: Gauge::new(
+                "msghub_search_index_pending",
+                "Stored messages the search index has not reached yet (a search reads them one by one).",
+            ),
+            search_index_bytes: Gauge::new(
+                "msghub_search_index_bytes",
+                "About how much memory the search index holds.",
+            ),
             deliveries: CounterVec::new(
                 "msghub_deliveries_total",
                 "Delivery attempts, by plugin and outcome (delivered, retryable, rate_limited, permanent).",
@@ -419,6 +431,8 @@ impl Metrics {
         self.plugins_loaded.render(&mut out);
         self.plugins_refused.render(&mut out);
         self.pending_purge.render(&mut out);
+        self.search_index_pending.render(&mut out);
+        self.search_index_bytes.render(&mut out);
         self.deliveries.render(&mut out);
         self.plugin_duration.render(&mut out);
         self.outbox_depth.render(&mut out);

@@ -120,6 +120,7 @@ pub async fn start(
         .operator_token(token.clone())
         .retry_schedule(config.retry_schedule.clone())
         .account_limits(config.account_limits)
+        .search_index_bytes(config.search_index_bytes)
         .workers(config.workers.clone())
         .plugins(Arc::new(plugins.clone()))
         .observer(metrics.clone());

@@ -133,6 +133,18 @@ async fn health_metrics_and_request_ids() {
     ));
     assert!(text.contains("route=\"unmatched\",method=\"GET\",status=\"404\""));
     assert!(text.contains("msghub_http_request_duration_seconds_bucket{route=\"/v1/accounts/{account}/messages\",method=\"POST\",le=\"+Inf\"} 1"));
+    // The published message reaches the search index in the background.
+    let mut text = text;
+    for _ in 0..500 {
+        if text.contains("msghub_search_index_pending 0") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        let m = s.raw(Method::GET, "/metrics", None, None).await;
+        text = String::from_utf8(m.raw.to_vec()).unwrap();
+    }
+    assert!(text.contains("msghub_search_index_pending 0"), "{text}");
+    assert!(!text.contains("msghub_search_index_bytes 0"), "{text}");
     for line in text.lines().filter(|l| !l.is_empty()) {
         let name = line
             .trim_start_matches("# HELP ")

@@ -121,13 +121,16 @@ impl Engine {
                 query.high = query.high.min(before);
             }
             let matcher = filter.text.as_deref().map(TextMatcher::new);
+            let narrowing = matcher
+                .as_ref()
+                .and_then(|m| engine.inner.store.text.narrowing(account, m.lowered()));
             let mut items = Vec::with_capacity(limit + 1);
             let mut snapshot = None;
             let mut top = u16::try_from(query.high.saturating_sub(1) >> 16).unwrap_or(u16::MAX);
             while !query.is_empty() && items.len() <= limit {
                 // Copy out one chunk's candidates and read flags, then let go of the index
                 // before touching the disk, so the writer is never held up by a reader.
-                let (candidates, read, next) = {
+                let (mut candidates, read, next) = {
                     let index = inbox.read();
                     let Some(chunk) = index.next_chunk(top) else {
                         break;
@@ -135,6 +138,9 @@ impl Engine {
                     let read = index.read_chunk(reader, chunk).cloned().unwrap_or_default();
                     (index.candidates(&query, chunk), read, chunk.checked_sub(1))
                 };
+                if let Some(narrowing) = &narrowing {
+                    narrowing.apply(&mut candidates);
+                }
                 if snapshot.is_none() {
                     snapshot = Some(engine.inner.store.snapshot()?);
                 }

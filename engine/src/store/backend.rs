@@ -57,6 +57,15 @@ pub(crate) trait ReadTx: Send {
         candidates: &RoaringBitmap,
         matcher: &TextMatcher,
     ) -> Result<RoaringBitmap, Error>;
+    /// Calls `visit` with the title and body of each stored message of `account` whose
+    /// sequence number is in `from..to`, lowest first (what the text index is built from).
+    fn texts(
+        &self,
+        account: AccountId,
+        from: u32,
+        to: u32,
+        visit: &mut dyn FnMut(u32, &str, Option<&str>),
+    ) -> Result<(), Error>;
     /// A delivery, if it is still stored.
     fn delivery(&self, id: u64) -> Result<Option<DeliveryRecord>, Error>;
     /// The deliveries of a message, by id.

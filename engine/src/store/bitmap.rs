@@ -67,6 +67,15 @@ impl ChunkedBitmap {
         self.chunks.values().flat_map(|b| b.iter())
     }
 
+    /// The members as one roaring bitmap.
+    pub(crate) fn to_bitmap(&self) -> RoaringBitmap {
+        let mut all = RoaringBitmap::new();
+        for chunk in self.chunks.values() {
+            all |= chunk;
+        }
+        all
+    }
+
     /// The chunk numbers present, highest first, no higher than `top`.
     pub(crate) fn chunks_desc(&self, top: u16) -> impl Iterator<Item = u16> + '_ {
         self.chunks.range(..=top).rev().map(|(&c, _)| c)

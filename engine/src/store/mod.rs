@@ -16,6 +16,7 @@ pub(crate) mod recovery;
 mod redb_backend;
 pub(crate) mod snapshot;
 mod state;
+pub(crate) mod text;
 pub(crate) mod writer;
 
 use std::collections::HashMap;
@@ -57,6 +58,8 @@ pub(crate) struct Store {
     pub(crate) retry: RetrySchedule,
     /// Whether the writer's last group failed to commit (a full disk, an I/O error).
     pub(crate) commit_failing: AtomicBool,
+    /// Which messages may contain a search text, built behind the writer.
+    pub(crate) text: text::TextIndexes,
 }
 
 impl Store {
@@ -81,6 +84,12 @@ impl Store {
     ) -> Result<Store, Error> {
         let mut loading = Loading::default();
         let next_delivery = backend.load(&mut loading)?;
+        let text = text::TextIndexes::opened(
+            loading
+                .indexes
+                .iter()
+                .map(|(&account, index)| (account, index.next_seq)),
+        );
         let state = loading.finish();
         Ok(Store {
             backend,
@@ -90,6 +99,7 @@ impl Store {
             next_delivery: AtomicU64::new(next_delivery),
             retry,
             commit_failing: AtomicBool::new(false),
+            text,
         })
     }
 
@@ -134,6 +144,10 @@ impl Store {
             (candidates, index.next_seq)
         };
         let matcher = TextMatcher::new(text);
+        let mut candidates = candidates;
+        if let Some(narrowing) = self.text.narrowing(account, matcher.lowered()) {
+            narrowing.apply(&mut candidates);
+        }
         let matched = self.snapshot()?.matching(account, &candidates, &matcher)?;
         Ok(Some(writer::Searched { matched, upto }))
     }

@@ -65,7 +65,17 @@ pub(crate) struct MessageText<'a> {
     body: Option<&'a str>,
 }
 
-impl MessageText<'_> {
+impl<'a> MessageText<'a> {
+    /// The message's title.
+    pub(crate) fn title(&self) -> &'a str {
+        self.title
+    }
+
+    /// The message's body, if it has one.
+    pub(crate) fn body(&self) -> Option<&'a str> {
+        self.body
+    }
+
     /// Whether the title or the body contains the search text.
     pub(crate) fn matches(&self, matcher: &crate::filter::TextMatcher) -> bool {
         matcher.matches(self.title) || self.body.is_some_and(|b| matcher.matches(b))

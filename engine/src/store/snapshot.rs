@@ -47,6 +47,18 @@ impl Snapshot<'_> {
         self.0.newest(account, candidates, matcher, wanted)
     }
 
+    /// Calls `visit` with the title and body of each stored message of `account` in
+    /// `from..to`, lowest first.
+    pub(crate) fn texts(
+        &self,
+        account: AccountId,
+        from: u32,
+        to: u32,
+        visit: &mut dyn FnMut(u32, &str, Option<&str>),
+    ) -> Result<(), Error> {
+        self.0.texts(account, from, to, visit)
+    }
+
     /// The messages of `account` among `candidates` whose title or body contains the
     /// matcher's text.
     pub(crate) fn matching(

@@ -153,6 +153,8 @@ pub(crate) enum Effect {
     /// A user removed: its id, account and token hash.
     UserGone(UserId, u64, [u8; 32]),
     Added(AccountId, u32, Category, Severity, i64),
+    /// A new message's title and body, for the search index.
+    Text(AccountId, u32, Box<str>, Option<Box<str>>),
     Removed(AccountId, u32, Category, Severity),
     ReadChunk(AccountId, Reader, u16, RoaringBitmap),
     PurgeChunk(AccountId, u16, RoaringBitmap),
@@ -368,6 +370,7 @@ fn install(store: &Store, effects: Vec<Effect>) {
     let mut state = store.state.write();
     let mut queue = store.queue.lock();
     let mut woke = false;
+    let mut stored = false;
     for effect in effects {
         match effect {
             Effect::AccountRecord(id, record) => {
@@ -415,6 +418,10 @@ fn install(store: &Store, effects: Vec<Effect>) {
                     inbox.write().add(seq, category, severity, created);
                 }
             }
+            Effect::Text(account, seq, title, body) => {
+                store.text.feed(account, seq, title, body);
+                stored = true;
+            }
             Effect::Removed(account, seq, category, severity) => {
                 if let Some(inbox) = state.inboxes.get(&account) {
                     inbox.write().remove(seq, category, severity);
@@ -436,5 +443,8 @@ fn install(store: &Store, effects: Vec<Effect>) {
     drop(state);
     if woke {
         store.wake.notify_one();
+    }
+    if stored {
+        store.text.wake();
     }
 }

@@ -115,6 +115,13 @@ async fn metrics(State(app): State<AppState>) -> Response {
     app.metrics()
         .pending_purge
         .set(i64::try_from(app.engine().pending_purge()).unwrap_or(i64::MAX));
+    let search = app.engine().search_index();
+    app.metrics()
+        .search_index_pending
+        .set(i64::try_from(search.pending).unwrap_or(i64::MAX));
+    app.metrics()
+        .search_index_bytes
+        .set(i64::try_from(search.bytes).unwrap_or(i64::MAX));
     app.metrics()
         .outbox_depth
         .set(i64::try_from(app.engine().outbox_depth()).unwrap_or(i64::MAX));

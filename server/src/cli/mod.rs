@@ -81,7 +81,7 @@ MSGHUB_MAX_CHANNELS_PER_ACCOUNT (default 1000), MSGHUB_MAX_CONTACTS_PER_ACCOUNT 
 MSGHUB_DELIVERY_CONCURRENCY (default 64), MSGHUB_DELIVERY_PER_ACCOUNT (default 16), \
 MSGHUB_DELIVERY_PER_TARGET (default 8), MSGHUB_PLUGIN_MEMORY_MIB (default 16), \
 MSGHUB_PLUGIN_DEADLINE_MS (default 10000), MSGHUB_PLUGIN_LIMITS (per plugin, e.g. \
-gotify.memory-mib=64,gotify.deadline-ms=30000).\n\
+gotify.memory-mib=64,gotify.deadline-ms=30000), MSGHUB_SEARCH_INDEX_MIB (default 256).\n\
 With no configuration the server listens on 127.0.0.1:8080, keeps its data in ./msghub-data \
 and prints a generated operator token once."
 )]
@@ -90,7 +90,8 @@ pub struct ServeArgs {
     /// smtp_url, mail_from, mail_plugins, retry_schedule, secret_key, secret_key_file, log,
     /// log_format, body_limit, max_connections, header_timeout, body_timeout, shutdown_grace,
     /// smtp_allow_plaintext_auth, max_users_per_account, max_channels_per_account,
-    /// max_contacts_per_account, plugin_memory_mib, plugin_deadline_ms, plugin_limits.
+    /// max_contacts_per_account, plugin_memory_mib, plugin_deadline_ms, plugin_limits,
+    /// search_index_mib.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// The address to serve on [default: 127.0.0.1:8080].

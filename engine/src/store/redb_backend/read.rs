@@ -2,6 +2,7 @@
 //! text is matched on the stored bytes, borrowed, without decoding whole messages.
 
 use std::cell::OnceCell;
+use std::ops::Bound;
 
 use redb::{ReadOnlyTable, ReadTransaction, ReadableTable};
 use roaring::RoaringBitmap;
@@ -82,6 +83,24 @@ impl ReadTx for RedbRead {
         Ok(matched)
     }
 
+    fn texts(
+        &self,
+        account: AccountId,
+        from: u32,
+        to: u32,
+        visit: &mut dyn FnMut(u32, &str, Option<&str>),
+    ) -> Result<(), Error> {
+        if from >= to {
+            return Ok(());
+        }
+        for row in self.messages()?.range((account.0, from)..(account.0, to))? {
+            let (key, bytes) = row?;
+            let text = decode_text(bytes.value())?;
+            visit(key.value().1, text.title(), text.body());
+        }
+        Ok(())
+    }
+
     fn delivery(&self, id: u64) -> Result<Option<DeliveryRecord>, Error> {
         let table = self.txn.open_table(DELIVERIES)?;
         match table.get(id)? {
@@ -151,8 +170,10 @@ impl ReadTx for RedbRead {
 }
 
 /// Calls `hit` with each message among `candidates` whose title or body contains the
-/// matcher's text, newest first, until it answers false. Dense candidates are read with
-/// one backwards range scan (each B-tree leaf once); sparse ones with point lookups.
+/// matcher's text, newest first, until it answers false. Each chunk of 65,536 sequence
+/// numbers is read on its own: where its candidates are dense, with one backwards range
+/// scan (each B-tree leaf once); where they are sparse (as the search index leaves them),
+/// with point lookups.
 fn scan_text(
     table: &impl ReadableTable<(u64, u32), &'static [u8]>,
     account: AccountId,
@@ -160,30 +181,44 @@ fn scan_text(
     matcher: &TextMatcher,
     mut hit: impl FnMut(u32, &[u8]) -> Result<bool, Error>,
 ) -> Result<(), Error> {
-    let (Some(low), Some(high)) = (candidates.min(), candidates.max()) else {
-        return Ok(());
-    };
-    if candidates.len() * 4 < u64::from(high - low) + 1 {
-        for seq in candidates.iter().rev() {
-            let Some(bytes) = table.get((account.0, seq))? else {
-                continue;
-            };
-            let bytes = bytes.value();
-            if decode_text(bytes)?.matches(matcher) && !hit(seq, bytes)? {
-                break;
+    let mut top = candidates.max();
+    while let Some(t) = top {
+        // The candidates of the chunk holding `t`, then the highest one below it.
+        let start = t & !0xFFFF;
+        let mut part = candidates.clone();
+        part.remove_range(..start);
+        part.remove_range((Bound::Excluded(t), Bound::Unbounded));
+        top = match start.checked_sub(1).map(|below| candidates.rank(below)) {
+            Some(rank) if rank > 0 => u32::try_from(rank - 1)
+                .ok()
+                .and_then(|n| candidates.select(n)),
+            _ => None,
+        };
+        let (Some(low), Some(high)) = (part.min(), part.max()) else {
+            continue;
+        };
+        if part.len() * 4 < u64::from(high - low) + 1 {
+            for seq in part.iter().rev() {
+                let Some(bytes) = table.get((account.0, seq))? else {
+                    continue;
+                };
+                let bytes = bytes.value();
+                if decode_text(bytes)?.matches(matcher) && !hit(seq, bytes)? {
+                    return Ok(());
+                }
             }
-        }
-        return Ok(());
-    }
-    for row in table.range((account.0, low)..=(account.0, high))?.rev() {
-        let (key, bytes) = row?;
-        let seq = key.value().1;
-        if !candidates.contains(seq) {
             continue;
         }
-        let bytes = bytes.value();
-        if decode_text(bytes)?.matches(matcher) && !hit(seq, bytes)? {
-            break;
+        for row in table.range((account.0, low)..=(account.0, high))?.rev() {
+            let (key, bytes) = row?;
+            let seq = key.value().1;
+            if !part.contains(seq) {
+                continue;
+            }
+            let bytes = bytes.value();
+            if decode_text(bytes)?.matches(matcher) && !hit(seq, bytes)? {
+                return Ok(());
+            }
         }
     }
     Ok(())

@@ -92,6 +92,12 @@ impl Tx<'_> {
             record.severity,
             record.created,
         ));
+        self.effect(Effect::Text(
+            account,
+            seq,
+            record.title.as_str().into(),
+            record.body.as_deref().map(Into::into),
+        ));
         Ok(())
     }
 
