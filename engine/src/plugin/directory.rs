@@ -73,9 +73,9 @@ enum Act {
 
 impl PluginDir {
     /// Takes note of the `*.wasm` files of `dir` as they are now, as loaded. Call it just
-    /// before the registry loads the directory ([`PluginRegistryBuilder::dir`](crate::plugin::PluginRegistryBuilder::dir)
-    /// (super::PluginRegistryBuilder::dir)): a file changed in between is loaded again at
-    /// the next look, never missed.
+    /// before the registry loads the directory
+    /// ([`PluginRegistryBuilder::dir`](crate::plugin::PluginRegistryBuilder::dir)): a file
+    /// changed in between is loaded again at the next look, never missed.
     pub fn new(dir: impl Into<PathBuf>) -> Result<PluginDir, RegistryError> {
         let dir = dir.into();
         let now = list(&dir)?;
