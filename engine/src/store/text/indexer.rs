@@ -20,8 +20,8 @@ const BATCH_MESSAGES: u32 = 1024;
 const BACKFILL_MESSAGES: u32 = 256;
 /// A batch also ends once it has read this much text.
 const BATCH_BYTES: usize = 1 << 20;
-/// How long the indexer sleeps when it has nothing to do and nobody wakes it; it then
-/// looks whether deleted messages should be dropped from the index.
+/// How often the indexer looks at every account's newest message (in case the writer could
+/// not hand a text over) and whether deleted messages should be dropped from an index.
 const IDLE: Duration = Duration::from_secs(5);
 /// An account's index is compacted once it names this many more messages than twice the
 /// live ones.
