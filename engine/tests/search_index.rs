@@ -39,6 +39,15 @@ fn text_of(i: usize) -> (String, String) {
     }
 }
 
+async fn new_account(engine: &Engine, name: &str) -> AccountId {
+    engine
+        .create_account(&Principal::Operator, name)
+        .await
+        .expect("account")
+        .account
+        .id
+}
+
 async fn publish_all(engine: &Engine, account: AccountId, range: std::ops::Range<usize>) {
     for i in range {
         let (title, body) = text_of(i);
@@ -130,12 +139,7 @@ async fn answers_are_the_same_before_and_after_the_index_catches_up_and_after_a_
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("hub.redb");
     let engine = Engine::builder().path(&path).build().await.unwrap();
-    let account = engine
-        .create_account(&Principal::Operator, "acme")
-        .await
-        .unwrap()
-        .account
-        .id;
+    let account = new_account(&engine, "acme").await;
     publish_all(&engine, account, 0..3000).await;
     // Whatever the indexer has reached by now.
     check_every_needle(&engine, account, "while indexing").await;
@@ -193,18 +197,8 @@ async fn answers_are_the_same_before_and_after_the_index_catches_up_and_after_a_
 #[tokio::test]
 async fn each_account_has_its_own_index() {
     let engine = Engine::builder().in_memory().build().await.unwrap();
-    let a = engine
-        .create_account(&Principal::Operator, "a")
-        .await
-        .unwrap()
-        .account
-        .id;
-    let b = engine
-        .create_account(&Principal::Operator, "b")
-        .await
-        .unwrap()
-        .account
-        .id;
+    let a = new_account(&engine, "a").await;
+    let b = new_account(&engine, "b").await;
     publish_all(&engine, a, 0..200).await;
     engine
         .publish(
@@ -236,12 +230,7 @@ async fn a_message_with_too_many_grams_and_an_index_without_budget_still_answer(
             .build()
             .await
             .unwrap();
-        let account = engine
-            .create_account(&Principal::Operator, "acme")
-            .await
-            .unwrap()
-            .account
-            .id;
+        let account = new_account(&engine, "acme").await;
         publish_all(&engine, account, 0..300).await;
         engine
             .publish(
