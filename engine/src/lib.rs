@@ -119,6 +119,7 @@ pub use filter::{
     parse_time,
 };
 pub use ids::{AccountId, ChannelId, ContactId, DeliveryId, MessageId, UserId};
+pub use inbox::live::{Event, EventKind, Events};
 pub use inbox::{CategoryCount, Counts};
 pub use limits::{
     AccountLimits, DEFAULT_MAX_CHANNELS_PER_ACCOUNT, DEFAULT_MAX_CONTACTS_PER_ACCOUNT,

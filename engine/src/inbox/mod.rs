@@ -6,6 +6,7 @@
 //! the same however large the inbox is.
 
 pub(crate) mod commands;
+pub mod live;
 
 use std::collections::BTreeMap;
 

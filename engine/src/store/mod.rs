@@ -10,6 +10,7 @@
 pub(crate) mod backend;
 mod bitmap;
 pub(crate) mod index;
+pub(crate) mod live;
 pub(crate) mod queue;
 pub(crate) mod records;
 pub(crate) mod recovery;
@@ -60,6 +61,8 @@ pub(crate) struct Store {
     pub(crate) commit_failing: AtomicBool,
     /// Which messages may contain a search text, built behind the writer.
     pub(crate) text: text::TextIndexes,
+    /// The recent changes of watched accounts, for live event streams.
+    pub(crate) live: live::LiveFeeds,
 }
 
 impl Store {
@@ -100,6 +103,7 @@ impl Store {
             retry,
             commit_failing: AtomicBool::new(false),
             text,
+            live: live::LiveFeeds::default(),
         })
     }
 

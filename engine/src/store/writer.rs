@@ -24,6 +24,7 @@ use tokio::sync::oneshot;
 pub(crate) use self::messages::{Searched, Target};
 use super::backend::WriteTx;
 use super::index::AccountIndex;
+use super::live::{self, Change};
 use super::records::{AccountRecord, ChannelRecord, ContactRecord, TokenOwner, UserRecord};
 use super::{Store, Subscribed};
 use crate::Clock;
@@ -371,7 +372,11 @@ fn install(store: &Store, effects: Vec<Effect>) {
     let mut queue = store.queue.lock();
     let mut woke = false;
     let mut stored = false;
+    let mut live = store.live.any().then(LiveChanges::default);
     for effect in effects {
+        if let Some(live) = &mut live {
+            live.note(&effect);
+        }
         match effect {
             Effect::AccountRecord(id, record) => {
                 state.accounts.insert(id, record);
@@ -446,5 +451,60 @@ fn install(store: &Store, effects: Vec<Effect>) {
     }
     if stored {
         store.text.wake();
+    }
+    if let Some(live) = live {
+        store.live.record(live.finish());
+    }
+}
+
+/// What a group changed in the inboxes, gathered for the live feeds while its effects are
+/// installed: the feeds get it once the state shows it.
+#[derive(Default)]
+struct LiveChanges {
+    changes: HashMap<AccountId, Vec<Change>>,
+    removed: HashMap<AccountId, Vec<(u32, Category)>>,
+}
+
+impl LiveChanges {
+    fn note(&mut self, effect: &Effect) {
+        match effect {
+            Effect::Added(account, seq, category, ..) => self
+                .changes
+                .entry(*account)
+                .or_default()
+                .push(Change::Added(*seq, *category)),
+            Effect::Removed(account, seq, category, _) => {
+                self.removed
+                    .entry(*account)
+                    .or_default()
+                    .push((*seq, *category));
+            }
+            Effect::ReadChunk(account, reader, ..) => {
+                let changes = self.changes.entry(*account).or_default();
+                let read = Change::Read(*reader);
+                if !changes
+                    .iter()
+                    .any(|c| matches!(c, Change::Read(r) if r == reader))
+                {
+                    changes.push(read);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn finish(mut self) -> HashMap<AccountId, Vec<Change>> {
+        for (account, removed) in self.removed {
+            let change = if removed.len() > live::MAX_LISTED {
+                let mut categories: Vec<Category> = removed.iter().map(|&(_, c)| c).collect();
+                categories.sort_unstable_by_key(|c| c.index());
+                categories.dedup();
+                Change::ManyRemoved(categories)
+            } else {
+                Change::Removed(removed)
+            };
+            self.changes.entry(account).or_default().push(change);
+        }
+        self.changes
     }
 }
