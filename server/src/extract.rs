@@ -310,22 +310,26 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = match parts.headers.get(AUTHORIZATION) {
-            None => "",
-            Some(value) => {
-                let value = value.to_str().unwrap_or_default();
-                match value.split_once(' ') {
-                    Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
-                    _ => {
-                        return Err(msghub::Error::Unauthenticated(
-                            "the Authorization header must be 'Bearer <token>'".into(),
-                        )
-                        .into());
-                    }
-                }
-            }
-        };
+        let token = bearer_token(&parts.headers)?;
         Ok(Caller(state.engine().authenticate(token)?))
+    }
+}
+
+/// The token of `Authorization: Bearer <token>`; empty when there is no such header (which
+/// authenticates as nobody).
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Result<&str, ApiError> {
+    match headers.get(AUTHORIZATION) {
+        None => Ok(""),
+        Some(value) => {
+            let value = value.to_str().unwrap_or_default();
+            match value.split_once(' ') {
+                Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Ok(token.trim()),
+                _ => Err(msghub::Error::Unauthenticated(
+                    "the Authorization header must be 'Bearer <token>'".into(),
+                )
+                .into()),
+            }
+        }
     }
 }
 

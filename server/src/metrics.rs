@@ -293,6 +293,8 @@ pub struct Metrics {
     pub search_index_pending: Gauge,
     /// About how much memory the search index holds.
     pub search_index_bytes: Gauge,
+    /// Live event streams open.
+    pub event_streams: Gauge,
     /// Delivery attempts by plugin and outcome (`delivered`, `retryable`, `rate_limited`,
     /// `permanent`).
     pub deliveries: CounterVec<2>,
@@ -381,6 +383,10 @@ impl Metrics {
                 "msghub_search_index_bytes",
                 "About how much memory the search index holds.",
             ),
+            event_streams: Gauge::new(
+                "msghub_event_streams",
+                "Live event streams open (GET /v1/accounts/{account}/events).",
+            ),
             deliveries: CounterVec::new(
                 "msghub_deliveries_total",
                 "Delivery attempts, by plugin and outcome (delivered, retryable, rate_limited, permanent).",
@@ -433,6 +439,7 @@ impl Metrics {
         self.pending_purge.render(&mut out);
         self.search_index_pending.render(&mut out);
         self.search_index_bytes.render(&mut out);
+        self.event_streams.render(&mut out);
         self.deliveries.render(&mut out);
         self.plugin_duration.render(&mut out);
         self.outbox_depth.render(&mut out);

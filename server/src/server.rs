@@ -140,6 +140,7 @@ pub async fn start(
         metrics,
         config.body_limit,
         config.body_timeout,
+        config.max_connections,
     );
     let app = crate::api::router(state.clone());
     let listener = TcpListener::bind(config.listen)

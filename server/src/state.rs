@@ -23,6 +23,12 @@ struct Inner {
     body_limit: usize,
     body_timeout: Duration,
     stopping: AtomicBool,
+    /// Turns true when shutdown begins: live event streams end then.
+    stop: tokio::sync::watch::Sender<bool>,
+    /// The tickets that open live event streams from a browser.
+    tickets: crate::api::events::Tickets,
+    /// The most live event streams one account may hold open.
+    streams_per_account: usize,
 }
 
 impl AppState {
@@ -34,6 +40,7 @@ impl AppState {
         metrics: Arc<Metrics>,
         body_limit: usize,
         body_timeout: Duration,
+        max_connections: usize,
     ) -> AppState {
         AppState {
             inner: Arc::new(Inner {
@@ -44,6 +51,9 @@ impl AppState {
                 body_limit,
                 body_timeout,
                 stopping: AtomicBool::new(false),
+                stop: tokio::sync::watch::Sender::new(false),
+                tickets: crate::api::events::Tickets::default(),
+                streams_per_account: (max_connections / 4).max(1),
             }),
         }
     }
@@ -86,5 +96,25 @@ impl AppState {
     /// Marks the start of shutdown.
     pub fn begin_stopping(&self) {
         self.inner.stopping.store(true, Ordering::Relaxed);
+        self.inner.stop.send_replace(true);
+    }
+
+    /// Resolves once shutdown has begun.
+    pub fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut stop = self.inner.stop.subscribe();
+        async move {
+            let _ = stop.wait_for(|stopping| *stopping).await;
+        }
+    }
+
+    /// The tickets that open live event streams.
+    pub fn tickets(&self) -> &crate::api::events::Tickets {
+        &self.inner.tickets
+    }
+
+    /// The most live event streams one account may hold open: a quarter of the server's
+    /// connections, so that one account cannot take them all.
+    pub fn streams_per_account(&self) -> usize {
+        self.inner.streams_per_account
     }
 }

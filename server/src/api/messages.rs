@@ -592,23 +592,29 @@ async fn counts(
 ) -> Result<Json<CountsView>, ApiError> {
     let account = account_id(&account)?;
     let counts = app.engine().counts(&caller, account)?;
-    Ok(Json(CountsView {
-        total: counts.total,
-        unread: counts.unread,
-        by_category: counts
-            .by_category
-            .into_iter()
-            .map(|(c, n)| {
-                (
-                    Category::from(c),
-                    CategoryCountView {
-                        total: n.total,
-                        unread: n.unread,
-                    },
-                )
-            })
-            .collect(),
-    }))
+    Ok(Json(CountsView::from(counts)))
+}
+
+impl From<msghub::Counts> for CountsView {
+    fn from(counts: msghub::Counts) -> Self {
+        CountsView {
+            total: counts.total,
+            unread: counts.unread,
+            by_category: counts
+                .by_category
+                .into_iter()
+                .map(|(c, n)| {
+                    (
+                        Category::from(c),
+                        CategoryCountView {
+                            total: n.total,
+                            unread: n.unread,
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
 }
 
 /// Marks messages read for the caller only.

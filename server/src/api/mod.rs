@@ -20,6 +20,7 @@ pub mod body_deadline;
 pub mod browser_policy;
 pub mod channels;
 pub mod contract;
+pub mod events;
 pub mod messages;
 pub mod ops;
 pub mod plugins;
@@ -109,6 +110,7 @@ fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(accounts::router())
         .merge(messages::router())
+        .merge(events::router())
         .merge(channels::router())
         .merge(subscriptions::router())
         .merge(plugins::router())

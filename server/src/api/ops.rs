@@ -123,6 +123,9 @@ async fn metrics(State(app): State<AppState>) -> Response {
         .search_index_bytes
         .set(i64::try_from(search.bytes).unwrap_or(i64::MAX));
     app.metrics()
+        .event_streams
+        .set(i64::try_from(app.engine().event_streams()).unwrap_or(i64::MAX));
+    app.metrics()
         .outbox_depth
         .set(i64::try_from(app.engine().outbox_depth()).unwrap_or(i64::MAX));
     (
