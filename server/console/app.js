@@ -1,7 +1,8 @@
 // The console's shell: the session (account id and token, kept in sessionStorage), the
 // sign-in page, the hash router that picks a page, the shared unread counts behind the
-// badges, and the language switch. Pages live in their own modules and get a context:
-// { api, counts, navigate, refreshCounts, onCounts }.
+// badges (kept current by the live event stream), and the language switch. Pages live in
+// their own modules and get a context: { api, counts, navigate, refreshCounts, onCounts,
+// onLive }.
 
 import { Api } from "/console/api.js";
 import { field, h, replace } from "/console/dom.js";
@@ -10,6 +11,7 @@ import { LANGUAGES, language, setLanguage, t } from "/console/i18n.js";
 import { renderChannels } from "/console/channels.js";
 import { renderContacts } from "/console/contacts.js";
 import { renderInbox, renderMessage } from "/console/inbox.js";
+import { Live } from "/console/live.js";
 import { renderSubscriptions } from "/console/subscriptions.js";
 
 const SESSION_KEY = "msghub.session";
@@ -21,6 +23,8 @@ let api = session ? new Api(session, signedOutByServer) : null;
 let counts = null;
 const countListeners = new Set();
 let renderedOnce = false;
+let live = null;
+startLive();
 
 function loadSession() {
   try {
@@ -37,10 +41,27 @@ function signIn(newSession) {
   localStorage.setItem(LAST_ACCOUNT_KEY, session.account);
   api = new Api(session, signedOutByServer);
   counts = null;
+  startLive();
+}
+
+// The live stream of the signed-in account: its counts update the badges at once.
+function startLive() {
+  live?.stop();
+  live = null;
+  if (!api) return;
+  live = new Live(api, { onCounts: setCounts, onSignedOut: signedOutByServer });
+  live.start();
+}
+
+function setCounts(fresh) {
+  counts = fresh;
+  for (const listener of countListeners) listener(counts);
 }
 
 function signOut(message) {
   sessionStorage.removeItem(SESSION_KEY);
+  live?.stop();
+  live = null;
   session = null;
   api = null;
   counts = null;
@@ -57,8 +78,7 @@ function signedOutByServer() {
 // Unread counts, shared by the badges of the inbox tabs and of the navigation.
 async function refreshCounts() {
   if (!api) return null;
-  counts = await api.get(api.accountPath("/counts"));
-  for (const listener of countListeners) listener(counts);
+  setCounts(await api.get(api.accountPath("/counts")));
   return counts;
 }
 
@@ -80,6 +100,9 @@ function context() {
     navigate,
     refreshCounts,
     onCounts,
+    // Listens to new and deleted messages and resets of the live stream; returns the
+    // function that stops listening.
+    onLive: (listener) => live?.listen(listener) ?? (() => {}),
   };
 }
 
@@ -280,9 +303,10 @@ function renderSignIn(container) {
   (account.value ? token : account).focus();
 }
 
-// New notices arrive while the console is open: refresh the badges now and then.
+// While the live stream is down (a proxy that buffers, a server restarting), the badges are
+// refreshed now and then instead.
 setInterval(() => {
-  if (session && document.visibilityState === "visible") refreshCounts().catch(() => {});
+  if (session && !live?.connected && document.visibilityState === "visible") refreshCounts().catch(() => {});
 }, 30000);
 
 setupLanguagePicker();

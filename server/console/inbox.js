@@ -67,6 +67,8 @@ export async function renderInbox(container, ctx, query) {
   const api = ctx.api;
   const messagesPath = api.accountPath("/messages");
   const state = { items: [], cursor: null, selected: new Set(), loadSeq: 0, loading: false, busy: false };
+  // Messages that arrived through the live stream while the page was open.
+  const fresh = new Set();
 
   const summary = h("p", { class: "page-lead", id: "inbox-summary" });
   const tabs = h("div", { class: "tabs", role: "tablist", "aria-label": t("categories.label") });
@@ -224,10 +226,47 @@ export async function renderInbox(container, ctx, query) {
     }
     renderCounts(counts);
   });
+  // New messages that match the filters appear at the top; deleted ones go away.
+  const stopLive = ctx.onLive(({ type, data }) => {
+    if (!container.isConnected) {
+      stopLive();
+      return;
+    }
+    if (type === "message") arrived(data);
+    else if (type === "deleted") removed(new Set(data.ids));
+    else if (type === "reset") reload();
+  });
   renderTabs();
   renderRows();
   ctx.refreshCounts().catch(announceError);
   await load(true);
+
+  function matches(message) {
+    if (filters.category !== "all" && message.category !== filters.category) return false;
+    if (filters.status === "read" && !message.read) return false;
+    if (filters.status === "unread" && message.read) return false;
+    if (filters.severity && message.severity !== filters.severity) return false;
+    if (filters.q) {
+      const q = filters.q.toLowerCase();
+      const text = `${message.title}\n${message.body ?? ""}`.toLowerCase();
+      if (!text.includes(q)) return false;
+    }
+    return true;
+  }
+
+  function arrived(message) {
+    if (state.loading || !matches(message) || state.items.some((m) => m.id === message.id)) return;
+    state.items.unshift(message);
+    fresh.add(message.id);
+    renderRows();
+  }
+
+  function removed(ids) {
+    const before = state.items.length;
+    state.items = state.items.filter((m) => !ids.has(m.id));
+    for (const id of ids) state.selected.delete(id);
+    if (state.items.length !== before) renderRows();
+  }
 
   function renderTabs() {
     for (const [category, button] of tabButtons) {
@@ -293,7 +332,7 @@ export async function renderInbox(container, ctx, query) {
     const meta = [message.subtype, message.resource].filter(Boolean).join(" · ");
     const tr = h(
       "tr",
-      { class: message.read ? "read" : "unread", dataset: { id: message.id } },
+      { class: `${message.read ? "read" : "unread"}${fresh.has(message.id) ? " arrived" : ""}`, dataset: { id: message.id } },
       h("td", { class: "col-select" }, checkbox),
       h(
         "td",

@@ -269,3 +269,90 @@ async fn inbox_shows_badges_marks_all_read_under_a_filter_and_deletes_a_selectio
 
     browser.client.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_open_inbox_shows_new_and_deleted_messages_without_a_reload() {
+    let browser = Browser::start().await;
+    let server = Server::start(&[]).await;
+    let seeded = seed(&server).await;
+    let b = &browser;
+    b.sign_in(&server, &seeded).await;
+    let unread_of = |category: &str| {
+        format!("return document.getElementById('tab-{category}').dataset.unread ?? null")
+    };
+    b.until("every message listed", &rows("rows.length"), json!(8))
+        .await;
+    b.until("the All badge", &unread_of("all"), json!("7"))
+        .await;
+    b.until(
+        "the live stream",
+        "return document.documentElement.dataset.live ?? null",
+        json!("on"),
+    )
+    .await;
+    // A mark on the page: a reload would lose it.
+    b.js("window.stillTheSamePage = true; return null", vec![])
+        .await;
+
+    let published = server
+        .expect(
+            StatusCode::CREATED,
+            Method::POST,
+            &format!("/v1/accounts/{}/messages", seeded.account),
+            ADMIN_TOKEN,
+            Some(json!({"category": "security", "severity": "critical",
+                        "title": "Key leaked in a public repository"})),
+        )
+        .await;
+    let id = published["id"].as_str().unwrap().to_owned();
+    b.until("the new row on top", &rows("rows[0]"), json!(id))
+        .await;
+    b.until("the All badge counts it", &unread_of("all"), json!("8"))
+        .await;
+    b.until(
+        "the security badge counts it",
+        &unread_of("security"),
+        json!("3"),
+    )
+    .await;
+    b.until(
+        "the navigation badge counts it",
+        "return document.getElementById('nav-unread')?.textContent ?? null",
+        json!("8"),
+    )
+    .await;
+    assert_eq!(
+        b.js(
+            "return document.querySelector('tbody tr').classList.contains('arrived')",
+            vec![]
+        )
+        .await,
+        json!(true),
+        "the new row is marked as arrived"
+    );
+
+    // Deleted elsewhere: the row goes, the badge follows.
+    server
+        .expect(
+            StatusCode::NO_CONTENT,
+            Method::DELETE,
+            &format!("/v1/accounts/{}/messages/{id}", seeded.account),
+            &seeded.root_token,
+            None,
+        )
+        .await;
+    b.until(
+        "the row gone",
+        &rows(&format!("rows.includes('{id}') ? -1 : rows.length")),
+        json!(8),
+    )
+    .await;
+    b.until("the All badge back", &unread_of("all"), json!("7"))
+        .await;
+    assert_eq!(
+        b.js("return window.stillTheSamePage ?? false", vec![])
+            .await,
+        json!(true),
+        "the page was not reloaded"
+    );
+}
