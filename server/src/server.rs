@@ -112,6 +112,7 @@ pub async fn start(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Running, ServeError> {
     check_admin_token(config.admin_token.as_deref())?;
+    raise_open_files_limit(config.max_connections);
     let (engine_builder, token, generated, mut warnings) = prepare_storage(&config)?;
     let (plugins, loading, plugin_dir) = load_plugins(&config)?;
     let metrics = Arc::new(Metrics::new());
@@ -408,6 +409,47 @@ fn follow_plugins(mut watch: PluginWatch, loading: Loading, metrics: Arc<Metrics
         );
         release_freed_memory();
     });
+}
+
+/// Raises the soft limit of open files towards the hard one when `max_connections` (each a
+/// socket), plus room for the store and the plugins, would not fit under it: distributions
+/// start services with a soft limit of 1,024, which would refuse connections (and event
+/// streams, which stay open) long before the configured cap.
+fn raise_open_files_limit(max_connections: usize) {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let wanted = u64::try_from(max_connections)
+            .unwrap_or(u64::MAX)
+            .saturating_add(256);
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit and setrlimit read and write the struct passed; they have no
+        // other effect than on this process's limit.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 || limit.rlim_cur >= wanted {
+                return;
+            }
+            let raised = wanted.min(limit.rlim_max);
+            if raised > limit.rlim_cur {
+                limit.rlim_cur = raised;
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                    return;
+                }
+            }
+        }
+        if limit.rlim_cur < wanted {
+            tracing::warn!(
+                open_files = limit.rlim_cur,
+                max_connections,
+                "the open files limit is below MSGHUB_MAX_CONNECTIONS; raise it (ulimit -n, \
+                 LimitNOFILE=) or lower MSGHUB_MAX_CONNECTIONS"
+            );
+        }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = max_connections;
 }
 
 /// Gives the heap pages freed after loading back to the system. Compiling the plugins on a

@@ -8,6 +8,8 @@
 //! last 4,096 changes); otherwise it gets a [`EventKind::Reset`] first and should reload what
 //! it shows.
 
+use std::sync::Arc;
+
 use tokio::sync::watch;
 
 use crate::access::{Action, Principal, Reader, visible_categories};
@@ -32,8 +34,8 @@ pub struct Event {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum EventKind {
-    /// A new message the caller may see.
-    Message(crate::model::Message),
+    /// A new message the caller may see (shared by the streams that send it).
+    Message(Arc<crate::model::Message>),
     /// Messages the caller may see were deleted.
     Deleted(Vec<MessageId>),
     /// The caller's counts after the changes before this event.
@@ -211,16 +213,37 @@ impl Events {
                         // Deleted already: its removal follows.
                         continue;
                     }
-                    if snapshot.is_none() {
-                        snapshot = Some(store.snapshot()?);
-                    }
-                    let Some(snapshot) = &snapshot else { continue };
-                    if let Some(record) = snapshot.message(self.account, *seq)? {
-                        events.push(Event {
-                            id: id(),
-                            kind: EventKind::Message(to_message(self.account, *seq, record, read)),
-                        });
-                    }
+                    let shared = match self.watch.feed().shared(entry.position) {
+                        Some(shared) => shared,
+                        None => {
+                            if snapshot.is_none() {
+                                snapshot = Some(store.snapshot()?);
+                            }
+                            let Some(snapshot) = &snapshot else { continue };
+                            let Some(record) = snapshot.message(self.account, *seq)? else {
+                                continue;
+                            };
+                            let message = Arc::new(to_message(self.account, *seq, record, false));
+                            self.watch.feed().share(
+                                entry.position,
+                                message.clone(),
+                                &store.live.shared_bytes,
+                            );
+                            message
+                        }
+                    };
+                    // Shared as unread; a reader who read it already gets its own copy.
+                    let message = if read {
+                        let mut own = (*shared).clone();
+                        own.read = true;
+                        Arc::new(own)
+                    } else {
+                        shared
+                    };
+                    events.push(Event {
+                        id: id(),
+                        kind: EventKind::Message(message),
+                    });
                 }
                 Change::Removed(removed) => {
                     let ids: Vec<MessageId> = removed

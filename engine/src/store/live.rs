@@ -22,7 +22,7 @@ use tokio::sync::watch;
 
 use crate::access::Reader;
 use crate::ids::AccountId;
-use crate::model::Category;
+use crate::model::{Category, Message};
 
 /// How long a feed keeps an entry, and outlives its last stream.
 pub(crate) const WINDOW: Duration = Duration::from_secs(300);
@@ -33,6 +33,10 @@ pub(crate) const MAX_ENTRIES: usize = 4096;
 pub(crate) const MAX_LISTED: usize = 1000;
 /// How often, at most, the writer looks for feeds to drop.
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
+/// The most new messages one feed keeps ready for its streams.
+const SHARED_MESSAGES: usize = 32;
+/// The most bytes of message text the shared messages of every feed hold together.
+const SHARED_BYTES: usize = 16 << 20;
 
 /// What changed in an account's inbox, as a stream needs to know it.
 #[derive(Debug, Clone)]
@@ -75,6 +79,9 @@ pub(crate) struct Feed {
     latest: watch::Sender<u64>,
     /// Streams open on this feed.
     watchers: AtomicUsize,
+    /// The last new messages as the first stream that sent them read them, by position:
+    /// the other streams send the same without reading the store again.
+    shared: Mutex<VecDeque<(u64, Arc<Message>, usize)>>,
 }
 
 struct Log {
@@ -101,6 +108,49 @@ impl Feed {
             entries: log.entries.iter().skip(start).cloned().collect(),
             gap: position < log.floor,
             latest,
+        }
+    }
+
+    /// The new message of the entry at `position`, if a stream already read it.
+    pub(crate) fn shared(&self, position: u64) -> Option<Arc<Message>> {
+        let shared = self.shared.lock();
+        shared
+            .iter()
+            .rev()
+            .find(|(p, ..)| *p == position)
+            .map(|(_, message, _)| message.clone())
+    }
+
+    /// Keeps `message`, the new message of the entry at `position`, for the other streams,
+    /// within the feed's and every feed's bound (`held` counts the bytes of all feeds).
+    pub(crate) fn share(&self, position: u64, message: Arc<Message>, held: &AtomicUsize) {
+        let bytes = message.title.len()
+            + message.body.as_ref().map_or(0, String::len)
+            + message.subtype.as_ref().map_or(0, String::len)
+            + message.link.as_ref().map_or(0, String::len)
+            + message.resource.as_ref().map_or(0, String::len)
+            + message.dedupe_key.as_ref().map_or(0, String::len);
+        let mut shared = self.shared.lock();
+        if shared.iter().any(|(p, ..)| *p == position) {
+            return;
+        }
+        while shared.len() >= SHARED_MESSAGES
+            || (!shared.is_empty() && held.load(Ordering::Relaxed) + bytes > SHARED_BYTES)
+        {
+            if let Some((_, _, freed)) = shared.pop_front() {
+                held.fetch_sub(freed, Ordering::Relaxed);
+            }
+        }
+        if held.load(Ordering::Relaxed) + bytes > SHARED_BYTES {
+            return;
+        }
+        held.fetch_add(bytes, Ordering::Relaxed);
+        shared.push_back((position, message, bytes));
+    }
+
+    fn unshare_all(&self, held: &AtomicUsize) {
+        for (_, _, freed) in self.shared.lock().drain(..) {
+            held.fetch_sub(freed, Ordering::Relaxed);
         }
     }
 
@@ -143,6 +193,8 @@ pub(crate) struct LiveFeeds {
     /// The last position given to an entry (of any feed).
     positions: AtomicU64,
     last_sweep: Mutex<Instant>,
+    /// Bytes of message text the feeds share among their streams.
+    pub(crate) shared_bytes: AtomicUsize,
     /// Names this store's run in event ids, so that an id from before a restart is not
     /// taken for one of this run.
     pub(crate) epoch: u32,
@@ -155,6 +207,7 @@ impl Default for LiveFeeds {
             count: AtomicUsize::new(0),
             positions: AtomicU64::new(0),
             last_sweep: Mutex::new(Instant::now()),
+            shared_bytes: AtomicUsize::new(0),
             epoch: rand::random(),
         }
     }
@@ -177,6 +230,7 @@ impl LiveFeeds {
                     }),
                     latest: watch::Sender::new(now),
                     watchers: AtomicUsize::new(0),
+                    shared: Mutex::new(VecDeque::new()),
                 })
             })
             .clone();
@@ -222,12 +276,16 @@ impl LiveFeeds {
         }
         let mut feeds = self.feeds.write();
         feeds.retain(|_, feed| {
-            feed.watchers.load(Ordering::Relaxed) > 0
+            let keep = feed.watchers.load(Ordering::Relaxed) > 0
                 || feed
                     .log
                     .lock()
                     .unwatched
-                    .is_none_or(|since| now - since <= WINDOW)
+                    .is_none_or(|since| now - since <= WINDOW);
+            if !keep {
+                feed.unshare_all(&self.shared_bytes);
+            }
+            keep
         });
         self.count.store(feeds.len(), Ordering::Relaxed);
     }

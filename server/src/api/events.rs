@@ -12,9 +12,10 @@
 //! header, as everywhere): a random string valid for one stream of one account, within 60
 //! seconds, once. Only the ticket goes into the URL.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Json;
@@ -349,21 +350,53 @@ impl Stream {
     }
 }
 
+/// The last messages sent, with their JSON: every stream that sends the same message (the
+/// engine shares one per new message among its streams) sends these bytes.
+static SENT: Mutex<VecDeque<(Arc<msghub::Message>, Arc<str>)>> =
+    parking_lot::const_mutex(VecDeque::new());
+/// How many messages [`SENT`] keeps.
+const SENT_KEPT: usize = 64;
+
+fn message_json(message: Arc<msghub::Message>) -> Arc<str> {
+    if let Some((_, json)) = SENT
+        .lock()
+        .iter()
+        .rev()
+        .find(|(m, _)| Arc::ptr_eq(m, &message))
+    {
+        return json.clone();
+    }
+    let json: Arc<str> = serde_json::to_string(&MessageView::from((*message).clone()))
+        .unwrap_or_default()
+        .into();
+    let mut sent = SENT.lock();
+    if sent.len() >= SENT_KEPT {
+        sent.pop_front();
+    }
+    sent.push_back((message, json.clone()));
+    json
+}
+
 /// Appends one event in the SSE wire format (JSON on one line: serde_json escapes line
 /// breaks inside strings).
 fn write_event(out: &mut String, event: Event) {
-    let (name, data) = match event.kind {
-        EventKind::Message(message) => {
-            ("message", serde_json::to_value(MessageView::from(message)))
-        }
+    let (name, data): (&str, Result<Arc<str>, serde_json::Error>) = match event.kind {
+        EventKind::Message(message) => ("message", Ok(message_json(message))),
         EventKind::Deleted(ids) => (
             "deleted",
-            Ok(serde_json::json!({
+            serde_json::to_string(&serde_json::json!({
                 "ids": ids.iter().map(ToString::to_string).collect::<Vec<_>>()
-            })),
+            }))
+            .map(Into::into),
         ),
-        EventKind::Counts(counts) => ("counts", serde_json::to_value(CountsView::from(counts))),
-        EventKind::Reset(reason) => ("reset", Ok(serde_json::json!({ "reason": reason }))),
+        EventKind::Counts(counts) => (
+            "counts",
+            serde_json::to_string(&CountsView::from(counts)).map(Into::into),
+        ),
+        EventKind::Reset(reason) => (
+            "reset",
+            serde_json::to_string(&serde_json::json!({ "reason": reason })).map(Into::into),
+        ),
         _ => return,
     };
     let Ok(data) = data else { return };
