@@ -169,6 +169,26 @@ async fn open_stream(addr: &str, account: &str) -> tokio::io::BufReader<TcpStrea
     }
 }
 
+/// CPU time the process has used (user and system), in milliseconds.
+fn cpu_ms(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name (which is in parentheses and may hold spaces).
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    // SAFETY: sysconf only reads a constant of the system.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    (ticks(11) + ticks(12)) * 1000.0 / hz
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -226,7 +246,7 @@ async fn idle_streams(addr: &str, pid: u32, streams: usize) {
     drop(open);
 }
 
-async fn fan_out(addr: &str, listeners: usize, publishes: usize) {
+async fn fan_out(addr: &str, pid: u32, listeners: usize, publishes: usize) {
     let mut sender = connect(addr).await;
     let account = create_account(&mut sender, "fan-out").await;
     let mut tasks = tokio::task::JoinSet::new();
@@ -264,6 +284,7 @@ async fn fan_out(addr: &str, listeners: usize, publishes: usize) {
         });
     }
     ready.wait().await;
+    let cpu_before = cpu_ms(pid);
     let path = format!("/v1/accounts/{account}/messages");
     let mut sent = Vec::with_capacity(publishes);
     let mut answered = Vec::with_capacity(publishes);
@@ -274,6 +295,7 @@ async fn fan_out(addr: &str, listeners: usize, publishes: usize) {
         answered.push(Instant::now());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let cpu = cpu_ms(pid) - cpu_before;
     let mut from_publish = Vec::new();
     let mut from_answer = Vec::new();
     let mut received = 0;
@@ -303,6 +325,11 @@ async fn fan_out(addr: &str, listeners: usize, publishes: usize) {
         percentile(&from_answer, 0.5),
         percentile(&from_answer, 0.99)
     );
+    println!(
+        "  server CPU: {:.2} ms per publish ({:.1} µs per event sent)",
+        cpu / publishes as f64,
+        cpu * 1000.0 / (listeners * publishes) as f64
+    );
 }
 
 fn main() {
@@ -323,6 +350,6 @@ fn main() {
     runtime.block_on(async {
         idle_streams(&server.addr, pid, streams).await;
         tokio::time::sleep(Duration::from_secs(1)).await;
-        fan_out(&server.addr, listeners, publishes).await;
+        fan_out(&server.addr, pid, listeners, publishes).await;
     });
 }
