@@ -228,6 +228,7 @@ fn every_command_has_help() {
         vec!["messages", "list", "--help"],
         vec!["messages", "read", "--help"],
         vec!["messages", "delete", "--help"],
+        vec!["messages", "watch", "--help"],
         vec!["accounts", "create", "--help"],
         vec!["users", "create", "--help"],
         vec!["plugin", "--help"],
@@ -688,4 +689,56 @@ fn plugin_validate_reuses_the_compile_cache_and_says_each_error_once() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert_eq!(said.matches("set `url` or `mail_to`").count(), 1, "{said}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_watch_prints_live_events_and_refuses_a_bad_token() {
+    use std::io::BufRead as _;
+    let s = start().await;
+    let (account, root) = s.account("acme").await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_msghub"))
+        .args(["messages", "watch", "--json", "--account", &account])
+        .env("MSGHUB_URL", s.url())
+        .env("MSGHUB_TOKEN", &root)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines, rx) = std::sync::mpsc::channel::<Value>();
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if lines.send(serde_json::from_str(&line).unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let next = |rx: &std::sync::mpsc::Receiver<Value>| {
+        rx.recv_timeout(std::time::Duration::from_secs(20))
+            .expect("a line within 20 s")
+    };
+    let first = tokio::task::block_in_place(|| next(&rx));
+    assert_eq!(first["event"], "counts", "{first}");
+    let id = s
+        .publish(&account, "security", "watched from a terminal")
+        .await;
+    let event = tokio::task::block_in_place(|| next(&rx));
+    assert_eq!(event["event"], "message", "{event}");
+    assert_eq!(event["data"]["id"], id.as_str());
+    assert_eq!(event["data"]["title"], "watched from a terminal");
+    child.kill().unwrap();
+    let _ = child.wait();
+
+    let url = s.url();
+    let refused = tokio::task::spawn_blocking(move || {
+        msghub(&url, "nope", &["messages", "watch", "--account", &account])
+    })
+    .await
+    .unwrap();
+    assert!(!refused.status.success(), "a bad token must end the watch");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("401"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
 }

@@ -105,6 +105,128 @@ impl ApiClient {
     }
 }
 
+/// One Server-Sent Event as a stream sent it.
+#[derive(Debug, Clone)]
+pub struct ServerEvent {
+    /// Its id (`id:`), empty if it had none.
+    pub id: String,
+    /// Its name (`event:`), `message` if it had none.
+    pub name: String,
+    /// Its data (`data:` lines joined by line breaks).
+    pub data: String,
+}
+
+impl ApiClient {
+    /// Opens a Server-Sent Events stream at `path` (sending `Last-Event-ID` when given) and
+    /// calls `on_event` for each event until the stream ends (`Ok`), breaks (`Err`), or
+    /// `on_event` returns false. An error answer becomes `Err` with its message.
+    pub async fn stream(
+        &self,
+        path: &str,
+        last_event_id: Option<&str>,
+        mut on_event: impl FnMut(ServerEvent) -> bool,
+    ) -> Result<(), StreamError> {
+        let uri = format!("{}{path}", self.base);
+        let mut request = Request::builder()
+            .method(Method::GET)
+            .uri(&uri)
+            .header("accept", "text/event-stream");
+        if let Some(token) = &self.token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id);
+        }
+        let request = request
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| StreamError::Refused(format!("cannot build a request for {uri}: {e}")))?;
+        let response = self.http.request(request).await.map_err(|e| {
+            StreamError::Broken(format!(
+                "cannot reach the server at {}: {e}; is `msghub serve` running there? (set MSGHUB_URL or --url)",
+                self.base
+            ))
+        })?;
+        let status = response.status();
+        let mut body = response.into_body();
+        if !status.is_success() {
+            let bytes = body
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            return Err(StreamError::Refused(describe_error(
+                status,
+                &bytes,
+                self.token.is_none(),
+            )));
+        }
+        let mut pending: Vec<u8> = Vec::new();
+        let mut event = ServerEvent {
+            id: String::new(),
+            name: String::new(),
+            data: String::new(),
+        };
+        while let Some(frame) = body.frame().await {
+            let frame =
+                frame.map_err(|e| StreamError::Broken(format!("the stream broke off: {e}")))?;
+            let Ok(chunk) = frame.into_data() else {
+                continue;
+            };
+            pending.extend_from_slice(&chunk);
+            while let Some(end) = pending.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                let line = String::from_utf8_lossy(&line);
+                let line = line.trim_end_matches(['\r', '\n']);
+                if line.is_empty() {
+                    if !event.data.is_empty() || !event.name.is_empty() {
+                        let mut done = std::mem::replace(
+                            &mut event,
+                            ServerEvent {
+                                id: String::new(),
+                                name: String::new(),
+                                data: String::new(),
+                            },
+                        );
+                        if done.name.is_empty() {
+                            done.name = "message".into();
+                        }
+                        if !on_event(done) {
+                            return Ok(());
+                        }
+                    }
+                } else if line.starts_with(':') {
+                    // A comment: the keep-alive.
+                } else {
+                    let (field, value) = line.split_once(':').unwrap_or((line, ""));
+                    let value = value.strip_prefix(' ').unwrap_or(value);
+                    match field {
+                        "id" => event.id = value.to_owned(),
+                        "event" => event.name = value.to_owned(),
+                        "data" => {
+                            if !event.data.is_empty() {
+                                event.data.push('\n');
+                            }
+                            event.data.push_str(value);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why [`ApiClient::stream`] stopped.
+#[derive(Debug)]
+pub enum StreamError {
+    /// The server refused the stream (a bad token, no such account): trying again will not
+    /// help.
+    Refused(String),
+    /// The connection failed or broke off: trying again may.
+    Broken(String),
+}
+
 fn describe_error(status: StatusCode, body: &[u8], no_token: bool) -> String {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
     let error = parsed.as_ref().and_then(|v| v.get("error"));

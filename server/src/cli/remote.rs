@@ -130,6 +130,17 @@ pub enum MessagesCommand {
         #[arg(long)]
         cursor: Option<String>,
     },
+    /// Watch the inbox: print each new message, each deletion and the caller's counts as
+    /// they happen (a live event stream), until Ctrl-C. Reconnects by itself, missing
+    /// nothing within five minutes.
+    Watch {
+        /// Where the server is and who is asking.
+        #[command(flatten)]
+        remote: Remote,
+        /// The account.
+        #[arg(long, env = "MSGHUB_ACCOUNT")]
+        account: String,
+    },
     /// Mark messages read for the caller: the given ids, or every message under the filter
     /// flags (`--all` for every message you may see).
     Read(BulkArgs),
@@ -342,6 +353,7 @@ pub async fn messages(command: MessagesCommand) -> Result<(), String> {
             }
             Ok(())
         }
+        MessagesCommand::Watch { remote, account } => watch(&remote, &account).await,
         MessagesCommand::Read(args) => {
             let n = bulk(&args, "/messages/mark-read", "updated").await?;
             if let Some(n) = n {
@@ -356,6 +368,72 @@ pub async fn messages(command: MessagesCommand) -> Result<(), String> {
             }
             Ok(())
         }
+    }
+}
+
+/// Prints the account's live events until Ctrl-C; reconnects with the last event id
+/// after a break (or the server's restart), waiting a little longer each time.
+async fn watch(remote: &Remote, account: &str) -> Result<(), String> {
+    use super::client::StreamError;
+    use std::io::Write as _;
+    let client = remote.client()?;
+    let path = account_path(account, "/events");
+    let mut last: Option<String> = None;
+    let mut wait = std::time::Duration::from_secs(1);
+    loop {
+        let mut heard = false;
+        let mut stdout_gone = false;
+        let resume = last.clone();
+        let result = client
+            .stream(&path, resume.as_deref(), |event| {
+                heard = true;
+                if !event.id.is_empty() {
+                    last = Some(event.id.clone());
+                }
+                let data: Value = serde_json::from_str(&event.data).unwrap_or(Value::Null);
+                let line = if remote.json {
+                    json!({"event": event.name, "id": event.id, "data": data}).to_string()
+                } else {
+                    describe_event(&event.name, &data)
+                };
+                let mut out = std::io::stdout().lock();
+                // A closed stdout (`| head`) ends the watch.
+                stdout_gone = writeln!(out, "{line}").is_err() || out.flush().is_err();
+                !stdout_gone
+            })
+            .await;
+        match result {
+            Err(StreamError::Refused(why)) => return Err(why),
+            Err(StreamError::Broken(why)) => eprintln!("{why}; reconnecting in {wait:?}"),
+            Ok(()) if stdout_gone => return Ok(()),
+            Ok(()) => eprintln!("the stream ended; reconnecting in {wait:?}"),
+        }
+        if heard {
+            wait = std::time::Duration::from_secs(1);
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(std::time::Duration::from_secs(30));
+    }
+}
+
+/// One live event as a line for a person.
+fn describe_event(name: &str, data: &Value) -> String {
+    match name {
+        "message" => format!(
+            "new      {}  {:<9} {:<8} {}",
+            text(data, "id"),
+            text(data, "category"),
+            text(data, "severity"),
+            truncate(&text(data, "title"), 60)
+        ),
+        "deleted" => format!("deleted  {}", list_of(data, "ids")),
+        "counts" => format!(
+            "counts   {} unread of {}",
+            data.get("unread").and_then(Value::as_u64).unwrap_or(0),
+            data.get("total").and_then(Value::as_u64).unwrap_or(0)
+        ),
+        "reset" | "closed" => format!("{name:<8} {}", text(data, "reason")),
+        other => format!("{other:<8} {data}"),
     }
 }
 
