@@ -6,7 +6,9 @@ mod common;
 use std::time::Duration;
 
 use common::hub;
-use msghub::{Category, EventKind, Events, Filter, NewMessage, Policy, Principal, Selection};
+use msghub::{
+    Category, EventKind, Events, Filter, NewMessage, Policy, Principal, Selection, UserUpdate,
+};
 
 /// The next batch of a stream, failing the test if none comes within a few seconds.
 async fn next(events: &mut Events) -> Vec<EventKind> {
@@ -223,4 +225,65 @@ async fn only_readers_of_the_account_may_watch() {
     let nobody = h.user("nobody", &[], None).await;
     assert!(h.engine.may_watch(&nobody, h.account).is_err());
     assert!(h.engine.may_watch(&h.root, h.account).is_ok());
+}
+
+#[tokio::test]
+async fn a_stream_closes_when_its_user_is_deleted_or_its_rights_change() {
+    let h = hub().await;
+    let changed = h
+        .user("changed", &[Policy::NotificationsFullAccess], None)
+        .await;
+    let deleted = h
+        .user("deleted", &[Policy::NotificationsFullAccess], None)
+        .await;
+    let bystander = h
+        .user("bystander", &[Policy::NotificationsFullAccess], None)
+        .await;
+    let user_id = |p: &Principal| match p {
+        Principal::User(grant) => grant.user,
+        other => panic!("not a user: {other:?}"),
+    };
+    let mut changed_events = h.engine.events(&changed, h.account, None).unwrap();
+    let mut deleted_events = h.engine.events(&deleted, h.account, None).unwrap();
+    let mut bystander_events = h.engine.events(&bystander, h.account, None).unwrap();
+    for events in [
+        &mut changed_events,
+        &mut deleted_events,
+        &mut bystander_events,
+    ] {
+        next(events).await;
+    }
+
+    h.engine
+        .update_user(
+            &h.root,
+            h.account,
+            user_id(&changed),
+            UserUpdate {
+                policies: None,
+                categories: Some(Some(vec![Category::Security])),
+            },
+        )
+        .await
+        .unwrap();
+    let batch = next(&mut changed_events).await;
+    assert!(
+        matches!(batch.last(), Some(EventKind::Closed(why)) if why.contains("rights changed")),
+        "{batch:?}"
+    );
+    h.engine
+        .delete_user(&h.root, h.account, user_id(&deleted))
+        .await
+        .unwrap();
+    let batch = next(&mut deleted_events).await;
+    assert!(
+        matches!(batch.last(), Some(EventKind::Closed(why)) if why.contains("deleted")),
+        "{batch:?}"
+    );
+    // Nothing more comes on a closed stream, and others' changes close nobody else.
+    h.publish(NewMessage::new(Category::Security, "after"))
+        .await;
+    assert!(silent(&mut deleted_events).await);
+    let batch = next(&mut bystander_events).await;
+    assert_eq!(titles(&batch), ["after"]);
 }

@@ -43,6 +43,9 @@ pub enum EventKind {
     /// Changes were missed (the stream resumed too late, or too many messages changed at
     /// once to list): the client should reload what it shows. Says why.
     Reset(String),
+    /// The stream is over: its user was deleted or its rights changed. Says why; nothing
+    /// follows.
+    Closed(String),
 }
 
 /// An open live stream of one account for one principal. Dropping it closes it.
@@ -60,6 +63,8 @@ pub struct Events {
     opening: bool,
     /// Why the stream cannot resume where its client asked, said in its first events.
     missed: Option<String>,
+    /// Whether the stream sent [`EventKind::Closed`].
+    closed: bool,
 }
 
 impl Engine {
@@ -123,6 +128,7 @@ impl Engine {
             position,
             opening: true,
             missed,
+            closed: false,
         })
     }
 
@@ -153,6 +159,9 @@ impl Events {
     /// resume where asked, what was missed since the event it resumed after, and the
     /// caller's counts. Safe to cancel (in a `select!`): nothing is lost.
     pub async fn next(&mut self) -> Result<Vec<Event>, Error> {
+        if self.closed {
+            std::future::pending::<()>().await;
+        }
         if self.opening {
             self.opening = false;
             let mut events = Vec::new();
@@ -275,6 +284,17 @@ impl Events {
                     }
                 }
                 Change::Read(reader) => counts |= *reader == self.reader,
+                Change::Access(user) => {
+                    if let Some(why) = self.revoked(*user) {
+                        self.closed = true;
+                        self.position = entry.position;
+                        events.push(Event {
+                            id: id(),
+                            kind: EventKind::Closed(why),
+                        });
+                        return Ok(events);
+                    }
+                }
             }
         }
         self.position = since.latest.max(self.position);
@@ -285,6 +305,29 @@ impl Events {
             });
         }
         Ok(events)
+    }
+}
+
+impl Events {
+    /// Why this stream may no longer go on after `user` changed, if it is that user's and
+    /// the user is gone or holds other rights now.
+    fn revoked(&self, user: u64) -> Option<String> {
+        let Principal::User(grant) = &self.principal else {
+            return None;
+        };
+        if grant.user.0 != user {
+            return None;
+        }
+        let state = self.engine.inner.store.state.read();
+        let Some(record) = state.user(grant.user) else {
+            return Some("this user was deleted".into());
+        };
+        let categories: Option<CategorySet> = record
+            .categories
+            .as_ref()
+            .map(|c| c.iter().copied().collect());
+        (record.policies != grant.policies || categories != grant.categories)
+            .then(|| "this user's rights changed; open a new stream".into())
     }
 }
 

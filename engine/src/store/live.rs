@@ -49,6 +49,8 @@ pub(crate) enum Change {
     ManyRemoved(Vec<Category>),
     /// This reader's read state changed.
     Read(Reader),
+    /// This user was changed or deleted: its streams check their rights.
+    Access(u64),
 }
 
 /// One change at its position in the order of all feeds' changes.

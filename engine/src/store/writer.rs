@@ -479,6 +479,16 @@ impl LiveChanges {
                     .or_default()
                     .push((*seq, *category));
             }
+            Effect::User(id, record) => self
+                .changes
+                .entry(AccountId(record.account))
+                .or_default()
+                .push(Change::Access(id.0)),
+            Effect::UserGone(id, account, _) => self
+                .changes
+                .entry(AccountId(*account))
+                .or_default()
+                .push(Change::Access(id.0)),
             Effect::ReadChunk(account, reader, ..) => {
                 let changes = self.changes.entry(*account).or_default();
                 let read = Change::Read(*reader);

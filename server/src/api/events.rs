@@ -3,8 +3,8 @@
 //!
 //! A stream sends, for its caller: `message` (a new message it may see), `deleted` (ids of
 //! deleted messages it may see), `counts` (its counts after the changes before), `reset`
-//! (changes were missed: reload) and `closed` (the server ends the stream: shutdown, or the
-//! token no longer holds the rights the stream opened with). A comment line every 15
+//! (changes were missed: reload) and `closed` (the server ends the stream: shutdown, the
+//! user deleted or its rights changed, or the token revoked). A comment line every 15
 //! seconds keeps proxies from closing an idle stream; the token is checked again then.
 //!
 //! A browser's `EventSource` cannot send an `Authorization` header, and a token in a URL
@@ -317,6 +317,9 @@ impl Stream {
             batch = self.events.next() => match batch {
                 Ok(batch) => {
                     for event in batch {
+                        if matches!(event.kind, EventKind::Closed(_)) {
+                            self.done = true;
+                        }
                         write_event(&mut out, event);
                     }
                 }
@@ -392,6 +395,10 @@ fn write_event(out: &mut String, event: Event) {
         EventKind::Counts(counts) => (
             "counts",
             serde_json::to_string(&CountsView::from(counts)).map(Into::into),
+        ),
+        EventKind::Closed(reason) => (
+            "closed",
+            serde_json::to_string(&serde_json::json!({ "reason": reason })).map(Into::into),
         ),
         EventKind::Reset(reason) => (
             "reset",
