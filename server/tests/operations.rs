@@ -40,6 +40,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/accounts/{account}/subscriptions/{category}"),
     ("delete", "/v1/accounts/{account}/subscriptions/{category}"),
     ("post", "/v1/accounts/{account}/routing"),
+    ("get", "/v1/accounts/{account}/events"),
+    ("post", "/v1/accounts/{account}/events/ticket"),
     ("get", "/v1/plugins"),
     ("post", "/v1/plugins/reload"),
     ("get", "/healthz"),
