@@ -12,6 +12,9 @@
 //! - [`access`]: principals, policies, tokens, and `authorize`, the one permission rule.
 //! - [`accounts`]: accounts and users, as methods on [`Engine`]; their changes as commands
 //!   (`accounts::commands`).
+//! - [`history`]: the change history of each account (and the operator's own), written by
+//!   the domains' commands in the transaction of the change they record, read a page at a
+//!   time, purged with the account's retention.
 //! - [`limits`]: how many users, channels and contacts one account may hold.
 //! - [`inbox`]: publish, list, get, counts, mark read and delete, as methods on [`Engine`];
 //!   publish, mark read and delete as commands (`inbox::commands`).
@@ -82,6 +85,7 @@ pub mod delivery;
 mod engine;
 mod error;
 pub mod filter;
+pub mod history;
 pub mod ids;
 pub mod inbox;
 pub mod limits;
@@ -108,9 +112,9 @@ pub use delivery::test_send::{
 #[cfg(feature = "plugins")]
 pub use delivery::worker::{DeliveryObserver, WorkerConfig};
 pub use delivery::{
-    Channel, Contact, DeliveryInfo, DeliveryStatus, Digest, NewChannel, NewContact, Requeue,
-    RetrySchedule, Route, Routing, SecretKey, Subscription, SubscriptionSpec, TargetKind,
-    TestOutcome,
+    AccountWithoutTarget, Channel, Contact, DeliveryInfo, DeliveryStatus, Digest, MandatoryRule,
+    MissingTarget, NewChannel, NewContact, NewMandatoryRule, Requeue, RetrySchedule, Route,
+    Routing, SecretKey, Subscription, SubscriptionSpec, TargetKind, TestOutcome,
 };
 pub use engine::{DEFAULT_MAX_PENDING_WRITES, Engine, EngineBuilder};
 pub use error::{Error, ErrorCode, StorageError};
@@ -118,7 +122,8 @@ pub use filter::{
     CategorySet, Filter, Page, PageRequest, ReadStatus, Selection, SeveritySet, format_time,
     parse_time,
 };
-pub use ids::{AccountId, ChannelId, ContactId, DeliveryId, MessageId, UserId};
+pub use history::{Actor, Change, ChangeAction, ChangeKind, HistoryFilter};
+pub use ids::{AccountId, ChangeId, ChannelId, ContactId, DeliveryId, MessageId, RuleId, UserId};
 pub use inbox::{CategoryCount, Counts};
 pub use limits::{
     AccountLimits, DEFAULT_MAX_CHANNELS_PER_ACCOUNT, DEFAULT_MAX_CONTACTS_PER_ACCOUNT,

@@ -30,7 +30,8 @@ use self::backend::{Backend, Loader};
 use self::index::{AccountIndex, Query};
 use self::queue::Queue;
 use self::records::{
-    AccountRecord, ChannelRecord, ContactRecord, SubscriptionRecord, TokenOwner, UserRecord,
+    AccountRecord, ChannelRecord, ContactRecord, MandatoryRuleRecord, SubscriptionRecord,
+    TokenOwner, UserRecord,
 };
 #[cfg(test)]
 pub(crate) use self::redb_backend::{CHANNELS, KEY_FINGERPRINT, META};
@@ -261,5 +262,9 @@ impl Loader for Loading {
 
     fn due(&mut self, id: u64, due: i64) {
         self.queue.schedule(id, due);
+    }
+
+    fn mandatory_rule(&mut self, id: u64, record: MandatoryRuleRecord) {
+        Arc::make_mut(&mut self.state.mandatory).insert(id, record);
     }
 }

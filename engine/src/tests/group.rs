@@ -22,7 +22,7 @@ use crate::model::{Category, Severity, ValidMessage};
 use crate::schedule::RetrySchedule;
 use crate::store::Store;
 use crate::store::Subscribed;
-use crate::store::records::AccountRecord;
+use crate::store::records::{AccountRecord, ActorRecord};
 use crate::store::records::{ChannelRecord, ContactRecord, SubscriptionRecord, UserRecord};
 use crate::store::writer::{Command, Job, Target, commit_group};
 
@@ -170,6 +170,18 @@ fn subscription_to(channel: u64) -> PutSubscription {
         account: ACCOUNT,
         category: Category::Security,
         subscription: Arc::new(Subscribed::new(record).unwrap()),
+        by: ActorRecord::Root,
+    }
+}
+
+/// A channel as the history would show it.
+fn shown(id: u64, name: &str) -> crate::Channel {
+    crate::Channel {
+        id: crate::ChannelId(id),
+        name: name.into(),
+        plugin: "webhook".into(),
+        config: serde_json::json!({}),
+        created_at: time::OffsetDateTime::UNIX_EPOCH,
     }
 }
 
@@ -186,6 +198,8 @@ fn with_channel() -> Store {
         account: ACCOUNT,
         id: 9,
         record,
+        shown: shown(9, "hook"),
+        by: ActorRecord::Root,
     });
     run(&store, vec![job]);
     store
@@ -216,6 +230,7 @@ fn a_publish_ignores_the_subscription_removed_earlier_in_its_group() {
     let (remove, removed) = job(DeleteSubscription {
         account: ACCOUNT,
         category: Category::Security,
+        by: ActorRecord::Root,
     });
     let (publish, stored) = publish_job("not routed");
     run(&store, vec![remove, publish]);
@@ -246,13 +261,32 @@ fn create_user(n: u64) -> (Job, Answer<()>) {
         token_hash: [u8::try_from(n).unwrap().wrapping_add(100); 32],
     };
     let id = UserId(1000 + n);
-    (Job::new(CreateUser { id, record }, reply), answer)
+    (
+        Job::new(
+            CreateUser {
+                id,
+                record,
+                by: ActorRecord::Root,
+            },
+            reply,
+        ),
+        answer,
+    )
 }
 
 fn delete_user(n: u64) -> (Job, Answer<()>) {
     let (reply, answer) = oneshot::channel();
     let id = UserId(1000 + n);
-    (Job::new(DeleteUser { id }, reply), answer)
+    (
+        Job::new(
+            DeleteUser {
+                id,
+                by: ActorRecord::Root,
+            },
+            reply,
+        ),
+        answer,
+    )
 }
 
 fn create_channel(n: u64) -> (Job, Answer<()>) {
@@ -267,6 +301,8 @@ fn create_channel(n: u64) -> (Job, Answer<()>) {
         account: ACCOUNT,
         id: 1000 + n,
         record,
+        shown: shown(1000 + n, &format!("hook-{n}")),
+        by: ActorRecord::Root,
     })
 }
 
@@ -275,6 +311,8 @@ fn delete_channel(n: u64) -> (Job, Answer<()>) {
         account: ACCOUNT,
         id: 1000 + n,
         visible: CategorySet::ALL,
+        shown: None,
+        by: ActorRecord::Root,
     })
 }
 
@@ -288,6 +326,7 @@ fn create_contact(n: u64) -> (Job, Answer<()>) {
         account: ACCOUNT,
         id: 1000 + n,
         record,
+        by: ActorRecord::Root,
     })
 }
 
@@ -296,6 +335,8 @@ fn delete_contact(n: u64) -> (Job, Answer<()>) {
         account: ACCOUNT,
         id: 1000 + n,
         visible: CategorySet::ALL,
+        shown: None,
+        by: ActorRecord::Root,
     })
 }
 

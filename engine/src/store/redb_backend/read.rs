@@ -7,12 +7,14 @@ use std::ops::Bound;
 use redb::{ReadOnlyTable, ReadTransaction, ReadableTable};
 use roaring::RoaringBitmap;
 
-use super::{DELIVERIES, DIGEST_MEMBERS, DIGEST_SENT, MESSAGE_DELIVERIES, MESSAGES, message};
+use super::{
+    DELIVERIES, DIGEST_MEMBERS, DIGEST_SENT, HISTORY, MESSAGE_DELIVERIES, MESSAGES, message,
+};
 use crate::error::{Error, StorageError};
 use crate::filter::TextMatcher;
 use crate::ids::AccountId;
 use crate::store::backend::{DigestPart, ReadTx};
-use crate::store::records::{DeliveryRecord, MessageRecord, MessageText, decode};
+use crate::store::records::{DeliveryRecord, HistoryRecord, MessageRecord, MessageText, decode};
 
 /// A redb read transaction; tables open on first use.
 pub(crate) struct RedbRead {
@@ -38,6 +40,27 @@ impl RedbRead {
 }
 
 impl ReadTx for RedbRead {
+    fn history(
+        &self,
+        book: AccountId,
+        before: Option<u64>,
+        visit: &mut dyn FnMut(u64, HistoryRecord) -> bool,
+    ) -> Result<(), Error> {
+        let table = self.txn.open_table(HISTORY)?;
+        let end = match before {
+            Some(before) => Bound::Excluded((book.0, before)),
+            None => Bound::Included((book.0, u64::MAX)),
+        };
+        let range = table.range::<(u64, u64)>((Bound::Included((book.0, 0)), end))?;
+        for row in range.rev() {
+            let (key, bytes) = row?;
+            if !visit(key.value().1, decode("history entry", bytes.value())?) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     fn message(&self, account: AccountId, seq: u32) -> Result<Option<MessageRecord>, Error> {
         message(self.messages()?, account, seq)
     }
