@@ -125,11 +125,15 @@ function who(actor) {
   return t(`history.who.${actor?.kind ?? "operator"}`);
 }
 
+// Fields every record carries that say nothing about the change itself.
+const BOOKKEEPING = ["id", "created_at", "updated_at", "account_id"];
+
 // A change in a few lines: the fields that differ, or the whole thing created or deleted.
 function describe(change) {
   const { before, after } = change;
   if (before && after) {
     const lines = Object.keys(after)
+      .filter((key) => !BOOKKEEPING.includes(key))
       .filter((key) => JSON.stringify(before[key]) !== JSON.stringify(after[key]))
       .map((key) => h("li", {}, h("span", { class: "history-field" }, key), ": ", show(before[key]), " → ", show(after[key])));
     return lines.length ? h("ul", { class: "history-diff" }, lines) : "—";
@@ -137,7 +141,7 @@ function describe(change) {
   const whole = after ?? before;
   if (!whole) return "—";
   const lines = Object.entries(whole)
-    .filter(([key]) => !["id", "created_at", "updated_at", "account_id"].includes(key))
+    .filter(([key]) => !BOOKKEEPING.includes(key))
     .map(([key, value]) => h("li", {}, h("span", { class: "history-field" }, key), ": ", show(value)));
   return h("ul", { class: "history-diff" }, lines);
 }
