@@ -52,8 +52,8 @@ pub enum Error {
     /// channels and contacts); nothing was changed. The message names the rule.
     #[error("{message}")]
     MandatoryRule {
-        /// The rule's id, e.g. `mnd_…`.
-        rule: String,
+        /// The rule that refused the change.
+        rule: crate::ids::RuleId,
         /// What was refused, which rule refused it, and what to do instead.
         message: String,
     },

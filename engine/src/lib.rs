@@ -20,9 +20,10 @@
 //!   publish, mark read and delete as commands (`inbox::commands`).
 //! - [`delivery`]: channels, contacts, subscriptions, their changes and a message's routing
 //!   as commands (`delivery::commands`), routing (`delivery::routing`, the rule as pure
-//!   functions), the outbox workers with retries, rate limits and fair call slots
-//!   per account and target (`worker`, `slots`; [`Engine::deliver_due`] runs one step of
-//!   them by hand), digests read in parts that fit one call (`prepare`), channel tests on
+//!   functions), the operator's mandatory rules that override it
+//!   ([`delivery::mandatory`]), the outbox workers with retries, rate limits and fair call
+//!   slots per account and target (`worker`, `slots`; [`Engine::deliver_due`] runs one step
+//!   of them by hand), digests read in parts that fit one call (`prepare`), channel tests on
 //!   slots of their own (`test_send`), and retention. [`delivery::host`] is the seam to what
 //!   sends: the [`ChannelHost`] trait, implemented by the plugin registry, or by an
 //!   embedder's own channels or a test's fake.

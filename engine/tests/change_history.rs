@@ -265,10 +265,43 @@ async fn a_refused_change_records_nothing() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), ErrorCode::NotFound);
+    // Changes that change nothing are not changes either.
+    hub.engine
+        .set_retention(&hub.root, hub.account, 180)
+        .await
+        .unwrap();
     assert_eq!(
         all(&hub, &hub.root, &HistoryFilter::default(), 50).await,
         before
     );
+}
+
+#[tokio::test]
+async fn an_update_that_changes_nothing_records_nothing() {
+    let hub = hub().await;
+    let user = hub
+        .engine
+        .create_user(
+            &hub.root,
+            hub.account,
+            msghub::NewUser {
+                name: "ops".into(),
+                policies: vec![Policy::NotificationsFullAccess],
+                categories: None,
+            },
+        )
+        .await
+        .unwrap();
+    let update = UserUpdate {
+        policies: Some(vec![Policy::NotificationsFullAccess]),
+        categories: Some(None),
+    };
+    hub.engine
+        .update_user(&hub.root, hub.account, user.user.id, update)
+        .await
+        .unwrap();
+    let history = all(&hub, &hub.root, &HistoryFilter::default(), 50).await;
+    assert_eq!(kinds(&history), [(ChangeKind::User, ChangeAction::Created)]);
 }
 
 #[tokio::test]

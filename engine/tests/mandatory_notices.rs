@@ -104,6 +104,10 @@ async fn a_covered_subscription_cannot_be_deleted_or_left_without_a_target() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), ErrorCode::MandatoryRule);
+    assert!(
+        matches!(&err, msghub::Error::MandatoryRule { rule: named, .. } if *named == rule.id),
+        "{err:?}"
+    );
     let text = err.to_string();
     assert!(
         text.contains("breach-notices") && text.contains(&rule.id.to_string()),
@@ -216,6 +220,8 @@ async fn the_operator_lists_the_accounts_without_a_target_for_a_rule() {
     narrow_subscription(&hub).await;
     let operator = Principal::Operator;
     let beta = hub.engine.create_account(&operator, "beta").await.unwrap();
+    // Oldest account first: gamma comes after beta.
+    hub.clock.advance(std::time::Duration::from_secs(1));
     let gamma = hub.engine.create_account(&operator, "gamma").await.unwrap();
     // Set before the rule existed: a subscription without targets.
     hub.engine

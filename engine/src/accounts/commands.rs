@@ -110,15 +110,18 @@ impl Command for UpdateUser {
             record.categories = categories;
         }
         tx.db.put_user(id, &record)?;
-        let entry = Entry::new(
-            by,
-            SubjectRecord::Policy,
-            ActionRecord::Changed,
-            id.to_string(),
-        )
-        .before(&before)
-        .after(&Grants::of(&record));
-        history::record(tx, AccountId(record.account), entry)?;
+        let after = Grants::of(&record);
+        if after != before {
+            let entry = Entry::new(
+                by,
+                SubjectRecord::Policy,
+                ActionRecord::Changed,
+                id.to_string(),
+            )
+            .before(&before)
+            .after(&after);
+            history::record(tx, AccountId(record.account), entry)?;
+        }
         tx.effect(Effect::User(id, record.clone()));
         Ok(record)
     }
@@ -174,6 +177,9 @@ impl Command for SetRetention {
         let before = Retention {
             retention_days: record.retention_days,
         };
+        if before.retention_days == days {
+            return Ok(());
+        }
         record.retention_days = days;
         tx.db.put_account(account, &record)?;
         let entry = Entry::new(
@@ -192,8 +198,9 @@ impl Command for SetRetention {
     }
 }
 
-/// What a policy change is recorded as: the user's policies and category scope.
-#[derive(serde::Serialize)]
+/// What a policy change is recorded as: the user's policies and category scope. An update
+/// that changes neither records nothing.
+#[derive(serde::Serialize, PartialEq)]
 struct Grants {
     policies: Vec<Policy>,
     categories: Option<Vec<Category>>,

@@ -302,7 +302,7 @@ fn refuse_if_mandatory(tx: &Tx<'_>, category: Category, what: &str) -> Result<()
     let Some((id, rule)) = routing::rules_of(&rules, category).next() else {
         return Ok(());
     };
-    let rule_id = RuleId(id).to_string();
+    let rule_id = RuleId(id);
     Err(Error::MandatoryRule {
         message: format!(
             "the subscription of '{category}' cannot be {what}: the operator's mandatory rule \

@@ -1,6 +1,6 @@
 //! The change history: who changed what, when, with the thing before and after. Every
 //! change to users, policies, channels, contacts, subscriptions, retention and mandatory
-//! rules, and every unsubscribe through a link, is one entry, written by [`record`] inside
+//! rules, and every unsubscribe through a link, is one entry, written by `record` inside
 //! the command that makes the change: the change and its entry commit together or not at
 //! all.
 //!
