@@ -11,7 +11,8 @@ use crate::access::Reader;
 use crate::accounts::commands::{CreateAccount, CreateUser, DeleteUser};
 use crate::clock::SystemClock;
 use crate::delivery::commands::{
-    CreateChannel, CreateContact, DeleteChannel, DeleteContact, DeleteSubscription, PutSubscription,
+    CreateChannel, CreateContact, CreateRule, DeleteChannel, DeleteContact, DeleteSubscription,
+    PutSubscription,
 };
 use crate::error::Error;
 use crate::filter::{CategorySet, Filter, ReadStatus};
@@ -22,7 +23,7 @@ use crate::model::{Category, Severity, ValidMessage};
 use crate::schedule::RetrySchedule;
 use crate::store::Store;
 use crate::store::Subscribed;
-use crate::store::records::{AccountRecord, ActorRecord};
+use crate::store::records::{AccountRecord, ActorRecord, MandatoryRuleRecord};
 use crate::store::records::{ChannelRecord, ContactRecord, SubscriptionRecord, UserRecord};
 use crate::store::writer::{Command, Job, Target, commit_group};
 
@@ -237,6 +238,76 @@ fn a_publish_ignores_the_subscription_removed_earlier_in_its_group() {
     removed.blocking_recv().unwrap().unwrap();
     let seq = stored.blocking_recv().unwrap().unwrap().seq;
     assert_eq!(deliveries_of(&store, seq), 0);
+}
+
+fn breach_rule(id: u64) -> CreateRule {
+    CreateRule {
+        id,
+        record: MandatoryRuleRecord {
+            name: format!("breach-{id}"),
+            category: Category::Security,
+            subtypes: None,
+            min_severity: Severity::Info,
+            created: 0,
+        },
+        by: ActorRecord::Operator,
+    }
+}
+
+#[test]
+fn a_rule_created_earlier_in_its_group_refuses_the_delete_of_its_subscription() {
+    let store = with_channel();
+    let (put, _) = job(subscription_to(9));
+    run(&store, vec![put]);
+    let (rule, created) = job(breach_rule(77));
+    let (remove, removed) = job(DeleteSubscription {
+        account: ACCOUNT,
+        category: Category::Security,
+        by: ActorRecord::Root,
+    });
+    run(&store, vec![rule, remove]);
+    created.blocking_recv().unwrap().unwrap();
+    let refused = removed.blocking_recv().unwrap().unwrap_err();
+    assert!(
+        matches!(refused, Error::MandatoryRule { rule, .. } if rule == crate::RuleId(77)),
+        "{refused:?}"
+    );
+    assert!(
+        store
+            .state
+            .read()
+            .subscriptions
+            .contains_key(&(ACCOUNT, Category::Security))
+    );
+}
+
+#[test]
+fn a_publish_goes_by_a_rule_created_earlier_in_its_group() {
+    let store = with_channel();
+    let (put, _) = job(PutSubscription {
+        subscription: Arc::new(
+            Subscribed::new(SubscriptionRecord {
+                subtypes: Some(vec!["other".into()]),
+                min_severity: Severity::Critical,
+                contacts: Vec::new(),
+                channels: vec![9],
+                digest: None,
+                updated: 0,
+            })
+            .unwrap(),
+        ),
+        ..subscription_to(9)
+    });
+    run(&store, vec![put]);
+    let (rule, _) = job(breach_rule(78));
+    let (publish, stored) = publish_job("breach");
+    run(&store, vec![rule, publish]);
+    let seq = stored.blocking_recv().unwrap().unwrap().seq;
+    assert_eq!(
+        deliveries_of(&store, seq),
+        1,
+        "the rule overrides the filters"
+    );
 }
 
 type Answer<T> = oneshot::Receiver<Result<T, Error>>;
