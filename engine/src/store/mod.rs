@@ -1,5 +1,5 @@
 //! The store: accounts, users, token hashes, messages, read sets, channels, contacts,
-//! subscriptions and deliveries in a storage backend ([`backend`]: redb by default), plus
+//! subscriptions, deliveries, change histories and mandatory rules in a storage backend ([`backend`]: redb by default), plus
 //! the in-memory state and indexes derived from it.
 //!
 //! Every change goes through the single writer thread ([`writer`]), which groups concurrent
