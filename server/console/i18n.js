@@ -293,7 +293,7 @@ const zh = {
   "history.col.target": "对象",
   "history.col.change": "变更",
   "history.who.operator": "平台运营方",
-  "history.who.root": "账号主账号",
+  "history.who.root": "主账号（根令牌）",
   "history.who.user": "用户",
   "history.who.link": "退订链接",
   "lang.label": "语言",

@@ -314,7 +314,16 @@ impl Entry {
 /// Records `entry` in the history of `book` (an account, or [`OPERATOR_BOOK`]) inside the
 /// command's transaction, at the group's time: the entry commits with the change it
 /// describes, or neither does. Every command that changes something the history covers
-/// calls this once per change.
+/// calls this once per change, after its checks passed. An unsubscribe through a link,
+/// for instance, is recorded by the command that changes the subscription:
+///
+/// ```text
+/// let entry = Entry::new(ActorRecord::Link, SubjectRecord::Unsubscribe, ActionRecord::Changed, category.as_str())
+///     .category(category)
+///     .before(&subscription_of(category, &old))
+///     .after(&subscription_of(category, &new));
+/// history::record(tx, account, entry)?;
+/// ```
 pub(crate) fn record(tx: &mut Tx<'_>, book: AccountId, entry: Entry) -> Result<(), Error> {
     let record = HistoryRecord {
         at: tx.now(),
