@@ -423,6 +423,13 @@ async fn pages_never_repeat_or_skip_while_entries_are_added() {
     // Filters by kind and time; a cursor from another filter is refused.
     let contacts = HistoryFilter::default().kinds([ChangeKind::Contact]);
     assert_eq!(all(&hub, &hub.root, &contacts, 2).await.len(), 1);
+    let whole = all(&hub, &hub.root, &HistoryFilter::default(), 200).await;
+    let two_kinds = HistoryFilter::default().kinds([ChangeKind::Subscription, ChangeKind::Contact]);
+    let merged: Vec<_> = all(&hub, &hub.root, &two_kinds, 3).await;
+    assert_eq!(
+        merged, whole,
+        "every entry is one of the two kinds, newest first"
+    );
     let first = hub
         .engine
         .history(

@@ -32,6 +32,7 @@ use crate::filter::{CategorySet, Fnv, Page, PageRequest, decode_cursor, encode_c
 use crate::ids::{AccountId, ChangeId, UserId};
 use crate::model::Category;
 use crate::store::records::{ActionRecord, ActorRecord, HistoryRecord, SubjectRecord};
+use crate::store::snapshot::HistoryKeys;
 use crate::store::writer::Tx;
 
 /// The book of the operator's own changes (mandatory rules): no account has id 0.
@@ -123,6 +124,19 @@ impl ChangeKind {
 
     fn bit(self) -> u16 {
         1 << ChangeKind::ALL.iter().position(|&k| k == self).unwrap_or(0)
+    }
+
+    fn subject(self) -> SubjectRecord {
+        match self {
+            ChangeKind::User => SubjectRecord::User,
+            ChangeKind::Policy => SubjectRecord::Policy,
+            ChangeKind::Channel => SubjectRecord::Channel,
+            ChangeKind::Contact => SubjectRecord::Contact,
+            ChangeKind::Subscription => SubjectRecord::Subscription,
+            ChangeKind::Retention => SubjectRecord::Retention,
+            ChangeKind::MandatoryRule => SubjectRecord::MandatoryRule,
+            ChangeKind::Unsubscribe => SubjectRecord::Unsubscribe,
+        }
     }
 
     fn of(subject: SubjectRecord) -> ChangeKind {
@@ -425,12 +439,23 @@ impl Engine {
             Some(c) => Some(decode_cursor(c, &scope, None)?),
             None => None,
         };
+        // Through the index that reads the fewest entries that cannot be shown.
+        let keys = match (scoped, &filter.kinds) {
+            (Some(set), _) => HistoryKeys::Categories(set.iter().collect()),
+            (None, Some(kinds)) => {
+                let mut subjects: Vec<SubjectRecord> = kinds.iter().map(|k| k.subject()).collect();
+                subjects.sort_by_key(|s| s.code());
+                subjects.dedup();
+                HistoryKeys::Subjects(subjects)
+            }
+            (None, None) => HistoryKeys::All,
+        };
         let filter = filter.clone();
         let limit = page.limit;
         self.blocking(move |engine| {
             let snapshot = engine.inner.store.snapshot()?;
             let mut found = Vec::with_capacity(limit + 1);
-            snapshot.history(book, before, &mut |id, record| {
+            snapshot.history(book, &keys, before, &mut |id, record| {
                 let seen =
                     scoped.is_none_or(|set| record.category.is_some_and(|c| set.contains(c)));
                 if seen && filter.takes(&record) {

@@ -12,7 +12,8 @@ use roaring::RoaringBitmap;
 
 use super::records::{
     AccountRecord, ChannelRecord, ContactRecord, DeliveryRecord, HistoryRecord,
-    MandatoryRuleRecord, MessageRecord, SubscriptionRecord, TargetKey, TokenOwner, UserRecord,
+    MandatoryRuleRecord, MessageRecord, SubjectRecord, SubscriptionRecord, TargetKey, TokenOwner,
+    UserRecord,
 };
 use crate::access::Reader;
 use crate::error::Error;
@@ -86,14 +87,24 @@ pub(crate) trait ReadTx: Send {
         fits: &dyn Fn(usize, usize) -> bool,
     ) -> Result<DigestPart, Error>;
     /// Calls `visit` with the history entries of `book` (an account, or the operator's
-    /// book) whose ids are below `before` (all when `None`), newest first, until it answers
-    /// false.
+    /// book) among `keys` whose ids are below `before` (all when `None`), newest first,
+    /// until it answers false. Entries outside `keys` are not read.
     fn history(
         &self,
         book: AccountId,
+        keys: &HistoryKeys,
         before: Option<u64>,
         visit: &mut dyn FnMut(u64, HistoryRecord) -> bool,
     ) -> Result<(), Error>;
+}
+
+/// Which entries of a history book a read walks: every one, or (through an index) only
+/// those of some subjects, or only those that concern some categories.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum HistoryKeys {
+    All,
+    Subjects(Vec<SubjectRecord>),
+    Categories(Vec<Category>),
 }
 
 /// The next part of a digest: its messages in member order, and whether members remain

@@ -189,6 +189,22 @@ pub(crate) enum SubjectRecord {
     Unsubscribe,
 }
 
+impl SubjectRecord {
+    /// The subject as one number of a table key.
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            SubjectRecord::User => 0,
+            SubjectRecord::Policy => 1,
+            SubjectRecord::Channel => 2,
+            SubjectRecord::Contact => 3,
+            SubjectRecord::Subscription => 4,
+            SubjectRecord::Retention => 5,
+            SubjectRecord::MandatoryRule => 6,
+            SubjectRecord::Unsubscribe => 7,
+        }
+    }
+}
+
 /// Whether a recorded change created, changed or deleted its subject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum ActionRecord {

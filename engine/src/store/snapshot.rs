@@ -6,8 +6,8 @@
 use roaring::RoaringBitmap;
 
 use super::Store;
-pub(crate) use super::backend::DigestPart;
 use super::backend::ReadTx;
+pub(crate) use super::backend::{DigestPart, HistoryKeys};
 use super::records::{DeliveryRecord, HistoryRecord, MessageRecord};
 use crate::error::Error;
 use crate::filter::TextMatcher;
@@ -107,14 +107,15 @@ impl Snapshot<'_> {
         self.0.digest_part(account, id, from, &live, &fits)
     }
 
-    /// Calls `visit` with the history entries of `book` below the id `before` (all when
-    /// `None`), newest first, until it answers false.
+    /// Calls `visit` with the history entries of `book` among `keys` below the id `before`
+    /// (all when `None`), newest first, until it answers false.
     pub(crate) fn history(
         &self,
         book: AccountId,
+        keys: &HistoryKeys,
         before: Option<u64>,
         visit: &mut dyn FnMut(u64, HistoryRecord) -> bool,
     ) -> Result<(), Error> {
-        self.0.history(book, before, visit)
+        self.0.history(book, keys, before, visit)
     }
 }

@@ -88,6 +88,14 @@ pub(crate) const DIGEST_SENT: TableDefinition<u64, u32> = TableDefinition::new("
 /// own changes. Entry ids grow across the store (the next is [`META`]'s `next_history`), so
 /// a book's entries are in the order they were made.
 pub(crate) const HISTORY: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("history");
+/// (book, subject code, entry id): a book's entries of each kind, so that a history
+/// filtered by kind reads only those.
+pub(crate) const HISTORY_BY_KIND: TableDefinition<(u64, u8, u64), ()> =
+    TableDefinition::new("history_by_kind");
+/// (book, category index, entry id): a book's entries that concern each category, so that a
+/// user scoped to some categories reads only those.
+pub(crate) const HISTORY_BY_CATEGORY: TableDefinition<(u64, u8, u64), ()> =
+    TableDefinition::new("history_by_category");
 /// rule id -> a mandatory rule.
 pub(crate) const MANDATORY_RULES: TableDefinition<u64, &[u8]> =
     TableDefinition::new("mandatory_rules");
@@ -233,6 +241,8 @@ impl Redb {
             txn.open_table(DIGEST_SENT)?;
             // Added without a schema change: a store from before simply has none yet.
             txn.open_table(HISTORY)?;
+            txn.open_table(HISTORY_BY_KIND)?;
+            txn.open_table(HISTORY_BY_CATEGORY)?;
             txn.open_table(MANDATORY_RULES)?;
         }
         seal_plain_channels(&txn, secrets)?;

@@ -6,9 +6,9 @@ use roaring::RoaringBitmap;
 
 use super::{
     ACCOUNTS, CHANNELS, CONTACTS, CUT_OFF, DEDUPE, DELIVERIES, DIGEST_MEMBERS, DIGEST_OPEN,
-    DIGEST_SENT, DIGEST_TICKS, FAILED, HISTORY, MANDATORY_RULES, MESSAGE_DELIVERIES, MESSAGE_INDEX,
-    MESSAGES, META, OUTBOX, PURGE_CHUNKS, READ_CHUNKS, RUNNING, SEQUENCES, SUBSCRIPTIONS, TOKENS,
-    USERS,
+    DIGEST_SENT, DIGEST_TICKS, FAILED, HISTORY, HISTORY_BY_CATEGORY, HISTORY_BY_KIND,
+    MANDATORY_RULES, MESSAGE_DELIVERIES, MESSAGE_INDEX, MESSAGES, META, OUTBOX, PURGE_CHUNKS,
+    READ_CHUNKS, RUNNING, SEQUENCES, SUBSCRIPTIONS, TOKENS, USERS,
 };
 use crate::access::Reader;
 use crate::error::{Error, StorageError};
@@ -49,6 +49,8 @@ pub(crate) struct Tables<'t> {
     cut_off: Table<'t, u64, u32>,
     digest_sent: Table<'t, u64, u32>,
     history: Table<'t, (u64, u64), &'static [u8]>,
+    history_by_kind: Table<'t, (u64, u8, u64), ()>,
+    history_by_category: Table<'t, (u64, u8, u64), ()>,
     mandatory_rules: Table<'t, u64, &'static [u8]>,
 }
 
@@ -79,6 +81,8 @@ impl<'t> Tables<'t> {
             cut_off: txn.open_table(CUT_OFF)?,
             digest_sent: txn.open_table(DIGEST_SENT)?,
             history: txn.open_table(HISTORY)?,
+            history_by_kind: txn.open_table(HISTORY_BY_KIND)?,
+            history_by_category: txn.open_table(HISTORY_BY_CATEGORY)?,
             mandatory_rules: txn.open_table(MANDATORY_RULES)?,
         })
     }
@@ -499,6 +503,12 @@ impl WriteTx for Tables<'_> {
         self.meta.insert("next_history", id + 1)?;
         self.history
             .insert((book.0, id), encode("history entry", record)?.as_slice())?;
+        self.history_by_kind
+            .insert((book.0, record.subject.code(), id), ())?;
+        if let Some(category) = record.category {
+            self.history_by_category
+                .insert((book.0, cat(category), id), ())?;
+        }
         Ok(id)
     }
 
@@ -518,10 +528,15 @@ impl WriteTx for Tables<'_> {
             if record.at >= cutoff {
                 break;
             }
-            old.push(key.value());
+            old.push((key.value().1, record.subject, record.category));
         }
-        for key in &old {
-            self.history.remove(key)?;
+        for &(id, subject, category) in &old {
+            self.history.remove((book.0, id))?;
+            self.history_by_kind.remove((book.0, subject.code(), id))?;
+            if let Some(category) = category {
+                self.history_by_category
+                    .remove((book.0, cat(category), id))?;
+            }
         }
         Ok(old.len())
     }
