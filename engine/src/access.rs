@@ -128,6 +128,11 @@ pub enum Action {
     ReadConfig,
     /// Create, change and delete channels, contacts and subscriptions.
     ManageConfig,
+    /// Read the account's change history (a user scoped to some categories sees only the
+    /// entries of those categories).
+    ReadHistory,
+    /// Create and delete the operator's mandatory rules, and see which accounts they reach.
+    ManageMandatoryRules,
 }
 
 /// Why [`authorize`] said no.
@@ -158,6 +163,9 @@ pub fn authorize(
                 Action::CreateAccount => Err(Denied::Forbidden(
                     "only the operator may create accounts".into(),
                 )),
+                Action::ManageMandatoryRules => Err(Denied::Forbidden(
+                    "only the operator may manage mandatory rules".into(),
+                )),
                 Action::Publish => Err(Denied::Forbidden(
                     "only the operator may publish: an inbox holds only what the platform sent"
                         .into(),
@@ -174,8 +182,11 @@ pub fn authorize(
                 | Action::ReadMessages
                 | Action::MarkRead
                 | Action::ReadConfig => false,
-                Action::DeleteMessages | Action::ManageConfig => true,
-                Action::CreateAccount | Action::Publish | Action::ManageUsers => {
+                Action::DeleteMessages | Action::ManageConfig | Action::ReadHistory => true,
+                Action::CreateAccount
+                | Action::Publish
+                | Action::ManageUsers
+                | Action::ManageMandatoryRules => {
                     return Err(Denied::Forbidden(format!(
                         "users may not {}; ask the operator or the account root",
                         action_words(action)
@@ -223,6 +234,8 @@ fn action_words(action: Action) -> &'static str {
         Action::DeleteMessages => "deleting messages",
         Action::ReadConfig => "view channels, contacts and subscriptions",
         Action::ManageConfig => "managing channels, contacts and subscriptions",
+        Action::ReadHistory => "reading the change history",
+        Action::ManageMandatoryRules => "manage mandatory rules",
     }
 }
 

@@ -47,6 +47,16 @@ pub enum Error {
     /// allows; nothing was created. The message names the limit and how it is raised.
     #[error("{0}")]
     LimitReached(String),
+    /// The change would leave notices that an operator's mandatory rule covers with no
+    /// target in the account (deleting the category's subscription, or leaving it without
+    /// channels and contacts); nothing was changed. The message names the rule.
+    #[error("{message}")]
+    MandatoryRule {
+        /// The rule that refused the change.
+        rule: crate::ids::RuleId,
+        /// What was refused, which rule refused it, and what to do instead.
+        message: String,
+    },
     /// The caller did this too often; nothing was done. Retrying after `retry_after`
     /// succeeds.
     #[error("{message}")]
@@ -77,6 +87,7 @@ impl Error {
             Error::NotFound(_) => ErrorCode::NotFound,
             Error::Conflict(_) => ErrorCode::Conflict,
             Error::LimitReached(_) => ErrorCode::LimitReached,
+            Error::MandatoryRule { .. } => ErrorCode::MandatoryRule,
             Error::RateLimited { .. } => ErrorCode::RateLimited,
             Error::Storage(_) => ErrorCode::Internal,
             Error::Closed | Error::Unavailable(_) | Error::Overloaded(_) => ErrorCode::Unavailable,
@@ -118,6 +129,9 @@ pub enum ErrorCode {
     Conflict,
     /// `limit_reached`: the account holds as many as allowed (409).
     LimitReached,
+    /// `mandatory_rule`: an operator's mandatory rule needs what the change would remove
+    /// (409).
+    MandatoryRule,
     /// `rate_limited`: too often; retry later (429).
     RateLimited,
     /// `internal`: the store failed (500).
@@ -136,6 +150,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::Conflict => "conflict",
             ErrorCode::LimitReached => "limit_reached",
+            ErrorCode::MandatoryRule => "mandatory_rule",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Internal => "internal",
             ErrorCode::Unavailable => "unavailable",

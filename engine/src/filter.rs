@@ -53,6 +53,11 @@ impl CategorySet {
         self == CategorySet::ALL
     }
 
+    /// The set as its bitmask, for a cursor's checksum.
+    pub(crate) fn bits(self) -> u8 {
+        self.0
+    }
+
     /// The categories in the set, in the contract's order.
     pub fn iter(self) -> impl Iterator<Item = Category> {
         Category::ALL.into_iter().filter(move |&c| self.contains(c))
@@ -411,6 +416,11 @@ impl Fnv {
             self.0 ^= u64::from(b);
             self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
         }
+    }
+
+    /// The checksum of everything written.
+    pub(crate) fn finish(&self) -> u64 {
+        self.0
     }
 }
 

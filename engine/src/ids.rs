@@ -180,6 +180,19 @@ simple_id!(
     "Identifies one delivery job; its text is the idempotency key of every attempt."
 );
 
+simple_id!(
+    RuleId,
+    "mnd_",
+    "mandatory rule",
+    "Identifies a mandatory rule of the operator."
+);
+simple_id!(
+    ChangeId,
+    "chg_",
+    "history entry",
+    "Identifies one entry of a change history; entries are numbered in the order they were made."
+);
+
 /// Identifies a message: its account and its sequence number inside that account.
 /// Sequence numbers grow with every publish and are never reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -12,14 +12,18 @@
 //! - [`access`]: principals, policies, tokens, and `authorize`, the one permission rule.
 //! - [`accounts`]: accounts and users, as methods on [`Engine`]; their changes as commands
 //!   (`accounts::commands`).
+//! - [`history`]: the change history of each account (and the operator's own), written by
+//!   the domains' commands in the transaction of the change they record, read a page at a
+//!   time, purged with the account's retention.
 //! - [`limits`]: how many users, channels and contacts one account may hold.
 //! - [`inbox`]: publish, list, get, counts, mark read and delete, as methods on [`Engine`];
 //!   publish, mark read and delete as commands (`inbox::commands`).
 //! - [`delivery`]: channels, contacts, subscriptions, their changes and a message's routing
 //!   as commands (`delivery::commands`), routing (`delivery::routing`, the rule as pure
-//!   functions), the outbox workers with retries, rate limits and fair call slots
-//!   per account and target (`worker`, `slots`; [`Engine::deliver_due`] runs one step of
-//!   them by hand), digests read in parts that fit one call (`prepare`), channel tests on
+//!   functions), the operator's mandatory rules that override it
+//!   ([`delivery::mandatory`]), the outbox workers with retries, rate limits and fair call
+//!   slots per account and target (`worker`, `slots`; [`Engine::deliver_due`] runs one step
+//!   of them by hand), digests read in parts that fit one call (`prepare`), channel tests on
 //!   slots of their own (`test_send`), and retention. [`delivery::host`] is the seam to what
 //!   sends: the [`ChannelHost`] trait, implemented by the plugin registry, or by an
 //!   embedder's own channels or a test's fake.
@@ -82,6 +86,7 @@ pub mod delivery;
 mod engine;
 mod error;
 pub mod filter;
+pub mod history;
 pub mod ids;
 pub mod inbox;
 pub mod limits;
@@ -108,9 +113,9 @@ pub use delivery::test_send::{
 #[cfg(feature = "plugins")]
 pub use delivery::worker::{DeliveryObserver, WorkerConfig};
 pub use delivery::{
-    Channel, Contact, DeliveryInfo, DeliveryStatus, Digest, NewChannel, NewContact, Requeue,
-    RetrySchedule, Route, Routing, SecretKey, Subscription, SubscriptionSpec, TargetKind,
-    TestOutcome,
+    AccountWithoutTarget, Channel, Contact, DeliveryInfo, DeliveryStatus, Digest, MandatoryRule,
+    MissingTarget, NewChannel, NewContact, NewMandatoryRule, Requeue, RetrySchedule, Route,
+    Routing, SecretKey, Subscription, SubscriptionSpec, TargetKind, TestOutcome,
 };
 pub use engine::{DEFAULT_MAX_PENDING_WRITES, Engine, EngineBuilder};
 pub use error::{Error, ErrorCode, StorageError};
@@ -118,7 +123,8 @@ pub use filter::{
     CategorySet, Filter, Page, PageRequest, ReadStatus, Selection, SeveritySet, format_time,
     parse_time,
 };
-pub use ids::{AccountId, ChannelId, ContactId, DeliveryId, MessageId, UserId};
+pub use history::{Actor, Change, ChangeAction, ChangeKind, HistoryFilter};
+pub use ids::{AccountId, ChangeId, ChannelId, ContactId, DeliveryId, MessageId, RuleId, UserId};
 pub use inbox::live::{Event, EventKind, Events};
 pub use inbox::{CategoryCount, Counts};
 pub use limits::{

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use common::OPERATOR_TOKEN;
 use msghub::{
-    AccountId, Category, Engine, Filter, MessageId, NewMessage, NewUser, Policy, Principal,
-    ReadStatus, Selection, Severity,
+    AccountId, Category, Engine, Filter, HistoryFilter, MessageId, NewMessage, NewUser, Policy,
+    Principal, ReadStatus, Selection, Severity,
 };
 
 async fn open(path: &std::path::Path) -> Engine {
@@ -66,6 +66,11 @@ async fn reopening_the_file_restores_everything() {
         .list_messages(&alice, a, &Filter::default(), &Default::default())
         .await
         .unwrap();
+    let history = engine
+        .history(&op, a, &HistoryFilter::default(), &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(history.items.len(), 1, "the user's creation");
     engine.close().await;
     drop(engine);
 
@@ -83,6 +88,19 @@ async fn reopening_the_file_restores_everything() {
         .await
         .unwrap();
     assert_eq!(relisted, listed);
+    // The history survives, and its entry numbers go on where they were.
+    let rehistory = engine
+        .history(&op, a, &HistoryFilter::default(), &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(rehistory, history);
+    engine.set_retention(&op, a, 30).await.unwrap();
+    let newest = engine
+        .history(&op, a, &HistoryFilter::default(), &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(newest.items.len(), 2);
+    assert!(newest.items[0].id > history.items[0].id);
     // Dedupe keys survive; deleted ones are free again; numbers are never reused.
     let again = engine
         .publish(

@@ -10,6 +10,7 @@ import { announce, announceError } from "/console/feedback.js";
 import { LANGUAGES, language, setLanguage, t } from "/console/i18n.js";
 import { renderChannels } from "/console/channels.js";
 import { renderContacts } from "/console/contacts.js";
+import { renderHistory } from "/console/history.js";
 import { renderInbox, renderMessage } from "/console/inbox.js";
 import { Live } from "/console/live.js";
 import { renderSubscriptions } from "/console/subscriptions.js";
@@ -224,6 +225,7 @@ async function route() {
     channels: () => renderChannels(container, ctx),
     contacts: () => renderContacts(container, ctx),
     subscriptions: () => renderSubscriptions(container, ctx),
+    history: () => renderHistory(container, ctx),
   };
   const page = pages[section];
   if (!page) {

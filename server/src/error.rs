@@ -34,7 +34,7 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// One of `invalid_argument`, `unauthenticated`, `forbidden`, `not_found`, `conflict`,
-    /// `limit_reached`, `payload_too_large`, `rate_limited`, `internal`, `unavailable` (and
+    /// `limit_reached`, `mandatory_rule`, `payload_too_large`, `rate_limited`, `internal`, `unavailable` (and
     /// `method_not_allowed` for a path that exists under another method, `request_timeout`
     /// for a body that did not arrive in time).
     pub code: String,
@@ -135,7 +135,9 @@ impl From<msghub::Error> for ApiError {
             ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
-            ErrorCode::Conflict | ErrorCode::LimitReached => StatusCode::CONFLICT,
+            ErrorCode::Conflict | ErrorCode::LimitReached | ErrorCode::MandatoryRule => {
+                StatusCode::CONFLICT
+            }
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,

@@ -236,6 +236,11 @@ fn every_command_has_help() {
         vec!["plugin", "validate", "--help"],
         vec!["plugin", "send", "--help"],
         vec!["plugin", "wit", "--help"],
+        vec!["rules", "create", "--help"],
+        vec!["rules", "uncovered", "--help"],
+        vec!["rules", "history", "--help"],
+        vec!["history", "--help"],
+        vec!["subscriptions", "explain", "--help"],
     ] {
         let o = Command::new(env!("CARGO_BIN_EXE_msghub"))
             .args(&args)
@@ -741,4 +746,125 @@ async fn messages_watch_prints_live_events_and_refuses_a_bad_token() {
         "{}",
         String::from_utf8_lossy(&refused.stderr)
     );
+}
+
+#[tokio::test]
+async fn mandatory_rules_history_and_routing_explain_from_the_command_line() {
+    let s = start().await;
+    let (acc, root) = s.account("acme").await;
+    let (beta, _) = s.account("beta").await;
+    let url = s.url();
+    tokio::task::spawn_blocking(move || {
+        let contact: Value = serde_json::from_str(&stdout(&msghub(
+            &url,
+            &root,
+            &[
+                "contacts",
+                "create",
+                "--account",
+                &acc,
+                "--json",
+                "--email",
+                "ops@example.com",
+                "Ops",
+            ],
+        )))
+        .unwrap();
+        let contact = contact["id"].as_str().unwrap().to_owned();
+        stdout(&msghub(
+            &url,
+            &root,
+            &[
+                "subscriptions",
+                "set",
+                "--account",
+                &acc,
+                "security",
+                "--contact",
+                &contact,
+                "--min-severity",
+                "critical",
+            ],
+        ));
+        let rule: Value = serde_json::from_str(&stdout(&msghub(
+            &url,
+            OPERATOR,
+            &[
+                "rules",
+                "create",
+                "breach-notices",
+                "--category",
+                "security",
+                "--subtype",
+                "breach",
+                "--json",
+            ],
+        )))
+        .unwrap();
+        let rule = rule["id"].as_str().unwrap().to_owned();
+        let list = stdout(&msghub(&url, OPERATOR, &["rules", "list"]));
+        assert!(
+            list.contains("breach-notices") && list.contains(&rule),
+            "{list}"
+        );
+        let uncovered = stdout(&msghub(&url, OPERATOR, &["rules", "uncovered", &rule]));
+        assert!(
+            uncovered.contains(&beta) && !uncovered.contains(&acc),
+            "{uncovered}"
+        );
+
+        let refused = msghub(
+            &url,
+            &root,
+            &["subscriptions", "delete", "--account", &acc, "security"],
+        );
+        assert!(!refused.status.success());
+        let why = String::from_utf8_lossy(&refused.stderr);
+        assert!(why.contains("breach-notices"), "{why}");
+
+        let explained = stdout(&msghub(
+            &url,
+            &root,
+            &[
+                "subscriptions",
+                "explain",
+                "--account",
+                &acc,
+                "--category",
+                "security",
+                "--subtype",
+                "breach",
+            ],
+        ));
+        assert!(
+            explained.contains("mandatory rule: breach-notices") && explained.contains(&contact),
+            "{explained}"
+        );
+
+        let history = stdout(&msghub(&url, &root, &["history", "--account", &acc]));
+        let lines: Vec<&str> = history.lines().collect();
+        assert!(lines[0].starts_with("AT"), "{history}");
+        assert!(
+            lines[1].contains("subscription") && lines[1].contains("created"),
+            "{history}"
+        );
+        assert!(
+            lines[2].contains("contact") && lines[2].contains("created"),
+            "{history}"
+        );
+        let only: Value = serde_json::from_str(&stdout(&msghub(
+            &url,
+            &root,
+            &["history", "--account", &acc, "--kind", "contact", "--json"],
+        )))
+        .unwrap();
+        assert_eq!(only.as_array().unwrap().len(), 1, "{only}");
+        let operator = stdout(&msghub(&url, OPERATOR, &["rules", "history"]));
+        assert!(
+            operator.contains("mandatory_rule") && operator.contains(&rule),
+            "{operator}"
+        );
+    })
+    .await
+    .unwrap();
 }

@@ -356,3 +356,61 @@ async fn the_open_inbox_shows_new_and_deleted_messages_without_a_reload() {
         "the page was not reloaded"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_page_lists_the_changes_newest_first_and_filters_by_kind() {
+    let browser = Browser::start().await;
+    let server = Server::start(&[]).await;
+    let seeded = seed(&server).await;
+    let base = format!("/v1/accounts/{}", seeded.account);
+    let contact = server
+        .expect(
+            StatusCode::CREATED,
+            Method::POST,
+            &format!("{base}/contacts"),
+            &seeded.root_token,
+            Some(json!({"name": "Ops", "email": "ops@example.com"})),
+        )
+        .await;
+    server
+        .expect(
+            StatusCode::OK,
+            Method::PUT,
+            &format!("{base}/subscriptions/security"),
+            &seeded.root_token,
+            Some(json!({"contacts": [contact["id"]], "min_severity": "warning"})),
+        )
+        .await;
+    server
+        .expect(
+            StatusCode::OK,
+            Method::PUT,
+            &format!("{base}/subscriptions/security"),
+            &seeded.root_token,
+            Some(json!({"contacts": [contact["id"]], "min_severity": "critical"})),
+        )
+        .await;
+    let b = &browser;
+    b.sign_in(&server, &seeded).await;
+    b.click("#nav-history").await;
+    let kinds = "const list = document.getElementById('history-list');
+         if (!list || list.getAttribute('aria-busy') !== 'false') return null;
+         return [...list.querySelectorAll('tbody tr')].map(r => r.dataset.kind);";
+    b.until(
+        "the history, newest first",
+        kinds,
+        json!(["subscription", "subscription", "contact"]),
+    )
+    .await;
+    let change = b
+        .text("#history-table tbody tr:first-child .history-change")
+        .await;
+    assert!(
+        change.contains("min_severity") && change.contains("warning → critical"),
+        "the change shows before and after: {change}"
+    );
+    b.choose("#history-kind", "contact").await;
+    b.click("#history-filters button[type=submit]").await;
+    b.until("only the contact", kinds, json!(["contact"])).await;
+    browser.client.close().await.unwrap();
+}

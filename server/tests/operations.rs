@@ -42,6 +42,13 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/accounts/{account}/routing"),
     ("get", "/v1/accounts/{account}/events"),
     ("post", "/v1/accounts/{account}/events/ticket"),
+    ("get", "/v1/accounts/{account}/history"),
+    ("get", "/v1/history"),
+    ("post", "/v1/mandatory-rules"),
+    ("get", "/v1/mandatory-rules"),
+    ("get", "/v1/mandatory-rules/{rule}"),
+    ("delete", "/v1/mandatory-rules/{rule}"),
+    ("get", "/v1/mandatory-rules/{rule}/accounts-without-target"),
     ("get", "/v1/plugins"),
     ("post", "/v1/plugins/reload"),
     ("get", "/healthz"),
@@ -264,6 +271,21 @@ async fn openapi_states_the_limits_and_names_the_engine_enforces() {
         names("Policy"),
         json!(["NotificationsReadOnlyAccess", "NotificationsFullAccess"])
     );
+    let kinds: Vec<&str> = msghub::ChangeKind::ALL.iter().map(|k| k.as_str()).collect();
+    assert_eq!(names("ChangeKind"), json!(kinds));
+    let rule = schema("CreateRuleRequest")["properties"].clone();
+    assert_eq!(max(&rule["name"]), Some(msghub::accounts::MAX_NAME_CHARS));
+    assert_eq!(rule["subtypes"]["minItems"], 1);
+    assert_eq!(rule["subtypes"]["maxItems"], 100);
+    for (path, method) in [
+        ("/v1/accounts/{account}/subscriptions/{category}", "put"),
+        ("/v1/accounts/{account}/subscriptions/{category}", "delete"),
+    ] {
+        assert!(
+            doc["paths"][path][method]["responses"].get("409").is_some(),
+            "{method} {path} documents no 409 mandatory_rule"
+        );
+    }
 
     let list = &doc["paths"]["/v1/accounts/{account}/messages"]["get"]["parameters"];
     let limit = list

@@ -172,6 +172,8 @@ async fn statuses(w: &World, token: Option<&str>) -> Vec<u16> {
             format!("{base}/routing"),
             body(json!({"category": "security", "title": "t"})),
         ),
+        (Method::GET, format!("{base}/history"), None),
+        (Method::GET, "/v1/mandatory-rules".to_owned(), None),
     ];
     let mut out = Vec::new();
     for (method, path, body) in ops {
@@ -192,13 +194,14 @@ async fn each_principal_gets_exactly_the_statuses_of_the_contract() {
     //   channel:  get delete test test-security requeue
     //   contact:  get delete requeue
     //   security: message-requeue deliveries; subscriptions routing-security
-    let cases: Vec<(&str, Option<&str>, [u16; 20])> = vec![
+    //   history; mandatory rules
+    let cases: Vec<(&str, Option<&str>, [u16; 22])> = vec![
         (
             "operator",
             Some(OPERATOR),
             [
                 201, 200, 200, 200, 200, 200, 404, 200, 200, 409, 200, 200, 200, 200, 409, 200,
-                200, 200, 200, 200,
+                200, 200, 200, 200, 200, 200,
             ],
         ),
         (
@@ -206,7 +209,7 @@ async fn each_principal_gets_exactly_the_statuses_of_the_contract() {
             Some(&w.root),
             [
                 403, 200, 200, 200, 200, 200, 404, 200, 200, 409, 200, 200, 200, 200, 409, 200,
-                200, 200, 200, 200,
+                200, 200, 200, 200, 200, 403,
             ],
         ),
         (
@@ -214,7 +217,7 @@ async fn each_principal_gets_exactly_the_statuses_of_the_contract() {
             Some(&w.full),
             [
                 403, 200, 200, 200, 200, 200, 404, 403, 200, 409, 200, 200, 200, 200, 409, 200,
-                200, 200, 200, 200,
+                200, 200, 200, 200, 200, 403,
             ],
         ),
         (
@@ -222,21 +225,21 @@ async fn each_principal_gets_exactly_the_statuses_of_the_contract() {
             Some(&w.read_only),
             [
                 403, 200, 200, 200, 200, 403, 403, 403, 200, 403, 403, 403, 403, 200, 403, 403,
-                403, 200, 200, 200,
+                403, 200, 200, 200, 403, 403,
             ],
         ),
-        ("no policy", Some(&w.no_policy), [403; 20]),
+        ("no policy", Some(&w.no_policy), [403; 22]),
         (
             "scoped to account",
             Some(&w.scoped),
             [
                 403, 200, 404, 200, 200, 200, 404, 403, 200, 409, 200, 403, 200, 200, 409, 200,
-                404, 404, 200, 403,
+                404, 404, 200, 403, 200, 403,
             ],
         ),
-        ("other root", Some(&w.other_root), [403; 20]),
-        ("no token", None, [401; 20]),
-        ("bad token", Some("mhu_not-a-real-token"), [401; 20]),
+        ("other root", Some(&w.other_root), [403; 22]),
+        ("no token", None, [401; 22]),
+        ("bad token", Some("mhu_not-a-real-token"), [401; 22]),
     ];
     for (who, token, expected) in cases {
         assert_eq!(statuses(&w, token).await, expected, "{who}");

@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::filter::{Page, PageRequest, decode_cursor, encode_cursor};
 use crate::ids::{AccountId, UserId};
 use crate::model::Category;
-use crate::store::records::{AccountRecord, UserRecord};
+use crate::store::records::{AccountRecord, ActorRecord, UserRecord};
 use crate::store::{self};
 
 use self::commands::{CreateAccount, CreateUser, DeleteUser, UpdateUser};
@@ -242,7 +242,12 @@ impl Engine {
             token_hash: TokenHash::of(&token).0,
         };
         let user = user_of(id, &record);
-        self.submit(CreateUser { id, record }).await?;
+        self.submit(CreateUser {
+            id,
+            record,
+            by: ActorRecord::of(principal),
+        })
+        .await?;
         Ok(CreatedUser { user, token })
     }
 
@@ -319,6 +324,7 @@ impl Engine {
                 id: user,
                 policies,
                 categories,
+                by: ActorRecord::of(principal),
             })
             .await?;
         Ok(user_of(user, &record))
@@ -332,6 +338,10 @@ impl Engine {
         user: UserId,
     ) -> Result<(), Error> {
         self.user(principal, account, user)?;
-        self.submit(DeleteUser { id: user }).await
+        self.submit(DeleteUser {
+            id: user,
+            by: ActorRecord::of(principal),
+        })
+        .await
     }
 }

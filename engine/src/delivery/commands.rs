@@ -1,6 +1,7 @@
 //! The delivery side's changes, applied by the writer in a group's transaction: channels,
-//! contacts and subscriptions; routing a new message to its targets inside the publishing
-//! transaction (the transactional outbox); digests; attempts and their outcomes; re-queues.
+//! contacts and subscriptions (each recorded in the account's history in the same
+//! transaction); routing a new message to its targets inside the publishing transaction
+//! (the transactional outbox); digests; attempts and their outcomes; re-queues.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,13 +10,15 @@ use super::routing;
 use crate::clock::micros_of;
 use crate::error::Error;
 use crate::filter::CategorySet;
-use crate::ids::{AccountId, ChannelId, ContactId};
+use crate::history::{self, Entry, OPERATOR_BOOK};
+use crate::ids::{AccountId, ChannelId, ContactId, RuleId};
 use crate::limits::Holding;
 use crate::model::Category;
 use crate::schedule::jitter;
 use crate::store::Subscribed;
 use crate::store::records::{
-    ChannelRecord, ContactRecord, DeliveryRecord, DeliveryState, MessageRecord, TargetKey,
+    ActionRecord, ActorRecord, ChannelRecord, ContactRecord, DeliveryRecord, DeliveryState,
+    MandatoryRuleRecord, MessageRecord, SubjectRecord, TargetKey,
 };
 use crate::store::writer::{Command, Effect, Tx};
 
@@ -27,6 +30,10 @@ pub(crate) struct CreateChannel {
     pub(crate) account: AccountId,
     pub(crate) id: u64,
     pub(crate) record: ChannelRecord,
+    /// The channel as the API shows it, secrets redacted: what the history records.
+    pub(crate) shown: super::Channel,
+    /// Who creates it, for the history.
+    pub(crate) by: ActorRecord,
 }
 
 impl Command for CreateChannel {
@@ -37,6 +44,8 @@ impl Command for CreateChannel {
             account,
             id,
             record,
+            shown,
+            by,
         } = self;
         tx.inbox(account)?;
         if tx.channel_name_taken(account, &record.name) {
@@ -47,6 +56,14 @@ impl Command for CreateChannel {
         }
         tx.room_for(account, Holding::Channel)?;
         tx.db.put_channel(account, id, &record)?;
+        let entry = Entry::new(
+            by,
+            SubjectRecord::Channel,
+            ActionRecord::Created,
+            ChannelId(id).to_string(),
+        )
+        .after(&shown);
+        history::record(tx, account, entry)?;
         tx.effect(Effect::Channel(account, id, Some(record)));
         Ok(())
     }
@@ -58,6 +75,10 @@ pub(crate) struct DeleteChannel {
     pub(crate) id: u64,
     /// The categories whose subscriptions the caller may see, named in a conflict.
     pub(crate) visible: CategorySet,
+    /// The channel as the API shows it, secrets redacted: what the history records.
+    pub(crate) shown: Option<super::Channel>,
+    /// Who deletes it, for the history.
+    pub(crate) by: ActorRecord,
 }
 
 impl Command for DeleteChannel {
@@ -68,6 +89,8 @@ impl Command for DeleteChannel {
             account,
             id,
             visible,
+            shown,
+            by,
         } = self;
         refuse_if_subscribed(tx, account, TargetKey::Channel(id), visible)?;
         if !tx.db.remove_channel(account, id)? {
@@ -76,6 +99,16 @@ impl Command for DeleteChannel {
                 ChannelId(id)
             )));
         }
+        let mut entry = Entry::new(
+            by,
+            SubjectRecord::Channel,
+            ActionRecord::Deleted,
+            ChannelId(id).to_string(),
+        );
+        if let Some(shown) = &shown {
+            entry = entry.before(shown);
+        }
+        history::record(tx, account, entry)?;
         tx.effect(Effect::Channel(account, id, None));
         Ok(())
     }
@@ -86,6 +119,8 @@ pub(crate) struct CreateContact {
     pub(crate) account: AccountId,
     pub(crate) id: u64,
     pub(crate) record: ContactRecord,
+    /// Who creates it, for the history.
+    pub(crate) by: ActorRecord,
 }
 
 impl Command for CreateContact {
@@ -96,10 +131,19 @@ impl Command for CreateContact {
             account,
             id,
             record,
+            by,
         } = self;
         tx.inbox(account)?;
         tx.room_for(account, Holding::Contact)?;
         tx.db.put_contact(account, id, &record)?;
+        let entry = Entry::new(
+            by,
+            SubjectRecord::Contact,
+            ActionRecord::Created,
+            ContactId(id).to_string(),
+        )
+        .after(&super::contact_of(id, &record));
+        history::record(tx, account, entry)?;
         tx.effect(Effect::Contact(account, id, Some(record)));
         Ok(())
     }
@@ -111,6 +155,10 @@ pub(crate) struct DeleteContact {
     pub(crate) id: u64,
     /// The categories whose subscriptions the caller may see, named in a conflict.
     pub(crate) visible: CategorySet,
+    /// The contact as it was, for the history.
+    pub(crate) shown: Option<super::Contact>,
+    /// Who deletes it, for the history.
+    pub(crate) by: ActorRecord,
 }
 
 impl Command for DeleteContact {
@@ -121,6 +169,8 @@ impl Command for DeleteContact {
             account,
             id,
             visible,
+            shown,
+            by,
         } = self;
         refuse_if_subscribed(tx, account, TargetKey::Contact(id), visible)?;
         if !tx.db.remove_contact(account, id)? {
@@ -129,17 +179,30 @@ impl Command for DeleteContact {
                 ContactId(id)
             )));
         }
+        let mut entry = Entry::new(
+            by,
+            SubjectRecord::Contact,
+            ActionRecord::Deleted,
+            ContactId(id).to_string(),
+        );
+        if let Some(shown) = &shown {
+            entry = entry.before(shown);
+        }
+        history::record(tx, account, entry)?;
         tx.effect(Effect::Contact(account, id, None));
         Ok(())
     }
 }
 
-/// Sets the subscription of a category; every target it names must exist. The digests
-/// gathered under the old rules go out at once: nothing is lost.
+/// Sets the subscription of a category; every target it names must exist, and a category
+/// a mandatory rule covers keeps at least one target. The digests gathered under the old
+/// rules go out at once: nothing is lost.
 pub(crate) struct PutSubscription {
     pub(crate) account: AccountId,
     pub(crate) category: Category,
     pub(crate) subscription: Arc<Subscribed>,
+    /// Who sets it, for the history.
+    pub(crate) by: ActorRecord,
 }
 
 impl Command for PutSubscription {
@@ -150,6 +213,7 @@ impl Command for PutSubscription {
             account,
             category,
             subscription,
+            by,
         } = self;
         tx.inbox(account)?;
         for target in routing::targets(&subscription.record) {
@@ -164,32 +228,160 @@ impl Command for PutSubscription {
                 ));
             }
         }
+        if routing::targets(&subscription.record).next().is_none() {
+            refuse_if_mandatory(tx, category, "left without a channel or contact")?;
+        }
+        let before = tx.subscription(account, category);
         close_digests(tx, account, category)?;
         tx.db
             .put_subscription(account, category, &subscription.record)?;
+        let action = match before {
+            Some(_) => ActionRecord::Changed,
+            None => ActionRecord::Created,
+        };
+        let mut entry = Entry::new(by, SubjectRecord::Subscription, action, category.as_str())
+            .category(category)
+            .after(&super::subscription_of(category, &subscription.record));
+        if let Some(before) = &before {
+            entry = entry.before(&super::subscription_of(category, &before.record));
+        }
+        history::record(tx, account, entry)?;
         tx.effect(Effect::Subscription(account, category, Some(subscription)));
         Ok(())
     }
 }
 
-/// Removes the subscription of a category, sending what its digests gathered.
+/// Removes the subscription of a category, sending what its digests gathered; refused
+/// while a mandatory rule covers the category.
 pub(crate) struct DeleteSubscription {
     pub(crate) account: AccountId,
     pub(crate) category: Category,
+    /// Who deletes it, for the history.
+    pub(crate) by: ActorRecord,
 }
 
 impl Command for DeleteSubscription {
     type Output = ();
 
     fn apply(self, tx: &mut Tx<'_>) -> Result<(), Error> {
-        let DeleteSubscription { account, category } = self;
+        let DeleteSubscription {
+            account,
+            category,
+            by,
+        } = self;
+        let Some(before) = tx.subscription(account, category) else {
+            return Err(Error::NotFound(format!(
+                "there is no subscription for category '{category}'"
+            )));
+        };
+        refuse_if_mandatory(tx, category, "deleted")?;
         if !tx.db.remove_subscription(account, category)? {
             return Err(Error::NotFound(format!(
                 "there is no subscription for category '{category}'"
             )));
         }
         close_digests(tx, account, category)?;
+        let entry = Entry::new(
+            by,
+            SubjectRecord::Subscription,
+            ActionRecord::Deleted,
+            category.as_str(),
+        )
+        .category(category)
+        .before(&super::subscription_of(category, &before.record));
+        history::record(tx, account, entry)?;
         tx.effect(Effect::Subscription(account, category, None));
+        Ok(())
+    }
+}
+
+/// Refuses a change that would leave `category` with no target while a mandatory rule
+/// covers it, naming the first such rule; `what` says what the subscription would be.
+fn refuse_if_mandatory(tx: &Tx<'_>, category: Category, what: &str) -> Result<(), Error> {
+    let rules = tx.mandatory_rules();
+    let Some((id, rule)) = routing::rules_of(&rules, category).next() else {
+        return Ok(());
+    };
+    let rule_id = RuleId(id);
+    Err(Error::MandatoryRule {
+        message: format!(
+            "the subscription of '{category}' cannot be {what}: the operator's mandatory rule \
+             '{}' ({rule_id}) requires {} to reach at least one channel or contact; \
+             change its targets instead, or ask the operator about the rule",
+            rule.name,
+            super::mandatory::describe(rule)
+        ),
+        rule: rule_id,
+    })
+}
+
+/// Creates a mandatory rule of the operator, its name unique among the rules, and records
+/// it in the operator's history.
+pub(crate) struct CreateRule {
+    pub(crate) id: u64,
+    pub(crate) record: MandatoryRuleRecord,
+    /// Who creates it, for the history.
+    pub(crate) by: ActorRecord,
+}
+
+impl Command for CreateRule {
+    type Output = ();
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<(), Error> {
+        let CreateRule { id, record, by } = self;
+        if tx
+            .mandatory_rules()
+            .values()
+            .any(|rule| rule.name == record.name)
+        {
+            return Err(Error::Conflict(format!(
+                "a mandatory rule named '{}' already exists; choose another name",
+                record.name
+            )));
+        }
+        tx.db.put_mandatory_rule(id, &record)?;
+        let entry = Entry::new(
+            by,
+            SubjectRecord::MandatoryRule,
+            ActionRecord::Created,
+            RuleId(id).to_string(),
+        )
+        .category(record.category)
+        .after(&super::mandatory::rule_of(id, &record));
+        history::record(tx, OPERATOR_BOOK, entry)?;
+        tx.effect(Effect::MandatoryRule(id, Some(record)));
+        Ok(())
+    }
+}
+
+/// Deletes a mandatory rule and records it in the operator's history.
+pub(crate) struct DeleteRule {
+    pub(crate) id: u64,
+    /// Who deletes it, for the history.
+    pub(crate) by: ActorRecord,
+}
+
+impl Command for DeleteRule {
+    type Output = ();
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<(), Error> {
+        let DeleteRule { id, by } = self;
+        let Some(record) = tx.db.remove_mandatory_rule(id)? else {
+            return Err(Error::NotFound(format!(
+                "mandatory rule {} does not exist",
+                RuleId(id)
+            )));
+        };
+        let entry = Entry::new(
+            by,
+            SubjectRecord::MandatoryRule,
+            ActionRecord::Deleted,
+            RuleId(id).to_string(),
+        )
+        .category(record.category)
+        .before(&super::mandatory::rule_of(id, &record));
+        history::record(tx, OPERATOR_BOOK, entry)?;
+        tx.effect(Effect::MandatoryRule(id, None));
         Ok(())
     }
 }
@@ -411,8 +603,15 @@ pub(crate) fn route(
     let Some(sub) = tx.subscription(account, message.category) else {
         return Ok(());
     };
-    let verdict = routing::verdict(&sub.record, message.severity, message.subtype.as_deref());
-    if verdict != routing::Verdict::Takes {
+    let rules = tx.mandatory_rules();
+    let verdict = routing::verdict(
+        &sub.record,
+        &rules,
+        message.category,
+        message.severity,
+        message.subtype.as_deref(),
+    );
+    if !verdict.takes() {
         return Ok(());
     }
     for target in routing::targets(&sub.record) {

@@ -12,6 +12,7 @@ mod channel_config;
 pub(crate) mod commands;
 #[cfg(feature = "plugins")]
 pub mod host;
+pub mod mandatory;
 #[cfg(feature = "plugins")]
 mod prepare;
 pub(crate) mod routing;
@@ -45,9 +46,11 @@ pub use crate::schedule::{DEFAULT_RETRY_SCHEDULE, RetrySchedule};
 pub use crate::secrets::SecretKey;
 use crate::store::Subscribed;
 use crate::store::records::{
-    ChannelRecord, ContactRecord, DeliveryRecord, DeliveryState, DigestRecord, MessageRecord,
-    SubscriptionRecord, TargetKey,
+    ActorRecord, ChannelRecord, ContactRecord, DeliveryRecord, DeliveryState, DigestRecord,
+    MessageRecord, SubscriptionRecord, TargetKey,
 };
+
+pub use self::mandatory::{AccountWithoutTarget, MandatoryRule, MissingTarget, NewMandatoryRule};
 
 pub use crate::secrets::REDACTED;
 
@@ -244,6 +247,9 @@ pub struct Routing {
     pub subscription: Option<Subscription>,
     /// The targets it would reach (besides the inbox, which gets everything).
     pub targets: Vec<Route>,
+    /// The operator's mandatory rule that covers the message, if one does: it goes to the
+    /// subscription's targets whatever the subscription's filters say.
+    pub mandatory_rule: Option<MandatoryRule>,
 }
 
 /// Which failed deliveries to take up again.
@@ -486,6 +492,8 @@ impl Engine {
             account,
             id,
             record,
+            shown: answer.clone(),
+            by: ActorRecord::of(principal),
         })
         .await?;
         Ok(answer)
@@ -536,11 +544,19 @@ impl Engine {
         require(principal, Action::ManageConfig, Some(account))?;
         let visible = visible_categories(principal, Action::ReadConfig, account)?;
         self.check_account(account)?;
+        let shown = {
+            let state = self.inner.store.state.read();
+            state
+                .channel(account, id.0)
+                .map(|r| channel_of(self, account, id.0, r))
+        };
         // The writer answers 404 for an id the account does not have.
         self.submit(DeleteChannel {
             account,
             id: id.0,
             visible,
+            shown,
+            by: ActorRecord::of(principal),
         })
         .await
         .map(drop)
@@ -568,6 +584,7 @@ impl Engine {
             account,
             id,
             record,
+            by: ActorRecord::of(principal),
         })
         .await?;
         Ok(answer)
@@ -617,11 +634,17 @@ impl Engine {
         require(principal, Action::ManageConfig, Some(account))?;
         let visible = visible_categories(principal, Action::ReadConfig, account)?;
         self.check_account(account)?;
+        let shown = {
+            let state = self.inner.store.state.read();
+            state.contact(account, id.0).map(|r| contact_of(id.0, r))
+        };
         // The writer answers 404 for an id the account does not have.
         self.submit(DeleteContact {
             account,
             id: id.0,
             visible,
+            shown,
+            by: ActorRecord::of(principal),
         })
         .await
         .map(drop)
@@ -696,7 +719,12 @@ impl Engine {
                 format!("retention_days {days} is out of range: use 1 to 36500"),
             ));
         }
-        self.submit(SetRetention { account, days }).await?;
+        self.submit(SetRetention {
+            account,
+            days,
+            by: ActorRecord::of(principal),
+        })
+        .await?;
         self.account(principal, account)
     }
 

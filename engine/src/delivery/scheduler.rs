@@ -1,6 +1,7 @@
 //! The scheduler: closes digests on their cron ticks (one summary per target, each message
 //! in exactly one, the tick recorded in the same transaction so a restart neither loses nor
-//! repeats one) and purges messages older than their account's retention.
+//! repeats one) and purges messages and change history entries older than their account's
+//! retention (the operator's own history is kept for the default retention).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,11 +13,14 @@ use tokio::sync::Notify;
 
 use super::commands::CloseDigests;
 use crate::access::Reader;
+use crate::accounts::DEFAULT_RETENTION_DAYS;
 use crate::clock::from_micros;
 use crate::clock::micros;
 use crate::engine::{Engine, Inner};
 use crate::error::Error;
 use crate::filter::{CategorySet, Filter};
+use crate::history::OPERATOR_BOOK;
+use crate::history::commands::{PURGE_BUDGET, PurgeHistory};
 use crate::ids::AccountId;
 use crate::inbox::commands::{Bulk, BulkOp};
 use crate::model::Category;
@@ -34,6 +38,9 @@ pub struct ScheduledWork {
     pub digests: u64,
     /// Messages deleted because they were older than their account's retention.
     pub expired: u64,
+    /// Change history entries removed because they were older than their account's
+    /// retention.
+    pub history_expired: u64,
 }
 
 /// The scheduler's memory between passes.
@@ -153,6 +160,7 @@ impl Engine {
         };
         if retention_due {
             work.expired = self.expire(now).await?;
+            work.history_expired = self.expire_history(now).await?;
         }
         Ok(work)
     }
@@ -194,6 +202,35 @@ impl Engine {
                 tracing::info!(account = %account, deleted, days, "purged messages past the account's retention");
             }
             expired += deleted;
+        }
+        Ok(expired)
+    }
+}
+
+impl Engine {
+    /// Removes the history entries older than their book's retention: an account's, or the
+    /// default for the operator's own book.
+    async fn expire_history(&self, now: i64) -> Result<u64, Error> {
+        let mut books: Vec<(AccountId, u32)> = self
+            .inner
+            .store
+            .state
+            .read()
+            .accounts
+            .iter()
+            .map(|(&id, r)| (id, r.retention_days))
+            .collect();
+        books.push((OPERATOR_BOOK, DEFAULT_RETENTION_DAYS));
+        let mut expired = 0;
+        for (book, days) in books {
+            let cutoff = retention_cutoff(now, days);
+            loop {
+                let removed = self.submit_internal(PurgeHistory { book, cutoff }).await?;
+                expired += removed as u64;
+                if removed < PURGE_BUDGET {
+                    break;
+                }
+            }
         }
         Ok(expired)
     }

@@ -5,6 +5,7 @@
 // The types, presentation and checks this file shares with the rest of delivery.
 use super::*;
 use crate::delivery::commands::{DeleteSubscription, PutSubscription};
+use crate::ids::RuleId;
 
 impl Engine {
     /// Sets (replaces) the subscription of `category`. Unknown contact or channel ids, a bad
@@ -90,6 +91,7 @@ impl Engine {
             account,
             category,
             subscription: subscribed,
+            by: ActorRecord::of(principal),
         })
         .await?;
         Ok(answer)
@@ -158,9 +160,13 @@ impl Engine {
     ) -> Result<(), Error> {
         scoped(principal, Action::ManageConfig, account, category)?;
         self.check_account(account)?;
-        self.submit(DeleteSubscription { account, category })
-            .await
-            .map(drop)
+        self.submit(DeleteSubscription {
+            account,
+            category,
+            by: ActorRecord::of(principal),
+        })
+        .await
+        .map(drop)
     }
 
     /// Where `message` would go if it were published into `account` now, and why: the
@@ -187,20 +193,57 @@ impl Engine {
         };
         let state = self.inner.store.state.read();
         let category = record.category;
+        let rules = state.mandatory.clone();
+        let covering =
+            routing::mandatory_rule(&rules, category, record.severity, record.subtype.as_deref())
+                .and_then(|id| rules.get(&id).map(|r| (id, r)));
+        let mandatory_rule = covering.map(|(id, r)| mandatory::rule_of(id, r));
         let Some(sub) = state.subscriptions.get(&(account, category)) else {
+            let mut reason = format!(
+                "category '{category}' has no subscription: the message reaches the inbox only"
+            );
+            if let Some((id, rule)) = covering {
+                reason.push_str(&format!(
+                    "; the operator's mandatory rule '{}' ({}) covers it, but this account has \
+                     no target for it",
+                    rule.name,
+                    RuleId(id)
+                ));
+            }
             return Ok(Routing {
                 category,
                 matched: false,
-                reason: format!(
-                    "category '{category}' has no subscription: the message reaches the inbox only"
-                ),
+                reason,
                 subscription: None,
                 targets: Vec::new(),
+                mandatory_rule,
             });
         };
-        let verdict = routing::verdict(&sub.record, record.severity, record.subtype.as_deref());
-        let matched = verdict == routing::Verdict::Takes;
+        let verdict = routing::verdict(
+            &sub.record,
+            &rules,
+            category,
+            record.severity,
+            record.subtype.as_deref(),
+        );
+        let matched = verdict.takes();
+        let mandatory_rule = verdict
+            .mandatory()
+            .and_then(|id| rules.get(&id).map(|r| mandatory::rule_of(id, r)));
         let reason = match verdict {
+            routing::Verdict::Mandatory(id) => {
+                let name = rules.get(&id).map_or("", |r| r.name.as_str());
+                let mut why = format!(
+                    "the operator's mandatory rule '{name}' ({}) covers it: it goes to every \
+                     target of the subscription of '{category}', whatever the subscription's \
+                     subtypes and minimum severity say",
+                    RuleId(id)
+                );
+                if sub.schedule.is_some() {
+                    why.push_str("; it is gathered into the next digest");
+                }
+                why
+            }
             routing::Verdict::Takes => {
                 let mut why = format!("the subscription of '{category}' takes it");
                 if let Some(subtypes) = &sub.record.subtypes {
@@ -264,6 +307,7 @@ impl Engine {
             reason,
             subscription: Some(subscription_of(category, &sub.record)),
             targets,
+            mandatory_rule,
         })
     }
 }

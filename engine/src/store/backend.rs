@@ -11,8 +11,9 @@
 use roaring::RoaringBitmap;
 
 use super::records::{
-    AccountRecord, ChannelRecord, ContactRecord, DeliveryRecord, MessageRecord, SubscriptionRecord,
-    TargetKey, TokenOwner, UserRecord,
+    AccountRecord, ChannelRecord, ContactRecord, DeliveryRecord, HistoryRecord,
+    MandatoryRuleRecord, MessageRecord, SubjectRecord, SubscriptionRecord, TargetKey, TokenOwner,
+    UserRecord,
 };
 use crate::access::Reader;
 use crate::error::Error;
@@ -85,6 +86,25 @@ pub(crate) trait ReadTx: Send {
         live: &dyn Fn(u32) -> bool,
         fits: &dyn Fn(usize, usize) -> bool,
     ) -> Result<DigestPart, Error>;
+    /// Calls `visit` with the history entries of `book` (an account, or the operator's
+    /// book) among `keys` whose ids are below `before` (all when `None`), newest first,
+    /// until it answers false. Entries outside `keys` are not read.
+    fn history(
+        &self,
+        book: AccountId,
+        keys: &HistoryKeys,
+        before: Option<u64>,
+        visit: &mut dyn FnMut(u64, HistoryRecord) -> bool,
+    ) -> Result<(), Error>;
+}
+
+/// Which entries of a history book a read walks: every one, or (through an index) only
+/// those of some subjects, or only those that concern some categories.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum HistoryKeys {
+    All,
+    Subjects(Vec<SubjectRecord>),
+    Categories(Vec<Category>),
 }
 
 /// The next part of a digest: its messages in member order, and whether members remain
@@ -133,6 +153,8 @@ pub(crate) trait Loader {
     fn digest_tick(&mut self, account: AccountId, category: Category, tick: i64);
     /// A delivery in the outbox, due at `due` (µs).
     fn due(&mut self, id: u64, due: i64);
+    /// A mandatory rule.
+    fn mandatory_rule(&mut self, id: u64, record: MandatoryRuleRecord);
 }
 
 /// One write transaction of a storage backend.
@@ -307,4 +329,24 @@ pub(crate) trait WriteTx {
     ) -> Result<(), Error>;
     /// Stores the last member of a digest delivered so far (it goes out in parts).
     fn put_digest_sent(&mut self, id: u64, through: u32) -> Result<(), Error>;
+
+    // Change history and mandatory rules.
+
+    /// Appends an entry to the history of `book` (an account, or the operator's book) and
+    /// answers its id: ids grow with every entry of the store and are never reused, so a
+    /// page cursor stays valid while entries are added and purged.
+    fn append_history(&mut self, book: AccountId, record: &HistoryRecord) -> Result<u64, Error>;
+    /// Removes the oldest history entries of `book` made before `cutoff` (µs), at most
+    /// `budget` of them, stopping at the first entry made at or after it; answers how many
+    /// went.
+    fn remove_history_before(
+        &mut self,
+        book: AccountId,
+        cutoff: i64,
+        budget: usize,
+    ) -> Result<usize, Error>;
+    /// Stores a mandatory rule (new or changed).
+    fn put_mandatory_rule(&mut self, id: u64, record: &MandatoryRuleRecord) -> Result<(), Error>;
+    /// Removes a mandatory rule, answering what it was.
+    fn remove_mandatory_rule(&mut self, id: u64) -> Result<Option<MandatoryRuleRecord>, Error>;
 }

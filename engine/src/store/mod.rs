@@ -1,5 +1,5 @@
 //! The store: accounts, users, token hashes, messages, read sets, channels, contacts,
-//! subscriptions and deliveries in a storage backend ([`backend`]: redb by default), plus
+//! subscriptions, deliveries, change histories and mandatory rules in a storage backend ([`backend`]: redb by default), plus
 //! the in-memory state and indexes derived from it.
 //!
 //! Every change goes through the single writer thread ([`writer`]), which groups concurrent
@@ -31,7 +31,8 @@ use self::backend::{Backend, Loader};
 use self::index::{AccountIndex, Query};
 use self::queue::Queue;
 use self::records::{
-    AccountRecord, ChannelRecord, ContactRecord, SubscriptionRecord, TokenOwner, UserRecord,
+    AccountRecord, ChannelRecord, ContactRecord, MandatoryRuleRecord, SubscriptionRecord,
+    TokenOwner, UserRecord,
 };
 #[cfg(test)]
 pub(crate) use self::redb_backend::{CHANNELS, KEY_FINGERPRINT, META};
@@ -265,5 +266,9 @@ impl Loader for Loading {
 
     fn due(&mut self, id: u64, due: i64) {
         self.queue.schedule(id, due);
+    }
+
+    fn mandatory_rule(&mut self, id: u64, record: MandatoryRuleRecord) {
+        Arc::make_mut(&mut self.state.mandatory).insert(id, record);
     }
 }

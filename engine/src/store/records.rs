@@ -163,6 +163,83 @@ pub(crate) struct DeliveryRecord {
     pub(crate) updated: i64,
 }
 
+/// Who made a recorded change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum ActorRecord {
+    /// The operator of the hub.
+    Operator,
+    /// The account's root.
+    Root,
+    /// A user of the account, by id.
+    User(u64),
+    /// Someone following a one-click unsubscribe link of a message.
+    Link,
+}
+
+/// What kind of thing a recorded change touched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum SubjectRecord {
+    User,
+    Policy,
+    Channel,
+    Contact,
+    Subscription,
+    Retention,
+    MandatoryRule,
+    Unsubscribe,
+}
+
+impl SubjectRecord {
+    /// The subject as one number of a table key.
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            SubjectRecord::User => 0,
+            SubjectRecord::Policy => 1,
+            SubjectRecord::Channel => 2,
+            SubjectRecord::Contact => 3,
+            SubjectRecord::Subscription => 4,
+            SubjectRecord::Retention => 5,
+            SubjectRecord::MandatoryRule => 6,
+            SubjectRecord::Unsubscribe => 7,
+        }
+    }
+}
+
+/// Whether a recorded change created, changed or deleted its subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum ActionRecord {
+    Created,
+    Changed,
+    Deleted,
+}
+
+/// One entry of a change history as stored: who, when, what, and the subject before and
+/// after as JSON text (secrets already redacted: no secret is ever stored here).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct HistoryRecord {
+    pub(crate) at: i64,
+    pub(crate) actor: ActorRecord,
+    pub(crate) subject: SubjectRecord,
+    pub(crate) action: ActionRecord,
+    /// The category the change concerns (subscriptions, unsubscribes, mandatory rules).
+    pub(crate) category: Option<Category>,
+    /// The id (or name) of what changed, as the API writes it.
+    pub(crate) target: String,
+    pub(crate) before: Option<String>,
+    pub(crate) after: Option<String>,
+}
+
+/// A mandatory rule as stored: notices of its category (and subtypes), at least its
+/// severity, reach the category's subscribed targets whatever the subscription's filters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct MandatoryRuleRecord {
+    pub(crate) name: String,
+    pub(crate) category: Category,
+    pub(crate) subtypes: Option<Vec<String>>,
+    pub(crate) min_severity: Severity,
+    pub(crate) created: i64,
+}
+
 pub(crate) fn encode<T: Serialize>(what: &'static str, value: &T) -> Result<Vec<u8>, StorageError> {
     postcard::to_stdvec(value).map_err(|e| StorageError::Corrupt {
         what,

@@ -6,9 +6,9 @@
 use roaring::RoaringBitmap;
 
 use super::Store;
-pub(crate) use super::backend::DigestPart;
 use super::backend::ReadTx;
-use super::records::{DeliveryRecord, MessageRecord};
+pub(crate) use super::backend::{DigestPart, HistoryKeys};
+use super::records::{DeliveryRecord, HistoryRecord, MessageRecord};
 use crate::error::Error;
 use crate::filter::TextMatcher;
 use crate::ids::AccountId;
@@ -105,5 +105,17 @@ impl Snapshot<'_> {
         fits: impl Fn(usize, usize) -> bool,
     ) -> Result<DigestPart, Error> {
         self.0.digest_part(account, id, from, &live, &fits)
+    }
+
+    /// Calls `visit` with the history entries of `book` among `keys` below the id `before`
+    /// (all when `None`), newest first, until it answers false.
+    pub(crate) fn history(
+        &self,
+        book: AccountId,
+        keys: &HistoryKeys,
+        before: Option<u64>,
+        visit: &mut dyn FnMut(u64, HistoryRecord) -> bool,
+    ) -> Result<(), Error> {
+        self.0.history(book, keys, before, visit)
     }
 }

@@ -8,7 +8,8 @@ use parking_lot::RwLock;
 
 use super::index::AccountIndex;
 use super::records::{
-    AccountRecord, ChannelRecord, ContactRecord, SubscriptionRecord, TokenOwner, UserRecord,
+    AccountRecord, ChannelRecord, ContactRecord, MandatoryRuleRecord, SubscriptionRecord,
+    TokenOwner, UserRecord,
 };
 use crate::error::Error;
 use crate::ids::{AccountId, UserId};
@@ -30,6 +31,9 @@ pub(crate) struct State {
     pub(crate) subscriptions: HashMap<(AccountId, Category), Arc<Subscribed>>,
     /// The last digest tick closed per subscription, µs.
     pub(crate) digest_ticks: HashMap<(AccountId, Category), i64>,
+    /// The operator's mandatory rules, by id; replaced whole on every change, so that
+    /// routing holds them without the state's lock.
+    pub(crate) mandatory: Arc<BTreeMap<u64, MandatoryRuleRecord>>,
     /// What each account holds, keyed by account: listing one account's channels, or
     /// checking a name or a limit, looks at that account only.
     holdings: HashMap<AccountId, Holdings>,

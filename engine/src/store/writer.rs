@@ -25,7 +25,9 @@ pub(crate) use self::messages::{Searched, Target};
 use super::backend::WriteTx;
 use super::index::AccountIndex;
 use super::live::{self, Change};
-use super::records::{AccountRecord, ChannelRecord, ContactRecord, TokenOwner, UserRecord};
+use super::records::{
+    AccountRecord, ChannelRecord, ContactRecord, MandatoryRuleRecord, TokenOwner, UserRecord,
+};
 use super::{Store, Subscribed};
 use crate::Clock;
 use crate::access::Reader;
@@ -173,6 +175,8 @@ pub(crate) enum Effect {
     Schedule(u64, i64),
     /// A delivery left the outbox.
     Settle(u64),
+    /// A mandatory rule stored, or removed (`None`).
+    MandatoryRule(u64, Option<MandatoryRuleRecord>),
 }
 
 /// Starts the writer thread, which holds every account to `limits`; it ends when every
@@ -399,6 +403,13 @@ fn install(store: &Store, effects: Vec<Effect>) {
                 woke = true;
             }
             Effect::Settle(id) => queue.settle(id),
+            Effect::MandatoryRule(id, record) => {
+                let rules = std::sync::Arc::make_mut(&mut state.mandatory);
+                match record {
+                    Some(record) => rules.insert(id, record),
+                    None => rules.remove(&id),
+                };
+            }
             Effect::Account(id, record, root_hash) => {
                 state.account_names.insert(record.name.clone(), id);
                 state.accounts.insert(id, record);

@@ -11,7 +11,8 @@ use crate::access::Reader;
 use crate::accounts::commands::{CreateAccount, CreateUser, DeleteUser};
 use crate::clock::SystemClock;
 use crate::delivery::commands::{
-    CreateChannel, CreateContact, DeleteChannel, DeleteContact, DeleteSubscription, PutSubscription,
+    CreateChannel, CreateContact, CreateRule, DeleteChannel, DeleteContact, DeleteSubscription,
+    PutSubscription,
 };
 use crate::error::Error;
 use crate::filter::{CategorySet, Filter, ReadStatus};
@@ -22,7 +23,7 @@ use crate::model::{Category, Severity, ValidMessage};
 use crate::schedule::RetrySchedule;
 use crate::store::Store;
 use crate::store::Subscribed;
-use crate::store::records::AccountRecord;
+use crate::store::records::{AccountRecord, ActorRecord, MandatoryRuleRecord};
 use crate::store::records::{ChannelRecord, ContactRecord, SubscriptionRecord, UserRecord};
 use crate::store::writer::{Command, Job, Target, commit_group};
 
@@ -170,6 +171,18 @@ fn subscription_to(channel: u64) -> PutSubscription {
         account: ACCOUNT,
         category: Category::Security,
         subscription: Arc::new(Subscribed::new(record).unwrap()),
+        by: ActorRecord::Root,
+    }
+}
+
+/// A channel as the history would show it.
+fn shown(id: u64, name: &str) -> crate::Channel {
+    crate::Channel {
+        id: crate::ChannelId(id),
+        name: name.into(),
+        plugin: "webhook".into(),
+        config: serde_json::json!({}),
+        created_at: time::OffsetDateTime::UNIX_EPOCH,
     }
 }
 
@@ -186,6 +199,8 @@ fn with_channel() -> Store {
         account: ACCOUNT,
         id: 9,
         record,
+        shown: shown(9, "hook"),
+        by: ActorRecord::Root,
     });
     run(&store, vec![job]);
     store
@@ -216,12 +231,83 @@ fn a_publish_ignores_the_subscription_removed_earlier_in_its_group() {
     let (remove, removed) = job(DeleteSubscription {
         account: ACCOUNT,
         category: Category::Security,
+        by: ActorRecord::Root,
     });
     let (publish, stored) = publish_job("not routed");
     run(&store, vec![remove, publish]);
     removed.blocking_recv().unwrap().unwrap();
     let seq = stored.blocking_recv().unwrap().unwrap().seq;
     assert_eq!(deliveries_of(&store, seq), 0);
+}
+
+fn breach_rule(id: u64) -> CreateRule {
+    CreateRule {
+        id,
+        record: MandatoryRuleRecord {
+            name: format!("breach-{id}"),
+            category: Category::Security,
+            subtypes: None,
+            min_severity: Severity::Info,
+            created: 0,
+        },
+        by: ActorRecord::Operator,
+    }
+}
+
+#[test]
+fn a_rule_created_earlier_in_its_group_refuses_the_delete_of_its_subscription() {
+    let store = with_channel();
+    let (put, _) = job(subscription_to(9));
+    run(&store, vec![put]);
+    let (rule, created) = job(breach_rule(77));
+    let (remove, removed) = job(DeleteSubscription {
+        account: ACCOUNT,
+        category: Category::Security,
+        by: ActorRecord::Root,
+    });
+    run(&store, vec![rule, remove]);
+    created.blocking_recv().unwrap().unwrap();
+    let refused = removed.blocking_recv().unwrap().unwrap_err();
+    assert!(
+        matches!(refused, Error::MandatoryRule { rule, .. } if rule == crate::RuleId(77)),
+        "{refused:?}"
+    );
+    assert!(
+        store
+            .state
+            .read()
+            .subscriptions
+            .contains_key(&(ACCOUNT, Category::Security))
+    );
+}
+
+#[test]
+fn a_publish_goes_by_a_rule_created_earlier_in_its_group() {
+    let store = with_channel();
+    let (put, _) = job(PutSubscription {
+        subscription: Arc::new(
+            Subscribed::new(SubscriptionRecord {
+                subtypes: Some(vec!["other".into()]),
+                min_severity: Severity::Critical,
+                contacts: Vec::new(),
+                channels: vec![9],
+                digest: None,
+                updated: 0,
+            })
+            .unwrap(),
+        ),
+        ..subscription_to(9)
+    });
+    run(&store, vec![put]);
+    let (rule, _) = job(breach_rule(78));
+    let (publish, stored) = publish_job("breach");
+    run(&store, vec![rule, publish]);
+    let seq = stored.blocking_recv().unwrap().unwrap().seq;
+    assert_eq!(
+        deliveries_of(&store, seq),
+        1,
+        "the rule overrides the filters"
+    );
 }
 
 type Answer<T> = oneshot::Receiver<Result<T, Error>>;
@@ -246,13 +332,32 @@ fn create_user(n: u64) -> (Job, Answer<()>) {
         token_hash: [u8::try_from(n).unwrap().wrapping_add(100); 32],
     };
     let id = UserId(1000 + n);
-    (Job::new(CreateUser { id, record }, reply), answer)
+    (
+        Job::new(
+            CreateUser {
+                id,
+                record,
+                by: ActorRecord::Root,
+            },
+            reply,
+        ),
+        answer,
+    )
 }
 
 fn delete_user(n: u64) -> (Job, Answer<()>) {
     let (reply, answer) = oneshot::channel();
     let id = UserId(1000 + n);
-    (Job::new(DeleteUser { id }, reply), answer)
+    (
+        Job::new(
+            DeleteUser {
+                id,
+                by: ActorRecord::Root,
+            },
+            reply,
+        ),
+        answer,
+    )
 }
 
 fn create_channel(n: u64) -> (Job, Answer<()>) {
@@ -267,6 +372,8 @@ fn create_channel(n: u64) -> (Job, Answer<()>) {
         account: ACCOUNT,
         id: 1000 + n,
         record,
+        shown: shown(1000 + n, &format!("hook-{n}")),
+        by: ActorRecord::Root,
     })
 }
 
@@ -275,6 +382,8 @@ fn delete_channel(n: u64) -> (Job, Answer<()>) {
         account: ACCOUNT,
         id: 1000 + n,
         visible: CategorySet::ALL,
+        shown: None,
+        by: ActorRecord::Root,
     })
 }
 
@@ -288,6 +397,7 @@ fn create_contact(n: u64) -> (Job, Answer<()>) {
         account: ACCOUNT,
         id: 1000 + n,
         record,
+        by: ActorRecord::Root,
     })
 }
 
@@ -296,6 +406,8 @@ fn delete_contact(n: u64) -> (Job, Answer<()>) {
         account: ACCOUNT,
         id: 1000 + n,
         visible: CategorySet::ALL,
+        shown: None,
+        by: ActorRecord::Root,
     })
 }
 

@@ -1,6 +1,8 @@
 //! Shared setup for the engine's integration tests.
 #![allow(dead_code)]
 
+pub mod host;
+
 use std::sync::Arc;
 
 use msghub::{
@@ -20,9 +22,24 @@ pub struct Hub {
 }
 
 pub async fn hub() -> Hub {
+    hub_with(Engine::builder().in_memory()).await
+}
+
+/// A hub whose channels go through `host`, without background workers (deliveries are made
+/// by `Engine::deliver_due`).
+pub async fn hub_with_host(host: Arc<host::ChatHost>) -> Hub {
+    hub_with(
+        Engine::builder()
+            .in_memory()
+            .background(false)
+            .channel_host(host),
+    )
+    .await
+}
+
+async fn hub_with(builder: msghub::EngineBuilder) -> Hub {
     let clock = Arc::new(ManualClock::new(datetime!(2026-11-28 12:00 UTC)));
-    let engine = Engine::builder()
-        .in_memory()
+    let engine = builder
         .operator_token(OPERATOR_TOKEN)
         .clock(clock.clone())
         .build()

@@ -141,3 +141,95 @@ impl From<msghub::TargetKind> for TargetKind {
         }
     }
 }
+
+/// What kind of thing a recorded change touched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    /// A user created or deleted.
+    User,
+    /// A user's policies or category scope changed.
+    Policy,
+    /// A channel created or deleted (its configuration's secrets redacted).
+    Channel,
+    /// An email contact created or deleted.
+    Contact,
+    /// A category's subscription set or deleted.
+    Subscription,
+    /// The account's retention changed.
+    Retention,
+    /// A mandatory rule created or deleted (in the operator's history).
+    MandatoryRule,
+    /// A subscription changed through a message's one-click unsubscribe link.
+    Unsubscribe,
+}
+
+impl From<msghub::ChangeKind> for ChangeKind {
+    fn from(kind: msghub::ChangeKind) -> Self {
+        match kind {
+            msghub::ChangeKind::User => ChangeKind::User,
+            msghub::ChangeKind::Policy => ChangeKind::Policy,
+            msghub::ChangeKind::Channel => ChangeKind::Channel,
+            msghub::ChangeKind::Contact => ChangeKind::Contact,
+            msghub::ChangeKind::Subscription => ChangeKind::Subscription,
+            msghub::ChangeKind::Retention => ChangeKind::Retention,
+            msghub::ChangeKind::MandatoryRule => ChangeKind::MandatoryRule,
+            msghub::ChangeKind::Unsubscribe => ChangeKind::Unsubscribe,
+        }
+    }
+}
+
+/// Whether a change created, changed or deleted its subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeAction {
+    /// It did not exist before.
+    Created,
+    /// It existed before and after.
+    Changed,
+    /// It does not exist after.
+    Deleted,
+}
+
+impl From<msghub::ChangeAction> for ChangeAction {
+    fn from(action: msghub::ChangeAction) -> Self {
+        match action {
+            msghub::ChangeAction::Created => ChangeAction::Created,
+            msghub::ChangeAction::Changed => ChangeAction::Changed,
+            msghub::ChangeAction::Deleted => ChangeAction::Deleted,
+        }
+    }
+}
+
+/// Who made a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ActorKind {
+    /// The operator of the hub.
+    Operator,
+    /// The account's root.
+    Root,
+    /// A user of the account (`user_id` says which).
+    User,
+    /// Someone who followed a message's one-click unsubscribe link.
+    Link,
+}
+
+/// Why an account has no target for a mandatory rule's notices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MissingTarget {
+    /// No subscription for the rule's category.
+    NoSubscription,
+    /// A subscription that names no channel and no contact.
+    NoTargets,
+}
+
+impl From<msghub::MissingTarget> for MissingTarget {
+    fn from(reason: msghub::MissingTarget) -> Self {
+        match reason {
+            msghub::MissingTarget::NoSubscription => MissingTarget::NoSubscription,
+            msghub::MissingTarget::NoTargets => MissingTarget::NoTargets,
+        }
+    }
+}

@@ -6,6 +6,8 @@
 //! - [`messages`]: publish, list, get, counts, mark read, delete, deliveries.
 //! - [`channels`]: channels and email contacts, test sends, requeues.
 //! - [`subscriptions`]: per-category subscriptions and the routing explanation.
+//! - [`history`]: an account's change history, and the operator's.
+//! - [`mandatory`]: the operator's mandatory rules.
 //! - [`plugins`]: the loaded channel plugins.
 //! - [`ops`]: health, metrics, the console.
 //! - [`body_deadline`]: the time a client has to send a request body.
@@ -21,6 +23,8 @@ pub mod browser_policy;
 pub mod channels;
 pub mod contract;
 pub mod events;
+pub mod history;
+pub mod mandatory;
 pub mod messages;
 pub mod ops;
 pub mod plugins;
@@ -66,6 +70,8 @@ pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         (name = "channels", description = "Bot channels: a plugin and its configuration"),
         (name = "contacts", description = "Email contacts"),
         (name = "subscriptions", description = "Which messages go to which channels and contacts"),
+        (name = "mandatory rules", description = "Notices that reach their targets whatever the subscriptions' filters (operator)"),
+        (name = "history", description = "Who changed what, when, before and after"),
         (name = "operations", description = "Health, metrics and this document"),
         (name = "console", description = "The web console"),
     )
@@ -113,6 +119,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(events::router())
         .merge(channels::router())
         .merge(subscriptions::router())
+        .merge(mandatory::router())
+        .merge(history::router())
         .merge(plugins::router())
         .merge(ops::router())
 }

@@ -12,6 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::contract::{Category, Severity, TargetKind};
+use crate::api::mandatory::RuleView;
 use crate::api::messages::PublishRequest;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, Caller, account_id};
@@ -137,6 +138,10 @@ pub struct RoutingView {
     pub subscription: Option<SubscriptionView>,
     /// The targets besides the inbox (which receives every message).
     pub targets: Vec<RouteView>,
+    /// The operator's mandatory rule that covers the message, if one does: it goes to the
+    /// subscription's targets whatever the subscription's subtypes and minimum severity
+    /// say. Null when no rule covers it.
+    pub mandatory_rule: Option<RuleView>,
 }
 
 impl From<msghub::Routing> for RoutingView {
@@ -157,6 +162,7 @@ impl From<msghub::Routing> for RoutingView {
                     digest_at: t.digest_at.map(msghub::format_time),
                 })
                 .collect(),
+            mandatory_rule: r.mandatory_rule.map(RuleView::from),
         }
     }
 }
@@ -240,6 +246,7 @@ async fn list_subscriptions(
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 403, description = "Not allowed", body = ErrorBody),
         (status = 404, description = "No such account or category", body = ErrorBody),
+        (status = 409, description = "No channel and no contact while a mandatory rule covers the category (`mandatory_rule`; the message names the rule)", body = ErrorBody),
         (status = 413, description = "Body over the limit", body = ErrorBody),
         (status = 503, description = "The server is shutting down", body = ErrorBody),
     ),
@@ -297,6 +304,7 @@ async fn get_subscription(
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 403, description = "Not allowed", body = ErrorBody),
         (status = 404, description = "No such account, or no subscription for the category", body = ErrorBody),
+        (status = 409, description = "A mandatory rule covers the category (`mandatory_rule`; the message names the rule)", body = ErrorBody),
         (status = 503, description = "The server is shutting down", body = ErrorBody),
     ),
     security(("bearer" = [])))]

@@ -1,10 +1,12 @@
 //! The `msghub` command line: `serve`, the commands that talk to a running server
 //! ([`remote`] for the inbox, [`routing`] for channels, contacts, subscriptions and
-//! deliveries), the commands that run a plugin file locally ([`plugin`]), and the one that
+//! deliveries, [`governance`] for mandatory rules, change histories and routing
+//! explanations), the commands that run a plugin file locally ([`plugin`]), and the one that
 //! writes a new plugin project ([`plugin_new`]).
 
 mod capture;
 pub mod client;
+pub mod governance;
 pub mod plugin;
 pub mod plugin_new;
 pub mod remote;
@@ -59,6 +61,12 @@ pub enum Command {
     Subscriptions(routing::SubscriptionsCommand),
     /// Where a message was delivered: each channel and contact, its status and attempts.
     Deliveries(routing::DeliveriesArgs),
+    /// Notices that cannot be unsubscribed (operator): list, create, delete, the accounts
+    /// without a target, and the rules' history.
+    #[command(subcommand)]
+    Rules(governance::RulesCommand),
+    /// Who changed what in an account, when, before and after (newest first).
+    History(governance::HistoryArgs),
     /// Inspect, validate and try out channel plugins locally, without a server.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
@@ -137,6 +145,8 @@ pub fn main() -> ExitCode {
             Command::Contacts(command) => routing::contacts(command).await,
             Command::Subscriptions(command) => routing::subscriptions(command).await,
             Command::Deliveries(args) => routing::deliveries(args).await,
+            Command::Rules(command) => governance::rules(command).await,
+            Command::History(args) => governance::history(args).await,
             Command::Plugin(command) => plugin::run(command).await,
         }
     });

@@ -166,6 +166,9 @@ pub enum SubscriptionsCommand {
         /// The category.
         category: String,
     },
+    /// Where a message would go if it were published now, and why (naming the mandatory
+    /// rule that covers it, if one does).
+    Explain(super::governance::ExplainArgs),
 }
 
 /// `msghub deliveries`.
@@ -478,6 +481,7 @@ pub async fn subscriptions(command: SubscriptionsCommand) -> Result<(), String> 
             }
             Ok(())
         }
+        SubscriptionsCommand::Explain(args) => super::governance::explain(args).await,
     }
 }
 

@@ -84,6 +84,21 @@ pub(crate) const CUT_OFF: TableDefinition<u64, u32> = TableDefinition::new("cut_
 /// digest delivery id -> the last member (message sequence) delivered: a digest too large
 /// for one plugin call goes out in parts, and a retry starts after the parts that arrived.
 pub(crate) const DIGEST_SENT: TableDefinition<u64, u32> = TableDefinition::new("digest_sent");
+/// (book, entry id) -> a history entry: a book is an account id, or 0 for the operator's
+/// own changes. Entry ids grow across the store (the next is [`META`]'s `next_history`), so
+/// a book's entries are in the order they were made.
+pub(crate) const HISTORY: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("history");
+/// (book, subject code, entry id): a book's entries of each kind, so that a history
+/// filtered by kind reads only those.
+pub(crate) const HISTORY_BY_KIND: TableDefinition<(u64, u8, u64), ()> =
+    TableDefinition::new("history_by_kind");
+/// (book, category index, entry id): a book's entries that concern each category, so that a
+/// user scoped to some categories reads only those.
+pub(crate) const HISTORY_BY_CATEGORY: TableDefinition<(u64, u8, u64), ()> =
+    TableDefinition::new("history_by_category");
+/// rule id -> a mandatory rule.
+pub(crate) const MANDATORY_RULES: TableDefinition<u64, &[u8]> =
+    TableDefinition::new("mandatory_rules");
 
 /// Seals the channel configurations stored plain (by a build that sealed only with an
 /// operator's key, or before the store had a key) and records the key's fingerprint. It
@@ -224,6 +239,11 @@ impl Redb {
             txn.open_table(RUNNING)?;
             txn.open_table(CUT_OFF)?;
             txn.open_table(DIGEST_SENT)?;
+            // Added without a schema change: a store from before simply has none yet.
+            txn.open_table(HISTORY)?;
+            txn.open_table(HISTORY_BY_KIND)?;
+            txn.open_table(HISTORY_BY_CATEGORY)?;
+            txn.open_table(MANDATORY_RULES)?;
         }
         seal_plain_channels(&txn, secrets)?;
         super::recovery::settle_cut_off(&mut Tables::open(&txn)?, retry, now)?;
@@ -319,6 +339,10 @@ impl Backend for Redb {
         for row in txn.open_table(OUTBOX)?.iter()? {
             let (id, due) = row?;
             loader.due(id.value(), due.value());
+        }
+        for row in txn.open_table(MANDATORY_RULES)?.iter()? {
+            let (id, bytes) = row?;
+            loader.mandatory_rule(id.value(), decode("mandatory rule", bytes.value())?);
         }
         // Ids are never reused, even after purges: each is an idempotency key that receivers
         // may remember.

@@ -7,12 +7,15 @@ use std::ops::Bound;
 use redb::{ReadOnlyTable, ReadTransaction, ReadableTable};
 use roaring::RoaringBitmap;
 
-use super::{DELIVERIES, DIGEST_MEMBERS, DIGEST_SENT, MESSAGE_DELIVERIES, MESSAGES, message};
+use super::{
+    DELIVERIES, DIGEST_MEMBERS, DIGEST_SENT, HISTORY, HISTORY_BY_CATEGORY, HISTORY_BY_KIND,
+    MESSAGE_DELIVERIES, MESSAGES, message,
+};
 use crate::error::{Error, StorageError};
 use crate::filter::TextMatcher;
 use crate::ids::AccountId;
-use crate::store::backend::{DigestPart, ReadTx};
-use crate::store::records::{DeliveryRecord, MessageRecord, MessageText, decode};
+use crate::store::backend::{DigestPart, HistoryKeys, ReadTx};
+use crate::store::records::{DeliveryRecord, HistoryRecord, MessageRecord, MessageText, decode};
 
 /// A redb read transaction; tables open on first use.
 pub(crate) struct RedbRead {
@@ -38,6 +41,74 @@ impl RedbRead {
 }
 
 impl ReadTx for RedbRead {
+    fn history(
+        &self,
+        book: AccountId,
+        keys: &HistoryKeys,
+        before: Option<u64>,
+        visit: &mut dyn FnMut(u64, HistoryRecord) -> bool,
+    ) -> Result<(), Error> {
+        let table = self.txn.open_table(HISTORY)?;
+        // Entry ids never reach u64::MAX: "below MAX" is every entry.
+        let below = before.unwrap_or(u64::MAX);
+        let (index, codes) = match keys {
+            HistoryKeys::All => {
+                for row in table.range((book.0, 0)..(book.0, below))?.rev() {
+                    let (key, bytes) = row?;
+                    if !visit(key.value().1, decode("history entry", bytes.value())?) {
+                        break;
+                    }
+                }
+                return Ok(());
+            }
+            HistoryKeys::Subjects(subjects) => (
+                HISTORY_BY_KIND,
+                subjects.iter().map(|s| s.code()).collect::<Vec<u8>>(),
+            ),
+            HistoryKeys::Categories(categories) => (
+                HISTORY_BY_CATEGORY,
+                categories.iter().map(|c| c.index() as u8).collect(),
+            ),
+        };
+        let index = self.txn.open_table(index)?;
+        // One backwards walk per key, merged by id: newest first across all of them.
+        let mut walks = Vec::with_capacity(codes.len());
+        for code in codes {
+            walks.push(
+                index
+                    .range((book.0, code, 0)..(book.0, code, below))?
+                    .rev()
+                    .peekable(),
+            );
+        }
+        loop {
+            let mut newest: Option<(usize, u64)> = None;
+            for (i, walk) in walks.iter_mut().enumerate() {
+                if let Some(Err(_)) = walk.peek()
+                    && let Some(Err(e)) = walk.next()
+                {
+                    return Err(e.into());
+                }
+                if let Some(Ok((key, _))) = walk.peek() {
+                    let id = key.value().2;
+                    if newest.is_none_or(|(_, n)| id > n) {
+                        newest = Some((i, id));
+                    }
+                }
+            }
+            let Some((i, id)) = newest else {
+                return Ok(());
+            };
+            walks[i].next();
+            let Some(bytes) = table.get((book.0, id))? else {
+                continue;
+            };
+            if !visit(id, decode("history entry", bytes.value())?) {
+                return Ok(());
+            }
+        }
+    }
+
     fn message(&self, account: AccountId, seq: u32) -> Result<Option<MessageRecord>, Error> {
         message(self.messages()?, account, seq)
     }

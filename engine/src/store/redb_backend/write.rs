@@ -6,8 +6,9 @@ use roaring::RoaringBitmap;
 
 use super::{
     ACCOUNTS, CHANNELS, CONTACTS, CUT_OFF, DEDUPE, DELIVERIES, DIGEST_MEMBERS, DIGEST_OPEN,
-    DIGEST_SENT, DIGEST_TICKS, FAILED, MESSAGE_DELIVERIES, MESSAGE_INDEX, MESSAGES, META, OUTBOX,
-    PURGE_CHUNKS, READ_CHUNKS, RUNNING, SEQUENCES, SUBSCRIPTIONS, TOKENS, USERS,
+    DIGEST_SENT, DIGEST_TICKS, FAILED, HISTORY, HISTORY_BY_CATEGORY, HISTORY_BY_KIND,
+    MANDATORY_RULES, MESSAGE_DELIVERIES, MESSAGE_INDEX, MESSAGES, META, OUTBOX, PURGE_CHUNKS,
+    READ_CHUNKS, RUNNING, SEQUENCES, SUBSCRIPTIONS, TOKENS, USERS,
 };
 use crate::access::Reader;
 use crate::error::{Error, StorageError};
@@ -16,8 +17,9 @@ use crate::ids::{AccountId, UserId};
 use crate::model::Category;
 use crate::store::backend::WriteTx;
 use crate::store::records::{
-    AccountRecord, ChannelRecord, ContactRecord, DeliveryRecord, MessageRecord, MessageText,
-    SubscriptionRecord, TargetKey, TokenOwner, UserRecord, decode, encode, has_dedupe_key, pack,
+    AccountRecord, ChannelRecord, ContactRecord, DeliveryRecord, HistoryRecord,
+    MandatoryRuleRecord, MessageRecord, MessageText, SubscriptionRecord, TargetKey, TokenOwner,
+    UserRecord, decode, encode, has_dedupe_key, pack,
 };
 
 /// Every table, opened once per group: opening a table per job would cost more than the
@@ -46,6 +48,10 @@ pub(crate) struct Tables<'t> {
     running: Table<'t, u64, ()>,
     cut_off: Table<'t, u64, u32>,
     digest_sent: Table<'t, u64, u32>,
+    history: Table<'t, (u64, u64), &'static [u8]>,
+    history_by_kind: Table<'t, (u64, u8, u64), ()>,
+    history_by_category: Table<'t, (u64, u8, u64), ()>,
+    mandatory_rules: Table<'t, u64, &'static [u8]>,
 }
 
 impl<'t> Tables<'t> {
@@ -74,6 +80,10 @@ impl<'t> Tables<'t> {
             running: txn.open_table(RUNNING)?,
             cut_off: txn.open_table(CUT_OFF)?,
             digest_sent: txn.open_table(DIGEST_SENT)?,
+            history: txn.open_table(HISTORY)?,
+            history_by_kind: txn.open_table(HISTORY_BY_KIND)?,
+            history_by_category: txn.open_table(HISTORY_BY_CATEGORY)?,
+            mandatory_rules: txn.open_table(MANDATORY_RULES)?,
         })
     }
 }
@@ -486,6 +496,62 @@ impl WriteTx for Tables<'_> {
     ) -> Result<(), Error> {
         self.digest_ticks.insert((account.0, cat(category)), tick)?;
         Ok(())
+    }
+
+    fn append_history(&mut self, book: AccountId, record: &HistoryRecord) -> Result<u64, Error> {
+        let id = self.meta.get("next_history")?.map_or(1, |v| v.value());
+        self.meta.insert("next_history", id + 1)?;
+        self.history
+            .insert((book.0, id), encode("history entry", record)?.as_slice())?;
+        self.history_by_kind
+            .insert((book.0, record.subject.code(), id), ())?;
+        if let Some(category) = record.category {
+            self.history_by_category
+                .insert((book.0, cat(category), id), ())?;
+        }
+        Ok(id)
+    }
+
+    fn remove_history_before(
+        &mut self,
+        book: AccountId,
+        cutoff: i64,
+        budget: usize,
+    ) -> Result<usize, Error> {
+        let mut old = Vec::new();
+        for row in self.history.range((book.0, 0)..=(book.0, u64::MAX))? {
+            if old.len() >= budget {
+                break;
+            }
+            let (key, bytes) = row?;
+            let record: HistoryRecord = decode("history entry", bytes.value())?;
+            if record.at >= cutoff {
+                break;
+            }
+            old.push((key.value().1, record.subject, record.category));
+        }
+        for &(id, subject, category) in &old {
+            self.history.remove((book.0, id))?;
+            self.history_by_kind.remove((book.0, subject.code(), id))?;
+            if let Some(category) = category {
+                self.history_by_category
+                    .remove((book.0, cat(category), id))?;
+            }
+        }
+        Ok(old.len())
+    }
+
+    fn put_mandatory_rule(&mut self, id: u64, record: &MandatoryRuleRecord) -> Result<(), Error> {
+        self.mandatory_rules
+            .insert(id, encode("mandatory rule", record)?.as_slice())?;
+        Ok(())
+    }
+
+    fn remove_mandatory_rule(&mut self, id: u64) -> Result<Option<MandatoryRuleRecord>, Error> {
+        match self.mandatory_rules.remove(id)? {
+            Some(bytes) => Ok(Some(decode("mandatory rule", bytes.value())?)),
+            None => Ok(None),
+        }
     }
 
     fn put_digest_sent(&mut self, id: u64, through: u32) -> Result<(), Error> {

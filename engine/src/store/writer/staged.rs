@@ -12,7 +12,7 @@
 //! The account limits are checked the same way: what an account holds as of the last commit
 //! (counted in the state, no scan), plus what this group's earlier jobs added or removed.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::{Effect, Tx};
@@ -21,7 +21,7 @@ use crate::ids::{AccountId, UserId};
 use crate::limits::{Holding, limit_reached};
 use crate::model::Category;
 use crate::store::Subscribed;
-use crate::store::records::{ChannelRecord, TargetKey};
+use crate::store::records::{ChannelRecord, MandatoryRuleRecord, TargetKey};
 
 /// The changes of this group's earlier jobs to what the writer's rules look at. `None`
 /// means "removed in this group".
@@ -32,6 +32,8 @@ pub(super) struct Staged {
     channels: HashMap<(AccountId, u64), Option<ChannelRecord>>,
     contacts: HashMap<(AccountId, u64), bool>,
     subscriptions: HashMap<(AccountId, Category), Option<Arc<Subscribed>>>,
+    /// The mandatory rules as this group left them, once one of its jobs changed them.
+    mandatory: Option<Arc<BTreeMap<u64, MandatoryRuleRecord>>>,
     /// Per account and kind: how many more (or fewer) this group made than the last commit
     /// left.
     held: HashMap<(AccountId, Holding), isize>,
@@ -66,6 +68,18 @@ impl Tx<'_> {
                 staged
                     .subscriptions
                     .insert((*account, *category), sub.clone());
+            }
+            Effect::MandatoryRule(id, record) => {
+                let mut rules = match staged.mandatory.take() {
+                    Some(rules) => rules,
+                    None => self.store.state.read().mandatory.clone(),
+                };
+                let map = Arc::make_mut(&mut rules);
+                match record {
+                    Some(record) => map.insert(*id, record.clone()),
+                    None => map.remove(id),
+                };
+                staged.mandatory = Some(rules);
             }
             _ => {}
         }
@@ -197,6 +211,14 @@ impl Tx<'_> {
                 .subscriptions
                 .get(&(account, category))
                 .cloned(),
+        }
+    }
+
+    /// The operator's mandatory rules, by id.
+    pub(crate) fn mandatory_rules(&self) -> Arc<BTreeMap<u64, MandatoryRuleRecord>> {
+        match &self.staged.mandatory {
+            Some(rules) => rules.clone(),
+            None => self.store.state.read().mandatory.clone(),
         }
     }
 }
