@@ -108,8 +108,8 @@ pub use delivery::test_send::{
 #[cfg(feature = "plugins")]
 pub use delivery::worker::{DeliveryObserver, WorkerConfig};
 pub use delivery::{
-    Channel, Contact, DeliveryInfo, DeliveryStatus, Digest, NewChannel, NewContact, Requeue,
-    RetrySchedule, Route, Routing, SecretKey, Subscription, SubscriptionSpec, TargetKind,
+    Channel, Contact, DeliveryInfo, DeliveryStatus, Digest, NewChannel, NewContact, QuietHours,
+    Requeue, RetrySchedule, Route, Routing, SecretKey, Subscription, SubscriptionSpec, TargetKind,
     TestOutcome,
 };
 pub use engine::{DEFAULT_MAX_PENDING_WRITES, Engine, EngineBuilder};
@@ -124,5 +124,7 @@ pub use limits::{
     AccountLimits, DEFAULT_MAX_CHANNELS_PER_ACCOUNT, DEFAULT_MAX_CONTACTS_PER_ACCOUNT,
     DEFAULT_MAX_USERS_PER_ACCOUNT,
 };
-pub use model::{Category, Message, NewMessage, Published, Severity, ValidMessage};
+pub use model::{
+    Category, LOCALES, Message, NewMessage, Published, Severity, ValidMessage, check_locale,
+};
 pub use store::text::{DEFAULT_SEARCH_INDEX_BYTES, SearchIndexStats};

@@ -6,6 +6,21 @@
 use super::*;
 use crate::delivery::commands::{DeleteSubscription, PutSubscription};
 
+/// Reads quiet hours as given into their stored form; errors name the field.
+fn quiet_record(quiet: QuietHours) -> Result<crate::store::records::QuietHoursRecord, Error> {
+    let start = crate::schedule::parse_clock_time("quiet_hours.start", quiet.start.trim())?;
+    let end = crate::schedule::parse_clock_time("quiet_hours.end", quiet.end.trim())?;
+    let mut pass = quiet.pass;
+    pass.sort_by_key(|s| s.index());
+    pass.dedup();
+    Ok(crate::store::records::QuietHoursRecord {
+        start,
+        end,
+        timezone: quiet.timezone.trim().to_owned(),
+        pass,
+    })
+}
+
 impl Engine {
     /// Sets (replaces) the subscription of `category`. Unknown contact or channel ids, a bad
     /// cron expression or time zone are errors naming the field. Whatever a previous digest
@@ -83,6 +98,7 @@ impl Engine {
                 timezone: d.timezone.trim().to_owned(),
             }),
             updated: micros(self.now()),
+            quiet_hours: spec.quiet_hours.map(quiet_record).transpose()?,
         };
         let subscribed = std::sync::Arc::new(Subscribed::new(record)?);
         let answer = subscription_of(category, &subscribed.record);
@@ -212,6 +228,21 @@ impl Engine {
                 ));
                 if sub.schedule.is_some() {
                     why.push_str("; it is gathered into the next digest");
+                } else if let Some(quiet) = &sub.quiet {
+                    match quiet.held_until(record.created, record.severity) {
+                        Some(end) => why.push_str(&format!(
+                            "; quiet hours ({}) hold it until {}",
+                            quiet.describe(),
+                            crate::format_time(from_micros(end))
+                        )),
+                        None if quiet.held_until(record.created, Severity::Info).is_some() => why
+                            .push_str(&format!(
+                                "; severity {} goes out during the quiet hours ({})",
+                                record.severity,
+                                quiet.describe()
+                            )),
+                        None => {}
+                    }
                 }
                 why
             }
@@ -234,6 +265,12 @@ impl Engine {
             .as_ref()
             .and_then(|s| s.next_after(record.created))
             .map(from_micros);
+        let held_until = match (&sub.schedule, &sub.quiet) {
+            (None, Some(quiet)) => quiet
+                .held_until(record.created, record.severity)
+                .map(from_micros),
+            _ => None,
+        };
         let targets = if matched {
             routing::targets(&sub.record)
                 .filter_map(|target| {
@@ -252,6 +289,7 @@ impl Engine {
                         name,
                         plugin,
                         digest_at,
+                        held_until,
                     })
                 })
                 .collect()

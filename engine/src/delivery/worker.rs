@@ -50,7 +50,8 @@ pub struct WorkerConfig {
     pub per_target: usize,
     /// How long a claimed delivery stays leased before another worker may take it.
     pub lease: Duration,
-    /// The locale of fixed words in notifications.
+    /// The locale of the words msghub adds to deliveries whose channel or contact, and
+    /// whose account, name none (one of [`crate::LOCALES`]).
     pub locale: String,
 }
 
@@ -78,7 +79,7 @@ pub(crate) struct Workers {
 /// rate limits.
 pub(crate) struct Delivering {
     host: Arc<dyn ChannelHost>,
-    config: WorkerConfig,
+    pub(crate) config: WorkerConfig,
     observer: Option<Arc<dyn DeliveryObserver>>,
     buckets: Mutex<HashMap<(AccountId, TargetKey), Bucket>>,
     slots: Arc<Mutex<Slots>>,

@@ -37,6 +37,7 @@ fn store() -> Store {
         name: "acme".into(),
         created: 0,
         retention_days: 180,
+        locale: None,
     };
     run(
         &store,
@@ -165,6 +166,7 @@ fn subscription_to(channel: u64) -> PutSubscription {
         channels: vec![channel],
         digest: None,
         updated: 0,
+        quiet_hours: None,
     };
     PutSubscription {
         account: ACCOUNT,
@@ -181,6 +183,7 @@ fn with_channel() -> Store {
         config: b"{}".to_vec(),
         sealed: false,
         created: 0,
+        locale: None,
     };
     let (job, _) = job(CreateChannel {
         account: ACCOUNT,
@@ -262,6 +265,7 @@ fn create_channel(n: u64) -> (Job, Answer<()>) {
         config: b"{}".to_vec(),
         sealed: false,
         created: 0,
+        locale: None,
     };
     job(CreateChannel {
         account: ACCOUNT,
@@ -283,6 +287,7 @@ fn create_contact(n: u64) -> (Job, Answer<()>) {
         name: format!("team-{n}"),
         email: format!("team-{n}@example.com"),
         created: 0,
+        locale: None,
     };
     job(CreateContact {
         account: ACCOUNT,
@@ -423,6 +428,7 @@ fn what_an_account_holds_is_counted_again_when_the_store_opens() {
         name: "acme".into(),
         created: 0,
         retention_days: 180,
+        locale: None,
     };
     let account = Job::new(
         CreateAccount {
