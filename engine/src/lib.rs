@@ -105,6 +105,7 @@ pub use delivery::scheduler::ScheduledWork;
 pub use delivery::test_send::{
     TEST_SENDS_IN_FLIGHT, TEST_SENDS_PER_ACCOUNT_IN_FLIGHT, TEST_SENDS_PER_MINUTE,
 };
+pub use delivery::unsubscribe::Unsubscription;
 #[cfg(feature = "plugins")]
 pub use delivery::worker::{DeliveryObserver, WorkerConfig};
 pub use delivery::{

@@ -21,6 +21,7 @@ mod slots;
 mod subscriptions;
 #[cfg(feature = "plugins")]
 pub(crate) mod test_send;
+pub(crate) mod unsubscribe;
 #[cfg(feature = "plugins")]
 pub(crate) mod worker;
 

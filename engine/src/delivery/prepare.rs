@@ -11,7 +11,7 @@ use crate::engine::Engine;
 use crate::error::Error;
 use crate::ids::{AccountId, DeliveryId};
 use crate::inbox::to_message;
-use crate::plugin::{Delivery, DeliveryKind, Recipient};
+use crate::plugin::{Delivery, DeliveryKind, MailUnsubscribe, Recipient};
 use crate::store::records::{DeliveryRecord, DeliveryState, TargetKey};
 use crate::store::snapshot::Snapshot;
 
@@ -88,10 +88,11 @@ pub(crate) fn prepare(
     snapshot: &Snapshot,
     id: u64,
     record: &DeliveryRecord,
-    // The server's locale, for targets and accounts without one.
-    locale: &str,
+    workers: &crate::WorkerConfig,
     part_budget: PartBudget,
 ) -> Result<Prepared, Error> {
+    // The server's locale, for targets and accounts without one.
+    let locale = workers.locale.as_str();
     let store = &engine.inner.store;
     let account = AccountId(record.account);
     let (config, recipients, locale) = {
@@ -167,6 +168,19 @@ pub(crate) fn prepare(
             "the message was deleted before it could be delivered".into(),
         ));
     }
+    let unsubscribe = match record.target {
+        TargetKey::Contact(contact) => {
+            let token = engine.unsubscribe_token(account, contact, record.category);
+            Some(MailUnsubscribe {
+                url: workers
+                    .unsubscribe_url
+                    .as_ref()
+                    .map(|base| format!("{base}{token}")),
+                token,
+            })
+        }
+        TargetKey::Channel(_) => None,
+    };
     let delivery = Delivery {
         kind: if record.digest {
             DeliveryKind::Digest
@@ -178,6 +192,7 @@ pub(crate) fn prepare(
         attempt: record.attempts.saturating_add(1),
         idempotency_key,
         locale,
+        unsubscribe,
         timestamp_ms: u64::try_from(micros(engine.now()) / 1000).unwrap_or(0),
     };
     Ok(Prepared::Ready {

@@ -174,6 +174,7 @@ impl Engine {
             attempt: 1,
             idempotency_key: format!("test_{:016x}", rand::random::<u64>()),
             locale,
+            unsubscribe: None,
             timestamp_ms: u64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0),
         };
         let _slot = self.inner.test_sends.take(account, micros(self.now()))?;

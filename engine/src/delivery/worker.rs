@@ -53,6 +53,10 @@ pub struct WorkerConfig {
     /// The locale of the words msghub adds to deliveries whose channel or contact, and
     /// whose account, name none (one of [`crate::LOCALES`]).
     pub locale: String,
+    /// Where one-click unsubscribe links of mail to contacts point: the token is appended
+    /// to it (e.g. `https://hub.example.com/unsubscribe/`). `None`: mail carries only the
+    /// mailto form of `List-Unsubscribe`.
+    pub unsubscribe_url: Option<String>,
 }
 
 impl Default for WorkerConfig {
@@ -63,6 +67,7 @@ impl Default for WorkerConfig {
             per_target: 8,
             lease: Duration::from_secs(60),
             locale: "en".to_owned(),
+            unsubscribe_url: None,
         }
     }
 }
@@ -262,14 +267,7 @@ async fn attempt(
         return false;
     };
     let budget = shared.host.part_budget(&record.plugin);
-    let prepared = match prepare(
-        &engine,
-        &snapshot,
-        id,
-        &record,
-        &shared.config.locale,
-        budget,
-    ) {
+    let prepared = match prepare(&engine, &snapshot, id, &record, &shared.config, budget) {
         Ok(prepared) => prepared,
         Err(e) => return retry_soon(e),
     };

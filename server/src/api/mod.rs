@@ -7,6 +7,7 @@
 //! - [`channels`]: channels and email contacts, test sends, requeues.
 //! - [`subscriptions`]: per-category subscriptions and the routing explanation.
 //! - [`plugins`]: the loaded channel plugins.
+//! - [`unsubscribe`]: one-click unsubscribe from a mail's link, without a login.
 //! - [`ops`]: health, metrics, the console.
 //! - [`body_deadline`]: the time a client has to send a request body.
 //! - [`browser_policy`]: the security headers of every answer.
@@ -24,6 +25,7 @@ pub mod messages;
 pub mod ops;
 pub mod plugins;
 pub mod subscriptions;
+pub mod unsubscribe;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -65,6 +67,7 @@ pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         (name = "channels", description = "Bot channels: a plugin and its configuration"),
         (name = "contacts", description = "Email contacts"),
         (name = "subscriptions", description = "Which messages go to which channels and contacts"),
+        (name = "unsubscribe", description = "One-click unsubscribe (RFC 8058) from a mail's link: no login, the signed token in the path is the authority"),
         (name = "operations", description = "Health, metrics and this document"),
         (name = "console", description = "The web console"),
     )
@@ -112,6 +115,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(channels::router())
         .merge(subscriptions::router())
         .merge(plugins::router())
+        .merge(unsubscribe::router())
         .merge(ops::router())
 }
 
