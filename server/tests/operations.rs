@@ -42,6 +42,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/accounts/{account}/routing"),
     ("get", "/v1/plugins"),
     ("post", "/v1/plugins/reload"),
+    ("get", "/unsubscribe/{token}"),
+    ("post", "/unsubscribe/{token}"),
     ("get", "/healthz"),
     ("get", "/metrics"),
     ("get", "/openapi.json"),
@@ -78,6 +80,7 @@ async fn openapi_lists_every_route_the_server_serves() {
             .replace("{channel}", "chn_x")
             .replace("{contact}", "cnt_x")
             .replace("{category}", "security")
+            .replace("{token}", "not-a-token")
             .replace("{path}", "index.html");
         let method: Method = method.to_uppercase().parse().unwrap();
         let r = s
@@ -262,6 +265,12 @@ async fn openapi_states_the_limits_and_names_the_engine_enforces() {
         names("Policy"),
         json!(["NotificationsReadOnlyAccess", "NotificationsFullAccess"])
     );
+    assert_eq!(names("Locale"), json!(msghub::LOCALES));
+    let quiet = schema("QuietHoursView")["properties"].clone();
+    for end in ["start", "end"] {
+        let pattern = quiet[end]["pattern"].as_str().unwrap_or_default();
+        assert_eq!(pattern, "^([01][0-9]|2[0-3]):[0-5][0-9]$", "{quiet}");
+    }
 
     let list = &doc["paths"]["/v1/accounts/{account}/messages"]["get"]["parameters"];
     let limit = list

@@ -8,6 +8,8 @@ use axum::extract::{Path, State};
 use axum::http::HeaderValue;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -17,6 +19,16 @@ use crate::state::AppState;
 /// The routes of this module.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(confirm_page, unsubscribe))
+}
+
+/// The form a mail client posts for a one-click unsubscribe (RFC 8058). The server reads
+/// no part of it: the token in the path says everything.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct OneClickForm {
+    /// `One-Click`.
+    #[serde(rename = "List-Unsubscribe")]
+    #[schema(example = "One-Click")]
+    pub list_unsubscribe: Option<String>,
 }
 
 /// Shows what the link unsubscribes from, with a button that does it; changes nothing.
@@ -58,7 +70,7 @@ async fn confirm_page(
 /// `List-Unsubscribe=One-Click`, is not needed). A second use changes nothing.
 #[utoipa::path(post, path = "/unsubscribe/{token}", tag = "unsubscribe",
     params(("token" = String, Path, description = "The token of the mail's List-Unsubscribe link")),
-    request_body(content = Option<String>, content_type = "application/x-www-form-urlencoded",
+    request_body(content = Option<OneClickForm>, content_type = "application/x-www-form-urlencoded",
         description = "`List-Unsubscribe=One-Click`, as RFC 8058 has mail clients send it; any body is accepted"),
     responses(
         (status = 200, description = "Unsubscribed: a page that says so", content_type = "text/html", body = String),
