@@ -19,8 +19,11 @@
 //!   as commands (`delivery::commands`), routing (`delivery::routing`, the rule as pure
 //!   functions), the outbox workers with retries, rate limits and fair call slots
 //!   per account and target (`worker`, `slots`; [`Engine::deliver_due`] runs one step of
-//!   them by hand), digests read in parts that fit one call (`prepare`), channel tests on
-//!   slots of their own (`test_send`), and retention. [`delivery::host`] is the seam to what
+//!   them by hand), digests read in parts that fit one call (`prepare`, which also picks
+//!   each delivery's language: its target's, its account's, the server's), quiet hours
+//!   (a held delivery is due at their end in the outbox), channel tests on slots of their
+//!   own (`test_send`), one-click unsubscribe with signed tokens (`unsubscribe`), and
+//!   retention. [`delivery::host`] is the seam to what
 //!   sends: the [`ChannelHost`] trait, implemented by the plugin registry, or by an
 //!   embedder's own channels or a test's fake.
 //! - `clock`: where time comes from ([`Clock`], [`ManualClock`]) and every conversion to
@@ -35,7 +38,8 @@
 //! - `plugin`: the channel plugin host (feature `plugins`, on by default): loads
 //!   WebAssembly channel plugins and runs each call in a sandbox.
 //! - [`schedule`]: the time rules: retry schedules, digest schedules (cron in a time
-//!   zone), token buckets. `secrets`: channel configurations sealed at rest and redacted.
+//!   zone), quiet hours (a daily window in a time zone), token buckets. `secrets`: channel
+//!   configurations sealed at rest and redacted, and the key that signs unsubscribe tokens.
 //!   Both lie below the store and delivery, which use them.
 //! - [`private_files`]: directories 0700 and files 0600 for everything msghub keeps on
 //!   disk, and the warning when one is open to group or others.

@@ -1,5 +1,6 @@
-//! Time rules of delivery: the retry schedule, digest schedules (cron in a time zone) and
-//! the token buckets that keep each target under its plugin's stated limit.
+//! Time rules of delivery: the retry schedule, digest schedules (cron in a time zone), quiet
+//! hours (a daily window of local time in a time zone) and the token buckets that keep each
+//! target under its plugin's stated limit.
 
 use std::str::FromStr;
 use std::time::Duration;

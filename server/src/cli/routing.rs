@@ -425,7 +425,8 @@ fn subscription_row(s: &Value) -> Vec<String> {
             text(q, "end"),
             text(q, "timezone"),
             match list_of(q, "pass") {
-                pass if pass.is_empty() => "none".to_owned(),
+                // An empty list: every message waits.
+                pass if pass == "-" => "none".to_owned(),
                 pass => pass,
             }
         ),
