@@ -197,6 +197,19 @@ async fn a_contact_unsubscribes_in_one_click_and_only_itself_only_from_that_cate
     server.publish(&account, "security", "Second sign-in").await;
     let mail = relay.next_mail().unwrap();
     assert_eq!(mail["rcpt_tos"], json!(["ann@example.com"]));
+
+    // Once the contact is deleted, its link names nobody.
+    let r = server
+        .call(
+            Method::DELETE,
+            &format!("/v1/accounts/{account}/contacts/{li}"),
+            &root,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    let r = server.raw(Method::GET, &path, None, None).await;
+    assert_eq!(r.status, 404, "{}", r.body);
     server.stop().await;
 }
 
