@@ -699,6 +699,37 @@ mod tests {
     }
 
     #[test]
+    fn the_public_url_must_be_https_and_the_locale_supported() {
+        let mut config = ServerConfig::new();
+        config
+            .set_public_url("MSGHUB_PUBLIC_URL", "https://hub.example.com/msghub/")
+            .unwrap();
+        assert_eq!(
+            config.public_url.as_deref(),
+            Some("https://hub.example.com/msghub")
+        );
+        config
+            .set_public_url("MSGHUB_PUBLIC_URL", "http://127.0.0.1:8080")
+            .unwrap();
+        for bad in [
+            "http://hub.example.com",
+            "hub.example.com",
+            "https://user:pw@hub.example.com",
+            "https://hub.example.com/?a=1",
+        ] {
+            let e = config
+                .set_public_url("MSGHUB_PUBLIC_URL", bad)
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("MSGHUB_PUBLIC_URL = "), "{bad}: {e}");
+        }
+        config.set_locale("MSGHUB_LOCALE", "zh-CN").unwrap();
+        assert_eq!(config.workers.locale, "zh-CN");
+        let e = config.set_locale("MSGHUB_LOCALE", "fr").unwrap_err();
+        assert!(e.to_string().contains("use one of en, zh-CN"), "{e}");
+    }
+
+    #[test]
     fn account_limits_are_read_from_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("msghub.toml");
