@@ -70,11 +70,12 @@ pub(crate) fn token(key: &[u8; 32], claim: TokenClaim) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// A token the server did not issue names nothing, as a malformed id does: not found.
 fn invalid_link() -> Error {
-    Error::invalid(
-        "token",
+    Error::NotFound(
         "this unsubscribe link is not valid: it was cut or altered; open the link from the \
-         mail as it is, or ask the account's administrators to change the subscription",
+         mail as it is, or ask the account's administrators to change the subscription"
+            .to_owned(),
     )
 }
 
@@ -126,7 +127,8 @@ impl Engine {
 
     /// What an unsubscribe token names, changing nothing (the confirmation page: mail
     /// scanners follow links). A token that was not issued by this server, or was
-    /// altered, is refused; one whose account or contact no longer exists is not found.
+    /// altered, names nothing, as one whose account or contact no longer exists: both are
+    /// [`Error::NotFound`].
     pub fn unsubscription(&self, token: &str) -> Result<Unsubscription, Error> {
         let claim = verify(self.inner.secrets.unsubscribe_key(), token)?;
         let state = self.inner.store.state.read();

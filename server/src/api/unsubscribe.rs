@@ -36,8 +36,7 @@ pub struct OneClickForm {
     params(("token" = String, Path, description = "The token of the mail's List-Unsubscribe link")),
     responses(
         (status = 200, description = "A page that asks to confirm", content_type = "text/html", body = String),
-        (status = 400, description = "The link was not issued by this server, or was cut or altered", body = ErrorBody),
-        (status = 404, description = "The contact or its account no longer exists", body = ErrorBody),
+        (status = 404, description = "The link was not issued by this server (or was cut or altered), or its contact or account no longer exists", body = ErrorBody),
     ))]
 async fn confirm_page(
     State(app): State<AppState>,
@@ -74,8 +73,7 @@ async fn confirm_page(
         description = "`List-Unsubscribe=One-Click`, as RFC 8058 has mail clients send it; any body is accepted"),
     responses(
         (status = 200, description = "Unsubscribed: a page that says so", content_type = "text/html", body = String),
-        (status = 400, description = "The link was not issued by this server, or was cut or altered", body = ErrorBody),
-        (status = 404, description = "The contact or its account no longer exists", body = ErrorBody),
+        (status = 404, description = "The link was not issued by this server (or was cut or altered), or its contact or account no longer exists", body = ErrorBody),
         (status = 503, description = "The server is shutting down", body = ErrorBody),
     ))]
 async fn unsubscribe(
