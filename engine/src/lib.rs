@@ -23,8 +23,11 @@
 //!   functions), the operator's mandatory rules that override it
 //!   ([`delivery::mandatory`]), the outbox workers with retries, rate limits and fair call
 //!   slots per account and target (`worker`, `slots`; [`Engine::deliver_due`] runs one step
-//!   of them by hand), digests read in parts that fit one call (`prepare`), channel tests on
-//!   slots of their own (`test_send`), and retention. [`delivery::host`] is the seam to what
+//!   of them by hand), digests read in parts that fit one call (`prepare`, which also picks
+//!   each delivery's language: its target's, its account's, the server's), quiet hours
+//!   (a held delivery is due at their end in the outbox), channel tests on slots of their
+//!   own (`test_send`), one-click unsubscribe with signed tokens (`unsubscribe`), and
+//!   retention. [`delivery::host`] is the seam to what
 //!   sends: the [`ChannelHost`] trait, implemented by the plugin registry, or by an
 //!   embedder's own channels or a test's fake.
 //! - `clock`: where time comes from ([`Clock`], [`ManualClock`]) and every conversion to
@@ -39,7 +42,8 @@
 //! - `plugin`: the channel plugin host (feature `plugins`, on by default): loads
 //!   WebAssembly channel plugins and runs each call in a sandbox.
 //! - [`schedule`]: the time rules: retry schedules, digest schedules (cron in a time
-//!   zone), token buckets. `secrets`: channel configurations sealed at rest and redacted.
+//!   zone), quiet hours (a daily window in a time zone), token buckets. `secrets`: channel
+//!   configurations sealed at rest and redacted, and the key that signs unsubscribe tokens.
 //!   Both lie below the store and delivery, which use them.
 //! - [`private_files`]: directories 0700 and files 0600 for everything msghub keeps on
 //!   disk, and the warning when one is open to group or others.
@@ -110,12 +114,13 @@ pub use delivery::scheduler::ScheduledWork;
 pub use delivery::test_send::{
     TEST_SENDS_IN_FLIGHT, TEST_SENDS_PER_ACCOUNT_IN_FLIGHT, TEST_SENDS_PER_MINUTE,
 };
+pub use delivery::unsubscribe::Unsubscription;
 #[cfg(feature = "plugins")]
 pub use delivery::worker::{DeliveryObserver, WorkerConfig};
 pub use delivery::{
     AccountWithoutTarget, Channel, Contact, DeliveryInfo, DeliveryStatus, Digest, MandatoryRule,
-    MissingTarget, NewChannel, NewContact, NewMandatoryRule, Requeue, RetrySchedule, Route,
-    Routing, SecretKey, Subscription, SubscriptionSpec, TargetKind, TestOutcome,
+    MissingTarget, NewChannel, NewContact, NewMandatoryRule, QuietHours, Requeue, RetrySchedule,
+    Route, Routing, SecretKey, Subscription, SubscriptionSpec, TargetKind, TestOutcome,
 };
 pub use engine::{DEFAULT_MAX_PENDING_WRITES, Engine, EngineBuilder};
 pub use error::{Error, ErrorCode, StorageError};
@@ -131,5 +136,7 @@ pub use limits::{
     AccountLimits, DEFAULT_MAX_CHANNELS_PER_ACCOUNT, DEFAULT_MAX_CONTACTS_PER_ACCOUNT,
     DEFAULT_MAX_USERS_PER_ACCOUNT,
 };
-pub use model::{Category, Message, NewMessage, Published, Severity, ValidMessage};
+pub use model::{
+    Category, LOCALES, Message, NewMessage, Published, Severity, ValidMessage, check_locale,
+};
 pub use store::text::{DEFAULT_SEARCH_INDEX_BYTES, SearchIndexStats};

@@ -437,6 +437,25 @@ pub struct Published {
 }
 
 /// Checks one subtype named somewhere other than a message (a subscription's list).
+/// The languages msghub writes its own words in (email subject prefix and footer, digest
+/// headings, the test message): every bundled plugin renders both.
+pub const LOCALES: [&str; 2] = ["en", "zh-CN"];
+
+/// Checks that `locale` is one of [`LOCALES`]; the error names the field and the choices.
+pub fn check_locale(field: &str, locale: &str) -> Result<(), Error> {
+    if LOCALES.contains(&locale) {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        field,
+        format!(
+            "locale '{}' is not supported; use one of {}",
+            locale.chars().take(64).collect::<String>().escape_debug(),
+            LOCALES.join(", ")
+        ),
+    ))
+}
+
 pub(crate) fn check_subtype(field: &str, subtype: &str) -> Result<(), Error> {
     optional_text(field, Some(subtype.to_owned()), MAX_SUBTYPE_CHARS).map(drop)
 }

@@ -1,5 +1,6 @@
-//! Time rules of delivery: the retry schedule, digest schedules (cron in a time zone) and
-//! the token buckets that keep each target under its plugin's stated limit.
+//! Time rules of delivery: the retry schedule, digest schedules (cron in a time zone), quiet
+//! hours (a daily window of local time in a time zone) and the token buckets that keep each
+//! target under its plugin's stated limit.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -8,6 +9,7 @@ use chrono::TimeZone;
 
 use crate::clock::from_micros;
 use crate::error::Error;
+use crate::model::Severity;
 
 /// The delays before each attempt of a delivery: N entries allow N attempts. The first entry
 /// is the delay before the first attempt (normally zero).
@@ -191,6 +193,157 @@ impl DigestSchedule {
     }
 }
 
+/// Quiet hours compiled: a daily window of local wall-clock time in a time zone, during
+/// which deliveries wait for the window's end, except those of the severities that pass.
+#[derive(Debug, Clone)]
+pub(crate) struct QuietWindow {
+    /// Minutes after local midnight.
+    start: u16,
+    end: u16,
+    zone: chrono_tz::Tz,
+    pass: Vec<Severity>,
+}
+
+/// Minutes in a day: the most a `HH:MM` can be, plus one.
+const DAY_MINUTES: u16 = 24 * 60;
+
+/// Reads `HH:MM` (00:00 to 23:59) as minutes after midnight; the error names `field`.
+pub(crate) fn parse_clock_time(field: &str, text: &str) -> Result<u16, Error> {
+    let bad = || {
+        Error::invalid(
+            field,
+            format!(
+                "'{}' is not a time of day; write HH:MM from 00:00 to 23:59, e.g. '22:00'",
+                text.chars().take(32).collect::<String>().escape_debug()
+            ),
+        )
+    };
+    let (hours, minutes) = text.split_once(':').ok_or_else(bad)?;
+    if hours.len() != 2 || minutes.len() != 2 {
+        return Err(bad());
+    }
+    let hours: u16 = hours.parse().map_err(|_| bad())?;
+    let minutes: u16 = minutes.parse().map_err(|_| bad())?;
+    if hours > 23 || minutes > 59 {
+        return Err(bad());
+    }
+    Ok(hours * 60 + minutes)
+}
+
+/// `HH:MM` of minutes after midnight.
+pub(crate) fn clock_time(minutes: u16) -> String {
+    format!("{:02}:{:02}", minutes / 60, minutes % 60)
+}
+
+impl QuietWindow {
+    /// Checks and compiles quiet hours from `start` to `end` (minutes after local
+    /// midnight; `end` before `start` crosses midnight) in `timezone`; errors name the
+    /// field under `quiet_hours`.
+    pub(crate) fn new(
+        start: u16,
+        end: u16,
+        timezone: &str,
+        pass: Vec<Severity>,
+    ) -> Result<QuietWindow, Error> {
+        if start >= DAY_MINUTES || end >= DAY_MINUTES {
+            return Err(Error::invalid(
+                "quiet_hours",
+                "quiet hours start and end between 00:00 and 23:59",
+            ));
+        }
+        if start == end {
+            return Err(Error::invalid(
+                "quiet_hours.end",
+                format!(
+                    "quiet hours from {} to {} hold nothing, or everything; give an end \
+                     other than the start",
+                    clock_time(start),
+                    clock_time(end)
+                ),
+            ));
+        }
+        let zone = chrono_tz::Tz::from_str(timezone).map_err(|_| {
+            Error::invalid(
+                "quiet_hours.timezone",
+                format!(
+                    "'{}' is not an IANA time zone; write one like 'Asia/Shanghai', \
+                     'Europe/Berlin' or 'UTC'",
+                    timezone.chars().take(64).collect::<String>().escape_debug()
+                ),
+            )
+        })?;
+        Ok(QuietWindow {
+            start,
+            end,
+            zone,
+            pass,
+        })
+    }
+
+    /// Whether `minute` (after local midnight) lies inside the window.
+    fn contains(&self, minute: u16) -> bool {
+        if self.start < self.end {
+            (self.start..self.end).contains(&minute)
+        } else {
+            minute >= self.start || minute < self.end
+        }
+    }
+
+    /// When a delivery of a message of `severity` that would go out at `at` (µs) goes out
+    /// instead: `None` when it need not wait (outside the window, or its severity passes),
+    /// else the end of the window it falls in, in µs.
+    ///
+    /// The window is local wall-clock time: on a day the clocks skip the end (spring
+    /// forward), the window ends when local time jumps past it; on a day the end occurs
+    /// twice (fall back), at its first occurrence after `at`.
+    pub(crate) fn held_until(&self, at: i64, severity: Severity) -> Option<i64> {
+        use chrono::{Duration as Span, NaiveTime, Timelike};
+        if self.pass.contains(&severity) {
+            return None;
+        }
+        let instant = from_micros(at);
+        let local = self
+            .zone
+            .timestamp_opt(instant.unix_timestamp(), instant.nanosecond())
+            .single()?;
+        let minute = u16::try_from(local.hour() * 60 + local.minute()).ok()?;
+        if !self.contains(minute) {
+            return None;
+        }
+        let mut day = local.date_naive();
+        if self.start > self.end && minute >= self.start {
+            day = day.succ_opt()?;
+        }
+        let end = NaiveTime::from_hms_opt(u32::from(self.end / 60), u32::from(self.end % 60), 0)?;
+        let mut wall = day.and_time(end);
+        // A wall time the clocks skip: the window ends when they reach the other side.
+        for _ in 0..(4 * 60 / 15) {
+            let candidates: Vec<i64> = match self.zone.from_local_datetime(&wall) {
+                chrono::LocalResult::Single(t) => vec![t.timestamp_micros()],
+                chrono::LocalResult::Ambiguous(a, b) => {
+                    vec![a.timestamp_micros(), b.timestamp_micros()]
+                }
+                chrono::LocalResult::None => {
+                    wall += Span::minutes(15);
+                    continue;
+                }
+            };
+            return candidates.into_iter().find(|&t| t > at);
+        }
+        None
+    }
+
+    /// The window as `HH:MM`–`HH:MM` and its time zone, for explanations.
+    pub(crate) fn describe(&self) -> String {
+        format!(
+            "{}–{} {}",
+            clock_time(self.start),
+            clock_time(self.end),
+            self.zone.name()
+        )
+    }
+}
+
 /// A token bucket: `capacity` tokens, refilled evenly over `period`.
 #[cfg_attr(not(feature = "plugins"), allow(dead_code))] // used by the delivery workers
 #[derive(Debug, Clone)]
@@ -308,6 +461,99 @@ mod tests {
         assert!(text.contains("'nope' is not a cron expression ("), "{text}");
         let error = DigestSchedule::parse("0 0 9 * * *", "Mars/Olympus").unwrap_err();
         assert_eq!(error.field(), Some("digest.timezone"));
+    }
+
+    /// µs of a UTC wall time, for the quiet-hours tests.
+    fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> i64 {
+        chrono::Utc
+            .with_ymd_and_hms(y, mo, d, h, mi, 0)
+            .single()
+            .unwrap()
+            .timestamp_micros()
+    }
+
+    #[test]
+    fn quiet_hours_across_midnight_hold_until_the_next_morning() {
+        let quiet =
+            QuietWindow::new(22 * 60, 7 * 60, "Asia/Shanghai", vec![Severity::Critical]).unwrap();
+        // 15:30 UTC is 23:30 in Shanghai: held until 07:00 there, 23:00 UTC.
+        let at = utc(2026, 12, 1, 15, 30);
+        assert_eq!(
+            quiet.held_until(at, Severity::Info),
+            Some(utc(2026, 12, 1, 23, 0))
+        );
+        // 02:00 in Shanghai (18:00 UTC): the same morning's 07:00.
+        assert_eq!(
+            quiet.held_until(utc(2026, 12, 1, 18, 0), Severity::Warning),
+            Some(utc(2026, 12, 1, 23, 0))
+        );
+        // Critical passes; 07:00 itself and the afternoon are outside.
+        assert_eq!(quiet.held_until(at, Severity::Critical), None);
+        assert_eq!(
+            quiet.held_until(utc(2026, 12, 1, 23, 0), Severity::Info),
+            None
+        );
+        assert_eq!(
+            quiet.held_until(utc(2026, 12, 1, 6, 0), Severity::Info),
+            None
+        );
+    }
+
+    #[test]
+    fn quiet_hours_within_a_day_and_their_checks() {
+        let quiet = QuietWindow::new(12 * 60, 13 * 60 + 30, "UTC", vec![]).unwrap();
+        assert_eq!(
+            quiet.held_until(utc(2026, 12, 1, 12, 0), Severity::Critical),
+            Some(utc(2026, 12, 1, 13, 30))
+        );
+        assert_eq!(
+            quiet.held_until(utc(2026, 12, 1, 13, 30), Severity::Info),
+            None
+        );
+        assert_eq!(
+            QuietWindow::new(60, 60, "UTC", vec![]).unwrap_err().field(),
+            Some("quiet_hours.end")
+        );
+        assert_eq!(
+            QuietWindow::new(60, 120, "Mars/Olympus", vec![])
+                .unwrap_err()
+                .field(),
+            Some("quiet_hours.timezone")
+        );
+        assert_eq!(parse_clock_time("f", "07:05").unwrap(), 425);
+        for bad in ["7:00", "24:00", "12:60", "ab:cd", "1200", "12:00:00", ""] {
+            assert!(parse_clock_time("f", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn quiet_hours_follow_daylight_saving_time() {
+        // Berlin skips 02:00-03:00 on 2026-03-29: a window ending at 02:30 ends at 03:00
+        // local time, 01:00 UTC.
+        let quiet = QuietWindow::new(23 * 60, 2 * 60 + 30, "Europe/Berlin", vec![]).unwrap();
+        assert_eq!(
+            quiet.held_until(utc(2026, 3, 28, 23, 0), Severity::Info),
+            Some(utc(2026, 3, 29, 1, 0))
+        );
+        // A window ending at 07:00 ends at 07:00 local on both sides of the change: 06:00
+        // UTC in winter time, 05:00 UTC in summer time.
+        let quiet = QuietWindow::new(22 * 60, 7 * 60, "Europe/Berlin", vec![]).unwrap();
+        assert_eq!(
+            quiet.held_until(utc(2026, 3, 28, 22, 0), Severity::Info),
+            Some(utc(2026, 3, 29, 5, 0))
+        );
+        // On 2026-10-25 02:00-03:00 happens twice; a window ending at 02:30 ends at its
+        // first occurrence (00:30 UTC), and one held during the second ends at once...
+        let quiet = QuietWindow::new(22 * 60, 2 * 60 + 30, "Europe/Berlin", vec![]).unwrap();
+        assert_eq!(
+            quiet.held_until(utc(2026, 10, 24, 22, 0), Severity::Info),
+            Some(utc(2026, 10, 25, 0, 30))
+        );
+        // ... at the second 02:30 (01:30 UTC) when it falls between the two.
+        assert_eq!(
+            quiet.held_until(utc(2026, 10, 25, 1, 10), Severity::Info),
+            Some(utc(2026, 10, 25, 1, 30))
+        );
     }
 
     #[test]

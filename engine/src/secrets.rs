@@ -100,10 +100,13 @@ impl std::fmt::Debug for SecretKey {
 }
 
 /// Seals and opens channel configurations.
-#[derive(Default)]
 pub(crate) struct Secrets {
     cipher: Option<XChaCha20Poly1305>,
     fingerprint: Option<u64>,
+    /// The key that signs unsubscribe tokens: derived from the sealing key, so links stay
+    /// valid across restarts; random for a store without a key (in memory), whose links
+    /// die with it.
+    unsubscribe: [u8; 32],
 }
 
 impl Secrets {
@@ -111,7 +114,23 @@ impl Secrets {
         Secrets {
             cipher: key.map(|k| XChaCha20Poly1305::new((&k.0).into())),
             fingerprint: key.map(SecretKey::fingerprint),
+            unsubscribe: match key {
+                Some(k) => {
+                    use sha2::Digest as _;
+                    sha2::Sha256::new()
+                        .chain_update(b"msghub unsubscribe token key v1")
+                        .chain_update(k.0)
+                        .finalize()
+                        .into()
+                }
+                None => rand::random(),
+            },
         }
+    }
+
+    /// The key that signs unsubscribe tokens (never the sealing key itself).
+    pub(crate) fn unsubscribe_key(&self) -> &[u8; 32] {
+        &self.unsubscribe
     }
 
     /// The fingerprint of the key, if there is one.

@@ -46,6 +46,7 @@ async fn chat_channel(hub: &Hub, who: &Principal, name: &str) -> msghub::Channel
                 name: name.into(),
                 plugin: "chat".into(),
                 config: serde_json::json!({"room": name, "token": SECRET}),
+                locale: None,
             },
         )
         .await
@@ -95,6 +96,7 @@ async fn every_kind_of_change_is_recorded_with_who_before_and_after_and_no_secre
             NewContact {
                 name: "Team".into(),
                 email: "team@example.com".into(),
+                locale: None,
             },
         )
         .await
@@ -315,6 +317,7 @@ async fn a_scoped_user_sees_only_the_entries_of_its_categories() {
             NewContact {
                 name: "Team".into(),
                 email: "team@example.com".into(),
+                locale: None,
             },
         )
         .await
@@ -378,6 +381,7 @@ async fn pages_never_repeat_or_skip_while_entries_are_added() {
             NewContact {
                 name: "Team".into(),
                 email: "team@example.com".into(),
+                locale: None,
             },
         )
         .await
@@ -488,6 +492,7 @@ async fn entries_past_the_accounts_retention_are_purged() {
             NewContact {
                 name: "Team".into(),
                 email: "team@example.com".into(),
+                locale: None,
             },
         )
         .await

@@ -199,6 +199,7 @@ async fn create_channel(engine: &Engine, account: AccountId, name: &str) -> Chan
                 name: name.to_owned(),
                 plugin: "fake".to_owned(),
                 config: serde_json::json!({"room": name}),
+                locale: None,
             },
         )
         .await
@@ -652,4 +653,215 @@ async fn messages_past_the_retention_are_purged() {
         .await
         .unwrap_err();
     assert_eq!(err.field(), Some("retention_days"));
+}
+
+#[tokio::test]
+async fn quiet_hours_hold_a_delivery_until_they_end_also_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hub.redb");
+    let at = |t: &str| msghub::parse_time(t, "t").unwrap();
+    // 22:30 in Shanghai.
+    let clock = Arc::new(ManualClock::new(at("2026-12-01T14:30:00Z")));
+    // Two a minute: what the window's end releases goes out within the target's limit.
+    let host = FakeHost::new(Some(RateLimit {
+        count: 2,
+        period: Duration::from_secs(60),
+    }));
+    let operator = Principal::Operator;
+    let World {
+        engine,
+        account,
+        channel,
+        ..
+    } = world_at(
+        Some(&path),
+        clock.clone(),
+        host.clone(),
+        Category::Service,
+        None,
+    )
+    .await;
+    let quiet = msghub::QuietHours {
+        start: "22:00".into(),
+        end: "07:00".into(),
+        timezone: "Asia/Shanghai".into(),
+        pass: vec![Severity::Critical],
+    };
+    let spec = SubscriptionSpec {
+        channels: vec![channel],
+        quiet_hours: Some(quiet.clone()),
+        ..SubscriptionSpec::default()
+    };
+    let sub = engine
+        .put_subscription(&operator, account, Category::Service, spec)
+        .await
+        .unwrap();
+    assert_eq!(sub.quiet_hours, Some(quiet));
+    // 07:00 in Shanghai is 23:00 UTC.
+    let end = at("2026-12-01T23:00:00Z");
+    let routing = engine
+        .explain_routing(&operator, account, NewMessage::new(Category::Service, "t"))
+        .unwrap();
+    assert_eq!(routing.targets[0].held_until, Some(end));
+    assert!(
+        routing
+            .reason
+            .contains("quiet hours (22:00–07:00 Asia/Shanghai) hold it until"),
+        "{}",
+        routing.reason
+    );
+    let urgent = NewMessage::new(Category::Service, "urgent").severity(Severity::Critical);
+    let routing = engine
+        .explain_routing(&operator, account, urgent.clone())
+        .unwrap();
+    assert_eq!(routing.targets[0].held_until, None);
+
+    let mut held = Vec::new();
+    for i in 0..3 {
+        let published = engine
+            .publish(
+                &operator,
+                account,
+                NewMessage::new(Category::Service, format!("night #{i}")),
+            )
+            .await
+            .unwrap();
+        held.push(published.message.id);
+    }
+    engine.publish(&operator, account, urgent).await.unwrap();
+    assert_eq!(engine.deliver_due().await.unwrap(), 1, "critical passes");
+    assert_eq!(titles(&host.sent()), [["urgent"]]);
+    let waiting = engine
+        .deliveries(&operator, account, held[0])
+        .await
+        .unwrap();
+    assert_eq!(waiting[0].status, DeliveryStatus::Pending);
+    assert_eq!(waiting[0].next_attempt_at, Some(end));
+
+    // A mandatory notice is not held either, whatever its severity.
+    engine
+        .create_mandatory_rule(
+            &operator,
+            msghub::NewMandatoryRule {
+                name: "outages".into(),
+                category: Category::Service,
+                subtypes: Some(vec!["outage".into()]),
+                min_severity: None,
+            },
+        )
+        .await
+        .unwrap();
+    let outage = NewMessage::new(Category::Service, "outage notice").subtype("outage");
+    let routing = engine
+        .explain_routing(&operator, account, outage.clone())
+        .unwrap();
+    assert_eq!(routing.targets[0].held_until, None, "{}", routing.reason);
+    assert!(
+        routing.reason.contains("quiet hours say"),
+        "{}",
+        routing.reason
+    );
+    engine.publish(&operator, account, outage).await.unwrap();
+    assert_eq!(engine.deliver_due().await.unwrap(), 1, "mandatory passes");
+    assert_eq!(titles(&host.sent()[1..]), [["outage notice"]]);
+
+    clock.set(at("2026-12-01T22:59:59Z"));
+    assert_eq!(engine.deliver_due().await.unwrap(), 0);
+    engine.close().await;
+    drop(engine);
+
+    // Reopened on the same file: still held until the end, not a moment before.
+    let engine = engine_at(Some(&path), &clock, &host).await;
+    assert_eq!(engine.deliver_due().await.unwrap(), 0);
+    clock.set(end);
+    assert_eq!(
+        engine.deliver_due().await.unwrap(),
+        2,
+        "the window's end releases what the rate limit allows"
+    );
+    clock.set(end + Duration::from_secs(30));
+    assert_eq!(engine.deliver_due().await.unwrap(), 1);
+    let mut sent: Vec<String> = titles(&host.sent()[2..]).concat();
+    sent.sort();
+    assert_eq!(sent, ["night #0", "night #1", "night #2"]);
+    engine.close().await;
+}
+
+#[tokio::test]
+async fn quiet_hours_are_checked_with_the_field_to_fix() {
+    let w = world(FakeHost::new(None)).await;
+    for (start, end, zone, field) in [
+        ("22:00", "22:00", "UTC", "quiet_hours.end"),
+        ("25:00", "07:00", "UTC", "quiet_hours.start"),
+        ("22:00", "7", "UTC", "quiet_hours.end"),
+        ("22:00", "07:00", "Mars/Olympus", "quiet_hours.timezone"),
+    ] {
+        let spec = SubscriptionSpec {
+            channels: vec![w.channel],
+            quiet_hours: Some(msghub::QuietHours {
+                start: start.into(),
+                end: end.into(),
+                timezone: zone.into(),
+                pass: Vec::new(),
+            }),
+            ..SubscriptionSpec::default()
+        };
+        let e = w
+            .engine
+            .put_subscription(&Principal::Operator, w.account, Category::Service, spec)
+            .await
+            .unwrap_err();
+        assert_eq!(e.field(), Some(field), "{start}-{end} {zone}: {e}");
+    }
+}
+
+#[tokio::test]
+async fn each_delivery_speaks_its_targets_language_else_its_accounts() {
+    let w = world(FakeHost::new(None)).await;
+    let operator = Principal::Operator;
+    let chinese = w
+        .engine
+        .create_channel(
+            &operator,
+            w.account,
+            NewChannel {
+                name: "cn-room".to_owned(),
+                plugin: "fake".to_owned(),
+                config: serde_json::json!({"room": "cn"}),
+                locale: Some("zh-CN".to_owned()),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(chinese.locale.as_deref(), Some("zh-CN"));
+    let spec = SubscriptionSpec {
+        channels: vec![w.channel, chinese.id],
+        ..SubscriptionSpec::default()
+    };
+    w.engine
+        .put_subscription(&operator, w.account, Category::Service, spec)
+        .await
+        .unwrap();
+    w.publish("one").await;
+    assert_eq!(w.deliver_due().await, 2);
+    let mut locales: Vec<String> = w.host.sent().iter().map(|d| d.locale.clone()).collect();
+    locales.sort();
+    assert_eq!(locales, ["en", "zh-CN"], "the server's, and the channel's");
+
+    // The account's locale is the fallback of the channel without one.
+    w.engine
+        .set_account_locale(&operator, w.account, Some("zh-CN".into()))
+        .await
+        .unwrap();
+    w.publish("two").await;
+    assert_eq!(w.deliver_due().await, 2);
+    assert!(w.host.sent()[2..].iter().all(|d| d.locale == "zh-CN"));
+
+    let e = w
+        .engine
+        .set_account_locale(&operator, w.account, Some("fr".into()))
+        .await
+        .unwrap_err();
+    assert_eq!(e.field(), Some("locale"));
+    assert!(e.to_string().contains("use one of en, zh-CN"), "{e}");
 }

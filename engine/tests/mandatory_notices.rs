@@ -40,6 +40,7 @@ async fn narrow_subscription(hub: &Hub) -> msghub::ChannelId {
                 name: "alerts".into(),
                 plugin: "chat".into(),
                 config: serde_json::json!({"room": "alerts"}),
+                locale: None,
             },
         )
         .await

@@ -202,6 +202,7 @@ async fn a_delete_conflict_names_no_category_outside_the_callers_scope() {
             NewContact {
                 name: "Ops".into(),
                 email: "ops@example.com".into(),
+                locale: None,
             },
         )
         .await

@@ -4,7 +4,7 @@
 import { itemsOf } from "/console/api.js";
 import { field, h, icon, replace, timeElement } from "/console/dom.js";
 import { announce, announceError, confirmAction } from "/console/feedback.js";
-import { t } from "/console/i18n.js";
+import { LANGUAGES, t } from "/console/i18n.js";
 import { schemaForm } from "/console/schema-form.js";
 
 export async function renderChannels(container, ctx) {
@@ -69,6 +69,12 @@ export async function renderChannels(container, ctx) {
       h("option", { value: "" }, t("channels.plugin.choose")),
       plugins.map((p) => h("option", { value: p.name }, p.name)),
     );
+    const locale = h(
+      "select",
+      {},
+      h("option", { value: "" }, t("locale.account")),
+      LANGUAGES.map((l) => h("option", { value: l.code }, l.label)),
+    );
     const description = h("p", { class: "plugin-description", id: "channel-plugin-description" });
     const configFields = h("div", { class: "config-fields" });
     const error = h("p", { class: "form-error", id: "channel-error", role: "alert" });
@@ -89,6 +95,7 @@ export async function renderChannels(container, ctx) {
         : h("p", { class: "form-error" }, t(loading ? "channels.plugins.loading" : "channels.plugins.none")),
       description,
       configFields,
+      field({ id: "channel-locale", label: t("locale.label"), control: locale, hint: t("locale.hint") }),
       error,
       h("div", { class: "form-actions" }, submit, h("button", { type: "button", class: "button", onclick: closeCreate }, t("action.cancel"))),
     );
@@ -113,7 +120,9 @@ export async function renderChannels(container, ctx) {
       }
       submit.disabled = true;
       try {
-        const created = await api.post(channelsPath, { name: name.value.trim(), plugin: plugin.value, config: read.config });
+        const body = { name: name.value.trim(), plugin: plugin.value, config: read.config };
+        if (locale.value) body.locale = locale.value;
+        const created = await api.post(channelsPath, body);
         announce(t("done.channel.created", { name: created?.name ?? name.value.trim() }), "success");
         createPanel.hidden = true;
         newButton.setAttribute("aria-expanded", "false");
@@ -121,7 +130,7 @@ export async function renderChannels(container, ctx) {
         newButton.focus();
       } catch (failure) {
         error.textContent = failure.message;
-        const bad = failure.field && form.querySelector(`[data-config-key="${CSS.escape(failure.field)}"]`);
+        const bad = failure.field === "locale" ? locale : failure.field && form.querySelector(`[data-config-key="${CSS.escape(failure.field)}"]`);
         (bad || name).focus();
       } finally {
         submit.disabled = false;

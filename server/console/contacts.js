@@ -2,13 +2,19 @@
 
 import { field, h, icon, replace, timeElement } from "/console/dom.js";
 import { announce, announceError, confirmAction } from "/console/feedback.js";
-import { t } from "/console/i18n.js";
+import { LANGUAGES, t } from "/console/i18n.js";
 
 export async function renderContacts(container, ctx) {
   const api = ctx.api;
   const contactsPath = api.accountPath("/contacts");
   const name = h("input", { type: "text", autocomplete: "off" });
   const email = h("input", { type: "email", autocomplete: "off", spellcheck: "false" });
+  const locale = h(
+    "select",
+    {},
+    h("option", { value: "" }, t("locale.account")),
+    LANGUAGES.map((l) => h("option", { value: l.code }, l.label)),
+  );
   const error = h("p", { class: "form-error", id: "contact-error", role: "alert" });
   const submit = h("button", { type: "submit", class: "button button-primary", id: "contact-submit" }, icon("plus"), t("action.add"));
   const form = h(
@@ -16,6 +22,7 @@ export async function renderContacts(container, ctx) {
     { id: "contact-form", class: "inline-form", novalidate: true },
     field({ id: "contact-name", label: t("contacts.name"), control: name, required: true }),
     field({ id: "contact-email", label: t("contacts.email"), control: email, required: true }),
+    field({ id: "contact-locale", label: t("locale.label"), control: locale, hint: t("locale.hint") }),
     h("div", { class: "form-actions" }, submit),
   );
   const list = h("div", { id: "contacts-list", "aria-busy": "true" }, h("p", { class: "loading" }, t("contacts.loading")));
@@ -38,15 +45,18 @@ export async function renderContacts(container, ctx) {
     }
     submit.disabled = true;
     try {
-      const created = await api.post(contactsPath, { name: name.value.trim(), email: email.value.trim() });
+      const body = { name: name.value.trim(), email: email.value.trim() };
+      if (locale.value) body.locale = locale.value;
+      const created = await api.post(contactsPath, body);
       announce(t("done.contact.created", { name: created?.name ?? name.value.trim() }), "success");
       name.value = "";
       email.value = "";
+      locale.value = "";
       await load();
       name.focus();
     } catch (failure) {
       error.textContent = failure.message;
-      (failure.field === "email" ? email : name).focus();
+      ({ email, locale }[failure.field] ?? name).focus();
     } finally {
       submit.disabled = false;
     }
@@ -65,7 +75,7 @@ export async function renderContacts(container, ctx) {
     if (!contacts.length) {
       replace(list, h("div", { class: "empty-state" }, icon("mail"), h("p", {}, t("contacts.empty"))));
     } else {
-      const columns = ["name", "email", "created", "actions"];
+      const columns = ["name", "email", "locale", "created", "actions"];
       replace(
         list,
         h(
@@ -102,10 +112,16 @@ export async function renderContacts(container, ctx) {
       { dataset: { id: contact.id } },
       h("td", { "data-label": t("contacts.col.name"), class: "strong" }, contact.name),
       h("td", { "data-label": t("contacts.col.email") }, contact.email),
+      h("td", { "data-label": t("contacts.col.locale") }, languageName(contact.locale)),
       h("td", { "data-label": t("contacts.col.created") }, timeElement(contact.created_at)),
       h("td", { "data-label": t("contacts.col.actions") }, remove),
     );
   }
 
   await load();
+}
+
+// The name of a locale code, or the words for the account's default.
+function languageName(code) {
+  return LANGUAGES.find((l) => l.code === code)?.label ?? t("locale.account");
 }

@@ -1,5 +1,6 @@
 // Subscriptions: per category, which subtypes from which severity go to which contacts and
-// channels, one by one or as a digest on a cron schedule. Saving PUTs the whole
+// channels, one by one or as a digest on a cron schedule, and the quiet hours during which
+// deliveries wait. Saving PUTs the whole
 // subscription of the category; deleting leaves the category to the inbox alone.
 
 import { itemsOf } from "/console/api.js";
@@ -57,6 +58,15 @@ export async function renderSubscriptions(container, ctx) {
     const digest = subscription.digest
       ? t("subscriptions.digest.summary", { cron: subscription.digest.cron, timezone: subscription.digest.timezone ?? "UTC" })
       : t("subscriptions.immediate");
+    const quietHours = subscription.quiet_hours;
+    const quiet = quietHours
+      ? t("subscriptions.quiet.summary", {
+          start: quietHours.start,
+          end: quietHours.end,
+          timezone: quietHours.timezone,
+          pass: quietHours.pass?.length ? quietHours.pass.map((s) => t(`severity.${s}`)).join(", ") : t("field.none"),
+        })
+      : t("subscriptions.quiet.none");
     return h(
       "dl",
       { class: "subscription-summary" },
@@ -68,6 +78,8 @@ export async function renderSubscriptions(container, ctx) {
       h("dd", {}, targets.length ? targets.join(", ") : t("field.none")),
       h("dt", { class: "visually-hidden" }, t("subscriptions.digest")),
       h("dd", {}, digest),
+      h("dt", { class: "visually-hidden" }, t("subscriptions.quiet")),
+      h("dd", { class: "subscription-quiet" }, quiet),
     );
   }
 
@@ -151,6 +163,33 @@ export async function renderSubscriptions(container, ctx) {
       field({ id: `${prefix}-timezone`, label: t("subscriptions.digest.timezone"), control: timezone, hint: t("subscriptions.digest.timezone.hint") }),
     );
     digestOn.addEventListener("change", () => (digestFields.hidden = !digestOn.checked));
+    const quietOn = h("input", { type: "checkbox", id: `${prefix}-quiet`, checked: Boolean(subscription?.quiet_hours) });
+    const quietStart = h("input", { type: "time", value: subscription?.quiet_hours?.start ?? "22:00" });
+    const quietEnd = h("input", { type: "time", value: subscription?.quiet_hours?.end ?? "07:00" });
+    const quietZone = h("input", {
+      type: "text",
+      value: subscription?.quiet_hours?.timezone ?? Intl.DateTimeFormat().resolvedOptions().timeZone ?? "UTC",
+      autocomplete: "off",
+      spellcheck: "false",
+    });
+    const passing = new Set(subscription?.quiet_hours?.pass ?? ["critical"]);
+    const quietPass = h(
+      "fieldset",
+      { class: "check-group", id: `${prefix}-quiet-pass` },
+      h("legend", {}, t("subscriptions.quiet.pass")),
+      SEVERITIES.map((s) =>
+        h("label", { class: "check" }, h("input", { type: "checkbox", name: `${prefix}-quiet-pass`, value: s, checked: passing.has(s) }), " ", t(`severity.${s}`)),
+      ),
+    );
+    const quietFields = h(
+      "div",
+      { class: "digest-fields", hidden: !quietOn.checked },
+      field({ id: `${prefix}-quiet-start`, label: t("subscriptions.quiet.start"), control: quietStart }),
+      field({ id: `${prefix}-quiet-end`, label: t("subscriptions.quiet.end"), control: quietEnd, hint: t("subscriptions.quiet.end.hint") }),
+      field({ id: `${prefix}-quiet-timezone`, label: t("subscriptions.digest.timezone"), control: quietZone, hint: t("subscriptions.digest.timezone.hint") }),
+      quietPass,
+    );
+    quietOn.addEventListener("change", () => (quietFields.hidden = !quietOn.checked));
     const error = h("p", { class: "form-error", id: `${prefix}-error`, role: "alert" });
     const save = h("button", { type: "submit", class: "button button-primary", id: `${prefix}-save` }, t("action.save"));
     const remove = subscription
@@ -165,6 +204,8 @@ export async function renderSubscriptions(container, ctx) {
       channelGroup,
       h("div", { class: "field field-check" }, h("label", { for: `${prefix}-digest` }, digestOn, " ", t("subscriptions.digest"))),
       digestFields,
+      h("div", { class: "field field-check" }, h("label", { for: `${prefix}-quiet` }, quietOn, " ", t("subscriptions.quiet"))),
+      quietFields,
       error,
       h("div", { class: "form-actions" }, save, remove, h("button", { type: "button", class: "button", onclick: close }, t("action.cancel"))),
     );
@@ -179,6 +220,14 @@ export async function renderSubscriptions(container, ctx) {
       const names = subtypes.value.split(/[,\s]+/).map((s) => s.trim()).filter(Boolean);
       if (names.length) body.subtypes = names;
       if (digestOn.checked) body.digest = { cron: cron.value.trim(), timezone: timezone.value.trim() };
+      if (quietOn.checked) {
+        body.quiet_hours = {
+          start: quietStart.value,
+          end: quietEnd.value,
+          timezone: quietZone.value.trim(),
+          pass: [...form.querySelectorAll(`input[name="${prefix}-quiet-pass"]:checked`)].map((x) => x.value),
+        };
+      }
       save.disabled = true;
       try {
         await api.put(`${subscriptionsPath}/${category}`, body);
@@ -187,7 +236,15 @@ export async function renderSubscriptions(container, ctx) {
         document.getElementById(`${prefix}-edit`)?.focus();
       } catch (failure) {
         error.textContent = failure.message;
-        const focusFor = { cron, timezone, subtypes, min_severity: minSeverity };
+        const focusFor = {
+          cron,
+          timezone,
+          subtypes,
+          min_severity: minSeverity,
+          "quiet_hours.start": quietStart,
+          "quiet_hours.end": quietEnd,
+          "quiet_hours.timezone": quietZone,
+        };
         const target = focusFor[failure.field] ?? (failure.field === "digest" ? cron : null);
         target?.focus();
       } finally {

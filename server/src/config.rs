@@ -78,6 +78,11 @@ pub struct FileConfig {
     pub mail_from: Option<String>,
     /// `MSGHUB_MAIL_PLUGINS`: the plugins that may send mail, comma-separated.
     pub mail_plugins: Option<String>,
+    /// `MSGHUB_LOCALE`: the language of the words msghub adds, `en` or `zh-CN`.
+    pub locale: Option<String>,
+    /// `MSGHUB_PUBLIC_URL`: the https URL the server is reached at from outside, for
+    /// one-click unsubscribe links.
+    pub public_url: Option<String>,
     /// `MSGHUB_PLUGIN_MEMORY_MIB`: the memory cap of one plugin call, in MiB.
     pub plugin_memory_mib: Option<u64>,
     /// `MSGHUB_PLUGIN_DEADLINE_MS`: the deadline of one plugin call, in milliseconds.
@@ -170,6 +175,10 @@ pub struct ServerConfig {
     /// `MSGHUB_MAIL_PLUGINS`: the plugins granted the mail capability, comma-separated;
     /// `None` keeps the engine's default (the bundled `email` plugin).
     pub mail_plugins: Option<String>,
+    /// The https URL the server is reached at from outside (`MSGHUB_PUBLIC_URL`), without
+    /// a trailing slash: mail to contacts then carries a one-click unsubscribe link
+    /// (RFC 8058) under it. `None`: only the mailto form.
+    pub public_url: Option<String>,
     /// The memory cap of one plugin call (`MSGHUB_PLUGIN_MEMORY_MIB`); `None` keeps the
     /// engine's default (16 MiB).
     pub plugin_memory_limit: Option<usize>,
@@ -233,6 +242,7 @@ impl ServerConfig {
             smtp_url: None,
             mail_from: None,
             mail_plugins: None,
+            public_url: None,
             plugin_memory_limit: None,
             plugin_call_deadline: None,
             plugin_caps: std::collections::BTreeMap::new(),
@@ -252,6 +262,55 @@ impl ServerConfig {
             search_index_bytes: msghub::DEFAULT_SEARCH_INDEX_BYTES,
             workers: WorkerConfig::default(),
         }
+    }
+
+    /// Sets the language of the words msghub adds to deliveries whose channel, contact and
+    /// account name none.
+    pub fn set_locale(&mut self, setting: &str, locale: &str) -> Result<(), ConfigError> {
+        let locale = locale.trim();
+        if !msghub::LOCALES.contains(&locale) {
+            return Err(ConfigError::Invalid {
+                setting: setting.into(),
+                value: locale.into(),
+                reason: format!("use one of {}", msghub::LOCALES.join(", ")),
+            });
+        }
+        self.workers.locale = locale.to_owned();
+        Ok(())
+    }
+
+    /// Sets the public URL of the server: an absolute `https://` URL with a host, without a
+    /// query or fragment (`http://` only for a loopback host, for tests).
+    pub fn set_public_url(&mut self, setting: &str, url: &str) -> Result<(), ConfigError> {
+        let invalid = |reason: &str| ConfigError::Invalid {
+            setting: setting.into(),
+            value: url.into(),
+            reason: reason.into(),
+        };
+        let parsed = url::Url::parse(url.trim()).map_err(|e| {
+            invalid(&format!(
+                "{e}; write the address people reach the server at, e.g. https://hub.example.com"
+            ))
+        })?;
+        let loopback = matches!(
+            parsed.host(),
+            Some(url::Host::Ipv4(ip)) if ip.is_loopback()
+        ) || parsed.host_str() == Some("localhost");
+        let scheme_ok = parsed.scheme() == "https" || (parsed.scheme() == "http" && loopback);
+        if !scheme_ok || parsed.host_str().is_none() {
+            return Err(invalid(
+                "one-click unsubscribe (RFC 8058) needs an https:// URL with a host, e.g. \
+                 https://hub.example.com",
+            ));
+        }
+        if parsed.query().is_some() || parsed.fragment().is_some() || !parsed.username().is_empty()
+        {
+            return Err(invalid(
+                "give the server's base address without credentials, query or fragment",
+            ));
+        }
+        self.public_url = Some(parsed.as_str().trim_end_matches('/').to_owned());
+        Ok(())
     }
 
     /// An in-memory server on a free loopback port: for tests.
@@ -289,6 +348,12 @@ impl ServerConfig {
         config.smtp_url = pick("MSGHUB_SMTP_URL", file_config.smtp_url);
         config.mail_from = pick("MSGHUB_MAIL_FROM", file_config.mail_from);
         config.mail_plugins = pick("MSGHUB_MAIL_PLUGINS", file_config.mail_plugins);
+        if let Some(locale) = pick("MSGHUB_LOCALE", file_config.locale) {
+            config.set_locale("MSGHUB_LOCALE", &locale)?;
+        }
+        if let Some(url) = pick("MSGHUB_PUBLIC_URL", file_config.public_url) {
+            config.set_public_url("MSGHUB_PUBLIC_URL", &url)?;
+        }
         if let Some(mib) = pick(
             "MSGHUB_PLUGIN_MEMORY_MIB",
             file_config.plugin_memory_mib.map(|n| n.to_string()),
@@ -631,6 +696,37 @@ mod tests {
         assert_eq!(s.attempts(), 8);
         assert_eq!(s.delays()[2], std::time::Duration::from_secs(300));
         assert_eq!(s.delays()[7], std::time::Duration::from_secs(36_000));
+    }
+
+    #[test]
+    fn the_public_url_must_be_https_and_the_locale_supported() {
+        let mut config = ServerConfig::new();
+        config
+            .set_public_url("MSGHUB_PUBLIC_URL", "https://hub.example.com/msghub/")
+            .unwrap();
+        assert_eq!(
+            config.public_url.as_deref(),
+            Some("https://hub.example.com/msghub")
+        );
+        config
+            .set_public_url("MSGHUB_PUBLIC_URL", "http://127.0.0.1:8080")
+            .unwrap();
+        for bad in [
+            "http://hub.example.com",
+            "hub.example.com",
+            "https://user:pw@hub.example.com",
+            "https://hub.example.com/?a=1",
+        ] {
+            let e = config
+                .set_public_url("MSGHUB_PUBLIC_URL", bad)
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("MSGHUB_PUBLIC_URL = "), "{bad}: {e}");
+        }
+        config.set_locale("MSGHUB_LOCALE", "zh-CN").unwrap();
+        assert_eq!(config.workers.locale, "zh-CN");
+        let e = config.set_locale("MSGHUB_LOCALE", "fr").unwrap_err();
+        assert!(e.to_string().contains("use one of en, zh-CN"), "{e}");
     }
 
     #[test]

@@ -117,12 +117,27 @@ pub async fn start(
     let (plugins, loading, plugin_dir) = load_plugins(&config)?;
     let metrics = Arc::new(Metrics::new());
     follow_plugins(plugins.watch(), loading, metrics.clone());
+    let mut workers = config.workers.clone();
+    workers.unsubscribe_url = config
+        .public_url
+        .as_ref()
+        .map(|url| format!("{}/unsubscribe/", url.trim_end_matches('/')));
+    match &workers.unsubscribe_url {
+        Some(url) => tracing::info!(
+            url = %url,
+            "one-click unsubscribe is on: mail to contacts links to it (RFC 8058)"
+        ),
+        None => tracing::info!(
+            "one-click unsubscribe is off: MSGHUB_PUBLIC_URL is not set, so mail to contacts \
+             offers only the mailto form of List-Unsubscribe"
+        ),
+    }
     let mut engine_builder = engine_builder
         .operator_token(token.clone())
         .retry_schedule(config.retry_schedule.clone())
         .account_limits(config.account_limits)
         .search_index_bytes(config.search_index_bytes)
-        .workers(config.workers.clone())
+        .workers(workers)
         .plugins(Arc::new(plugins.clone()))
         .observer(metrics.clone());
     if let Some(key) = &config.secret_key {

@@ -230,6 +230,7 @@ fn every_command_has_help() {
         vec!["messages", "delete", "--help"],
         vec!["messages", "watch", "--help"],
         vec!["accounts", "create", "--help"],
+        vec!["accounts", "update", "--help"],
         vec!["users", "create", "--help"],
         vec!["plugin", "--help"],
         vec!["plugin", "list", "--help"],
@@ -430,6 +431,58 @@ async fn contacts_subscriptions_and_deliveries_from_the_command_line() {
             serde_json::from_str(&stdout(&with_account(&["subscriptions", "list", "--json"])))
                 .unwrap();
         assert_eq!(list[0]["contacts"][0], contact.as_str());
+
+        // A contact in Chinese, an account language, and quiet hours from the command line.
+        let bad = with_account(&[
+            "contacts",
+            "create",
+            "--email",
+            "li@example.com",
+            "--locale",
+            "fr",
+            "Li",
+        ]);
+        assert!(!bad.status.success());
+        let error = String::from_utf8_lossy(&bad.stderr);
+        assert!(error.contains("[field: locale]"), "{error}");
+        let li: Value = serde_json::from_str(&stdout(&with_account(&[
+            "contacts",
+            "create",
+            "--email",
+            "li@example.com",
+            "--locale",
+            "zh-CN",
+            "Li",
+            "--json",
+        ])))
+        .unwrap();
+        assert_eq!(li["locale"], "zh-CN");
+        let updated = stdout(&msghub(
+            &url,
+            &root,
+            &["accounts", "update", acc.as_str(), "--locale", "zh-CN"],
+        ));
+        assert!(updated.contains("zh-CN"), "{updated}");
+        let li_id = li["id"].as_str().unwrap().to_owned();
+        let quiet = stdout(&with_account(&[
+            "subscriptions",
+            "set",
+            "security",
+            "--contact",
+            &li_id,
+            "--quiet-hours",
+            "22:00-07:00",
+            "--quiet-timezone",
+            "Asia/Shanghai",
+            "--quiet-pass",
+            "critical,warning",
+        ]));
+        assert!(
+            quiet.contains("quiet 22:00-07:00 Asia/Shanghai (passes: warning,critical)"),
+            "{quiet}"
+        );
+        stdout(&with_account(&["subscriptions", "delete", "security"]));
+        stdout(&with_account(&["contacts", "delete", &li_id]));
 
         // The security message matched no subscription: it is in the inbox only.
         let deliveries = stdout(&with_account(&["deliveries", &message]));

@@ -151,6 +151,7 @@ async fn channel_contact_and_subscription_are_created_in_the_console_and_deliver
     b.click("#nav-contacts").await;
     b.type_into("#contact-name", "Security team").await;
     b.type_into("#contact-email", "security@example.com").await;
+    b.choose("#contact-locale", "zh-CN").await;
     b.click("#contact-submit").await;
     b.until(
         "the new contact in the list",
@@ -168,6 +169,7 @@ async fn channel_contact_and_subscription_are_created_in_the_console_and_deliver
         )
         .await;
     let contact_id = contacts["items"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(contacts["items"][0]["locale"], "zh-CN", "{contacts}");
 
     // The security subscription: warnings and worse, to the channel and the contact.
     b.click("#nav-subscriptions").await;
@@ -187,6 +189,8 @@ async fn channel_contact_and_subscription_are_created_in_the_console_and_deliver
         "input[name='sub-security-contacts'][value='{contact_id}']"
     ))
     .await;
+    // Quiet hours at their defaults (22:00 to 07:00), critical passing.
+    b.click("#sub-security-quiet").await;
     b.click("#sub-security-save").await;
     b.until(
         "the saved subscription",
@@ -216,6 +220,12 @@ async fn channel_contact_and_subscription_are_created_in_the_console_and_deliver
     assert_eq!(security["min_severity"], "warning");
     assert_eq!(security["channels"], json!([channel_id]));
     assert_eq!(security["contacts"], json!([contact_id]));
+    let quiet = &security["quiet_hours"];
+    assert_eq!(
+        (&quiet["start"], &quiet["end"], &quiet["pass"]),
+        (&json!("22:00"), &json!("07:00"), &json!(["critical"])),
+        "{security}"
+    );
 
     // A new critical security notice reaches the webhook, and its detail lists the delivery.
     let message = server

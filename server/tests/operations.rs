@@ -51,6 +51,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/mandatory-rules/{rule}/accounts-without-target"),
     ("get", "/v1/plugins"),
     ("post", "/v1/plugins/reload"),
+    ("get", "/unsubscribe/{token}"),
+    ("post", "/unsubscribe/{token}"),
     ("get", "/healthz"),
     ("get", "/metrics"),
     ("get", "/openapi.json"),
@@ -87,6 +89,7 @@ async fn openapi_lists_every_route_the_server_serves() {
             .replace("{channel}", "chn_x")
             .replace("{contact}", "cnt_x")
             .replace("{category}", "security")
+            .replace("{token}", "not-a-token")
             .replace("{path}", "index.html");
         let method: Method = method.to_uppercase().parse().unwrap();
         let r = s
@@ -285,6 +288,12 @@ async fn openapi_states_the_limits_and_names_the_engine_enforces() {
             doc["paths"][path][method]["responses"].get("409").is_some(),
             "{method} {path} documents no 409 mandatory_rule"
         );
+    }
+    assert_eq!(names("Locale"), json!(msghub::LOCALES));
+    let quiet = schema("QuietHoursView")["properties"].clone();
+    for end in ["start", "end"] {
+        let pattern = quiet[end]["pattern"].as_str().unwrap_or_default();
+        assert_eq!(pattern, "^([01][0-9]|2[0-3]):[0-5][0-9]$", "{quiet}");
     }
 
     let list = &doc["paths"]["/v1/accounts/{account}/messages"]["get"]["parameters"];

@@ -146,6 +146,7 @@ async fn run() {
                 name: "sink".into(),
                 plugin: "webhook".into(),
                 config: json!({"url": url, "secret": SECRET}),
+                locale: None,
             },
         )
         .await

@@ -68,6 +68,7 @@ impl Hub {
                     name: name.into(),
                     plugin: "webhook".into(),
                     config: json!({"url": server.url("/hook"), "secret": SECRET}),
+                    locale: None,
                 },
             )
             .await
@@ -141,6 +142,7 @@ pub async fn webhook_account(
                 name: "hook".into(),
                 plugin: "webhook".into(),
                 config: json!({"url": server.url("/hook"), "secret": SECRET}),
+                locale: None,
             },
         )
         .await

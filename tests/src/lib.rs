@@ -102,6 +102,7 @@ pub fn delivery(messages: Vec<Message>) -> Delivery {
         attempt: 1,
         idempotency_key: "dlv-0001".to_owned(),
         locale: "en".to_owned(),
+        unsubscribe: None,
         timestamp_ms: 1_700_000_000_000,
     }
 }

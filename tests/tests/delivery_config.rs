@@ -42,6 +42,7 @@ async fn secrets_are_redacted_and_sealed_at_rest() {
                 name: "hook".into(),
                 plugin: "webhook".into(),
                 config: json!({"url": server.url("/hook"), "secret": SECRET}),
+                locale: None,
             },
         )
         .await
@@ -80,6 +81,7 @@ async fn bad_channels_contacts_and_subscriptions_are_refused_with_the_field() {
                 name: "x".into(),
                 plugin: "pager".into(),
                 config: json!({}),
+                locale: None,
             },
         )
         .await
@@ -95,6 +97,7 @@ async fn bad_channels_contacts_and_subscriptions_are_refused_with_the_field() {
                 name: "x".into(),
                 plugin: "webhook".into(),
                 config: json!({"url": "ftp://example.com"}),
+                locale: None,
             },
         )
         .await
@@ -108,6 +111,7 @@ async fn bad_channels_contacts_and_subscriptions_are_refused_with_the_field() {
             NewContact {
                 name: "Finance".into(),
                 email: "fin.example.com".into(),
+                locale: None,
             },
         )
         .await
@@ -121,6 +125,7 @@ async fn bad_channels_contacts_and_subscriptions_are_refused_with_the_field() {
             NewContact {
                 name: "Finance".into(),
                 email: "fin@example.com".into(),
+                locale: None,
             },
         )
         .await
@@ -204,6 +209,7 @@ async fn channel_names_are_unique_even_when_created_at_once() {
                         name: "same".into(),
                         plugin: "webhook".into(),
                         config: json!({"url": url, "secret": SECRET}),
+                        locale: None,
                     },
                 )
                 .await

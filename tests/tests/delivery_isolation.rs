@@ -58,6 +58,7 @@ async fn webhook(engine: &Engine, account: AccountId, name: &str, url: String) -
                 name: name.into(),
                 plugin: "webhook".into(),
                 config: json!({"url": url, "secret": SECRET}),
+                locale: None,
             },
         )
         .await

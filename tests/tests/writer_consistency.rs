@@ -45,6 +45,7 @@ async fn channel(engine: &Engine, account: AccountId, name: &str) -> ChannelId {
                 plugin: "webhook".into(),
                 config: json!({"url": "https://hooks.example.com/x",
                                "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}),
+                locale: None,
             },
         )
         .await
@@ -111,6 +112,7 @@ async fn deleting_a_contact_while_subscribing_to_it_never_leaves_a_dangling_targ
                 NewContact {
                     name: format!("ops-{round}"),
                     email: format!("ops{round}@example.com"),
+                    locale: None,
                 },
             )
             .await
@@ -155,6 +157,7 @@ async fn a_channel_freed_and_reused_in_one_group_keeps_names_unique() {
                     plugin: "webhook".into(),
                     config: json!({"url": "https://hooks.example.com/y",
                                    "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}),
+                    locale: None,
                 },
             ),
         );

@@ -159,6 +159,27 @@ impl Command for DeleteUser {
 }
 
 /// Sets how many days an account keeps its messages.
+/// Sets the language of an account's deliveries (`None`: the server's).
+pub(crate) struct SetAccountLocale {
+    pub(crate) account: AccountId,
+    pub(crate) locale: Option<String>,
+}
+
+impl Command for SetAccountLocale {
+    type Output = ();
+
+    fn apply(self, tx: &mut Tx<'_>) -> Result<(), Error> {
+        let SetAccountLocale { account, locale } = self;
+        let Some(mut record) = tx.db.account(account)? else {
+            return Err(crate::store::no_account(account));
+        };
+        record.locale = locale;
+        tx.db.put_account(account, &record)?;
+        tx.effect(Effect::AccountRecord(account, record));
+        Ok(())
+    }
+}
+
 pub(crate) struct SetRetention {
     pub(crate) account: AccountId,
     pub(crate) days: u32,

@@ -37,6 +37,9 @@ pub struct Account {
     pub created_at: OffsetDateTime,
     /// Days messages are kept before they are purged.
     pub retention_days: u32,
+    /// The language of the words msghub adds to deliveries whose channel or contact names
+    /// none; `None`: the server's.
+    pub locale: Option<String>,
 }
 
 /// A newly created account with its root token, which is shown only this once.
@@ -167,12 +170,14 @@ impl Engine {
             name: name.to_owned(),
             created: micros(self.now()),
             retention_days: DEFAULT_RETENTION_DAYS,
+            locale: None,
         };
         let account = Account {
             id,
             name: record.name.clone(),
             created_at: from_micros(record.created),
             retention_days: record.retention_days,
+            locale: None,
         };
         let root_hash = TokenHash::of(&root_token).0;
         self.submit(CreateAccount {
@@ -200,6 +205,7 @@ impl Engine {
             name: record.name.clone(),
             created_at: from_micros(record.created),
             retention_days: record.retention_days,
+            locale: record.locale.clone(),
         })
     }
 
@@ -215,6 +221,7 @@ impl Engine {
                 name: r.name.clone(),
                 created_at: from_micros(r.created),
                 retention_days: r.retention_days,
+                locale: r.locale.clone(),
             })
             .collect();
         accounts.sort_by_key(|a| (a.created_at, a.id));

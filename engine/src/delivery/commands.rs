@@ -636,7 +636,18 @@ pub(crate) fn route(
         match &sub.schedule {
             None => {
                 let delay = tx.retry().delay_before(1).unwrap_or_default();
-                let due = tx.now().saturating_add(micros_of(jitter(delay)));
+                let mut due = tx.now().saturating_add(micros_of(jitter(delay)));
+                // Quiet hours hold it in the outbox, due at their end: a restart keeps the
+                // hold, and the target's rate limit paces what the end releases.
+                // A mandatory notice is not held.
+                if let Some(end) = sub
+                    .quiet
+                    .as_ref()
+                    .filter(|_| verdict.mandatory().is_none())
+                    .and_then(|quiet| quiet.held_until(due, message.severity))
+                {
+                    due = end;
+                }
                 let id = new.store(tx, false, Some(due))?;
                 tx.db.schedule(id, due)?;
                 tx.effect(Effect::Schedule(id, due));

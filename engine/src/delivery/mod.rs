@@ -22,6 +22,7 @@ mod slots;
 mod subscriptions;
 #[cfg(feature = "plugins")]
 pub(crate) mod test_send;
+pub(crate) mod unsubscribe;
 #[cfg(feature = "plugins")]
 pub(crate) mod worker;
 
@@ -33,7 +34,7 @@ use self::commands::{
     RequeueScope,
 };
 use crate::access::{Action, Denied, Principal, authorize, require, visible_categories};
-use crate::accounts::commands::SetRetention;
+use crate::accounts::commands::{SetAccountLocale, SetRetention};
 use crate::accounts::validate_name;
 use crate::clock::from_micros;
 use crate::clock::micros;
@@ -65,6 +66,8 @@ pub struct Channel {
     pub plugin: String,
     /// The configuration, secret fields shown as `***`.
     pub config: serde_json::Value,
+    /// The language of the words msghub adds to its deliveries; `None`: the account's.
+    pub locale: Option<String>,
     /// When it was created.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -80,6 +83,10 @@ pub struct NewChannel {
     pub plugin: String,
     /// The configuration as a JSON object; the plugin checks it.
     pub config: serde_json::Value,
+    /// The language of the words msghub adds (one of [`crate::LOCALES`]); `None`: the
+    /// account's.
+    #[serde(default)]
+    pub locale: Option<String>,
 }
 
 /// An email contact.
@@ -91,6 +98,8 @@ pub struct Contact {
     pub name: String,
     /// The address.
     pub email: String,
+    /// The language of the words msghub adds to its mail; `None`: the account's.
+    pub locale: Option<String>,
     /// When it was created.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -104,6 +113,10 @@ pub struct NewContact {
     pub name: String,
     /// The address.
     pub email: String,
+    /// The language of the words msghub adds to its mail (one of [`crate::LOCALES`]);
+    /// `None`: the account's.
+    #[serde(default)]
+    pub locale: Option<String>,
 }
 
 /// A digest schedule: a cron expression with seconds first, in an IANA time zone.
@@ -114,6 +127,27 @@ pub struct Digest {
     pub cron: String,
     /// E.g. `Asia/Shanghai`.
     pub timezone: String,
+}
+
+/// Quiet hours: deliveries of a subscription that fall between `start` and `end` (local
+/// wall-clock time in `timezone`) wait for `end`, except those of the `pass` severities.
+/// Digests are not affected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuietHours {
+    /// `HH:MM`, e.g. `22:00`.
+    pub start: String,
+    /// `HH:MM`, e.g. `07:00`; before `start`, the window crosses midnight.
+    pub end: String,
+    /// An IANA time zone, e.g. `Asia/Shanghai`.
+    pub timezone: String,
+    /// Severities that go out during quiet hours all the same (default: `critical`).
+    #[serde(default = "default_quiet_pass")]
+    pub pass: Vec<Severity>,
+}
+
+fn default_quiet_pass() -> Vec<Severity> {
+    vec![Severity::Critical]
 }
 
 /// What a subscription routes: given to [`Engine::put_subscription`].
@@ -135,6 +169,9 @@ pub struct SubscriptionSpec {
     /// Gather and send summaries on this schedule instead of one delivery per message.
     #[serde(default)]
     pub digest: Option<Digest>,
+    /// Hold deliveries during these hours until they end.
+    #[serde(default)]
+    pub quiet_hours: Option<QuietHours>,
 }
 
 /// The subscription of one category.
@@ -152,6 +189,8 @@ pub struct Subscription {
     pub channels: Vec<ChannelId>,
     /// The digest schedule, if messages are gathered.
     pub digest: Option<Digest>,
+    /// The quiet hours, if deliveries wait during some hours.
+    pub quiet_hours: Option<QuietHours>,
     /// When it was last set.
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
@@ -232,6 +271,9 @@ pub struct Route {
     /// For a digest subscription: when the summary would go out.
     #[serde(with = "time::serde::rfc3339::option")]
     pub digest_at: Option<OffsetDateTime>,
+    /// When quiet hours hold the delivery: when it would go out (their end).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub held_until: Option<OffsetDateTime>,
 }
 
 /// Where a message would go if it were published now, and why.
@@ -330,6 +372,7 @@ fn channel_of(engine: &Engine, account: AccountId, id: u64, record: &ChannelReco
             // Which fields are secret is not known yet: none is shown.
             None => crate::secrets::redact_all(config),
         },
+        locale: record.locale.clone(),
         created_at: from_micros(record.created),
     }
 }
@@ -339,6 +382,7 @@ fn contact_of(id: u64, record: &ContactRecord) -> Contact {
         id: ContactId(id),
         name: record.name.clone(),
         email: record.email.clone(),
+        locale: record.locale.clone(),
         created_at: from_micros(record.created),
     }
 }
@@ -353,6 +397,12 @@ fn subscription_of(category: Category, record: &SubscriptionRecord) -> Subscript
         digest: record.digest.as_ref().map(|d| Digest {
             cron: d.cron.clone(),
             timezone: d.timezone.clone(),
+        }),
+        quiet_hours: record.quiet_hours.as_ref().map(|q| QuietHours {
+            start: crate::schedule::clock_time(q.start),
+            end: crate::schedule::clock_time(q.end),
+            timezone: q.timezone.clone(),
+            pass: q.pass.clone(),
         }),
         updated_at: from_micros(record.updated),
     }
@@ -444,6 +494,9 @@ impl Engine {
         require(principal, Action::ManageConfig, Some(account))?;
         self.check_account(account)?;
         validate_name("name", &channel.name)?;
+        if let Some(locale) = &channel.locale {
+            crate::model::check_locale("locale", locale)?;
+        }
         let host =
             self.inner.channels.as_ref().ok_or_else(|| {
                 Error::invalid("plugin", "this engine has no channel plugins loaded")
@@ -486,6 +539,7 @@ impl Engine {
             config,
             sealed,
             created: micros(self.now()),
+            locale: channel.locale,
         };
         let answer = channel_of(self, account, id, &record);
         self.submit(CreateChannel {
@@ -573,11 +627,15 @@ impl Engine {
         self.check_account(account)?;
         validate_name("name", &contact.name)?;
         check_email("email", &contact.email)?;
+        if let Some(locale) = &contact.locale {
+            crate::model::check_locale("locale", locale)?;
+        }
         let id = crate::ids::fresh_id();
         let record = ContactRecord {
             name: contact.name,
             email: contact.email,
             created: micros(self.now()),
+            locale: contact.locale,
         };
         let answer = contact_of(id, &record);
         self.submit(CreateContact {
@@ -725,6 +783,24 @@ impl Engine {
             by: ActorRecord::of(principal),
         })
         .await?;
+        self.account(principal, account)
+    }
+
+    /// Sets the language of the words msghub adds to the account's deliveries whose channel
+    /// or contact names none (operator or root); `None` goes back to the server's. Only
+    /// the locales of [`crate::LOCALES`] are accepted.
+    pub async fn set_account_locale(
+        &self,
+        principal: &Principal,
+        account: AccountId,
+        locale: Option<String>,
+    ) -> Result<crate::Account, Error> {
+        require(principal, Action::ManageUsers, Some(account))?;
+        self.check_account(account)?;
+        if let Some(locale) = &locale {
+            crate::model::check_locale("locale", locale)?;
+        }
+        self.submit(SetAccountLocale { account, locale }).await?;
         self.account(principal, account)
     }
 

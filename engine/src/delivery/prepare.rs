@@ -11,7 +11,7 @@ use crate::engine::Engine;
 use crate::error::Error;
 use crate::ids::{AccountId, DeliveryId};
 use crate::inbox::to_message;
-use crate::plugin::{Delivery, DeliveryKind, Recipient};
+use crate::plugin::{Delivery, DeliveryKind, MailUnsubscribe, Recipient};
 use crate::store::records::{DeliveryRecord, DeliveryState, TargetKey};
 use crate::store::snapshot::Snapshot;
 
@@ -24,6 +24,20 @@ pub(crate) const PART_MESSAGES: usize = crate::plugin::MAX_BATCH;
 /// alone.
 pub(crate) fn part_bytes(memory_limit: usize) -> usize {
     (memory_limit / 16).clamp(64 << 10, 8 << 20)
+}
+
+/// The language of a delivery: its target's (`target`, the channel's or contact's), else
+/// its account's, else `server`'s (the workers' [`crate::WorkerConfig::locale`]).
+pub(crate) fn locale_of(
+    state: &crate::store::State,
+    account: AccountId,
+    target: Option<&str>,
+    server: &str,
+) -> String {
+    target
+        .or_else(|| state.accounts.get(&account)?.locale.as_deref())
+        .unwrap_or(server)
+        .to_owned()
 }
 
 /// A due delivery as stored, before its slots are taken.
@@ -74,17 +88,23 @@ pub(crate) fn prepare(
     snapshot: &Snapshot,
     id: u64,
     record: &DeliveryRecord,
-    locale: &str,
+    workers: &crate::WorkerConfig,
     part_budget: PartBudget,
 ) -> Result<Prepared, Error> {
+    // The server's locale, for targets and accounts without one.
+    let locale = workers.locale.as_str();
     let store = &engine.inner.store;
     let account = AccountId(record.account);
-    let (config, recipients) = {
+    let (config, recipients, locale) = {
         let state = store.state.read();
         match record.target {
             TargetKey::Channel(channel) => match state.channel(account, channel) {
                 Some(c) => match engine.inner.secrets.open(&c.config, c.sealed) {
-                    Ok(text) => (text, Vec::new()),
+                    Ok(text) => (
+                        text,
+                        Vec::new(),
+                        locale_of(&state, account, c.locale.as_deref(), locale),
+                    ),
                     Err(why) => return Ok(Prepared::Gone(why)),
                 },
                 None => {
@@ -100,6 +120,7 @@ pub(crate) fn prepare(
                         address: c.email.clone(),
                         name: Some(c.name.clone()),
                     }],
+                    locale_of(&state, account, c.locale.as_deref(), locale),
                 ),
                 None => {
                     return Ok(Prepared::Gone(
@@ -147,6 +168,19 @@ pub(crate) fn prepare(
             "the message was deleted before it could be delivered".into(),
         ));
     }
+    let unsubscribe = match record.target {
+        TargetKey::Contact(contact) => {
+            let token = engine.unsubscribe_token(account, contact, record.category);
+            Some(MailUnsubscribe {
+                url: workers
+                    .unsubscribe_url
+                    .as_ref()
+                    .map(|base| format!("{base}{token}")),
+                token,
+            })
+        }
+        TargetKey::Channel(_) => None,
+    };
     let delivery = Delivery {
         kind: if record.digest {
             DeliveryKind::Digest
@@ -157,7 +191,8 @@ pub(crate) fn prepare(
         recipients,
         attempt: record.attempts.saturating_add(1),
         idempotency_key,
-        locale: locale.to_owned(),
+        locale,
+        unsubscribe,
         timestamp_ms: u64::try_from(micros(engine.now()) / 1000).unwrap_or(0),
     };
     Ok(Prepared::Ready {

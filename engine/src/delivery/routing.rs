@@ -137,6 +137,7 @@ mod tests {
             channels: vec![3],
             digest: None,
             updated: 0,
+            quiet_hours: None,
         }
     }
 

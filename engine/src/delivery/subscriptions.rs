@@ -7,6 +7,21 @@ use super::*;
 use crate::delivery::commands::{DeleteSubscription, PutSubscription};
 use crate::ids::RuleId;
 
+/// Reads quiet hours as given into their stored form; errors name the field.
+fn quiet_record(quiet: QuietHours) -> Result<crate::store::records::QuietHoursRecord, Error> {
+    let start = crate::schedule::parse_clock_time("quiet_hours.start", quiet.start.trim())?;
+    let end = crate::schedule::parse_clock_time("quiet_hours.end", quiet.end.trim())?;
+    let mut pass = quiet.pass;
+    pass.sort_by_key(|s| s.index());
+    pass.dedup();
+    Ok(crate::store::records::QuietHoursRecord {
+        start,
+        end,
+        timezone: quiet.timezone.trim().to_owned(),
+        pass,
+    })
+}
+
 impl Engine {
     /// Sets (replaces) the subscription of `category`. Unknown contact or channel ids, a bad
     /// cron expression or time zone are errors naming the field. Whatever a previous digest
@@ -84,6 +99,7 @@ impl Engine {
                 timezone: d.timezone.trim().to_owned(),
             }),
             updated: micros(self.now()),
+            quiet_hours: spec.quiet_hours.map(quiet_record).transpose()?,
         };
         let subscribed = std::sync::Arc::new(Subscribed::new(record)?);
         let answer = subscription_of(category, &subscribed.record);
@@ -236,7 +252,7 @@ impl Engine {
                 let mut why = format!(
                     "the operator's mandatory rule '{name}' ({}) covers it: it goes to every \
                      target of the subscription of '{category}', whatever the subscription's \
-                     subtypes and minimum severity say",
+                     subtypes, minimum severity and quiet hours say",
                     RuleId(id)
                 );
                 if sub.schedule.is_some() {
@@ -255,6 +271,21 @@ impl Engine {
                 ));
                 if sub.schedule.is_some() {
                     why.push_str("; it is gathered into the next digest");
+                } else if let Some(quiet) = &sub.quiet {
+                    match quiet.held_until(record.created, record.severity) {
+                        Some(end) => why.push_str(&format!(
+                            "; quiet hours ({}) hold it until {}",
+                            quiet.describe(),
+                            crate::format_time(from_micros(end))
+                        )),
+                        None if quiet.held_until(record.created, Severity::Info).is_some() => why
+                            .push_str(&format!(
+                                "; severity {} goes out during the quiet hours ({})",
+                                record.severity,
+                                quiet.describe()
+                            )),
+                        None => {}
+                    }
                 }
                 why
             }
@@ -277,6 +308,13 @@ impl Engine {
             .as_ref()
             .and_then(|s| s.next_after(record.created))
             .map(from_micros);
+        // Quiet hours hold no mandatory notice.
+        let held_until = match (&sub.schedule, &sub.quiet) {
+            (None, Some(quiet)) if mandatory_rule.is_none() => quiet
+                .held_until(record.created, record.severity)
+                .map(from_micros),
+            _ => None,
+        };
         let targets = if matched {
             routing::targets(&sub.record)
                 .filter_map(|target| {
@@ -295,6 +333,7 @@ impl Engine {
                         name,
                         plugin,
                         digest_at,
+                        held_until,
                     })
                 })
                 .collect()

@@ -132,31 +132,34 @@ impl Engine {
             self.inner.channels.as_ref().ok_or_else(|| {
                 Error::invalid("plugin", "this engine has no channel plugins loaded")
             })?;
-        let config = {
+        let server_locale = self
+            .inner
+            .delivery
+            .as_ref()
+            .map_or("en", |d| d.config.locale.as_str());
+        let (config, locale) = {
             let state = self.inner.store.state.read();
             let record = state
                 .channel(account, id.0)
                 .ok_or_else(|| Error::NotFound(format!("channel {id} does not exist")))?;
-            self.inner
+            let config = self
+                .inner
                 .secrets
                 .open(&record.config, record.sealed)
-                .map_err(Error::Unavailable)?
+                .map_err(Error::Unavailable)?;
+            let locale =
+                super::prepare::locale_of(&state, account, record.locale.as_deref(), server_locale);
+            (config, locale)
         };
+        let (title, body) = test_words(&locale, &channel.name);
         let now = self.now();
         let message = crate::Message {
             id: crate::MessageId::channel_test(account),
             account_id: account,
             category,
             subtype: Some("channel-test".into()),
-            title: format!(
-                "Test notification from msghub for channel '{}'",
-                channel.name
-            ),
-            body: Some(
-                "This is a **test** sent from msghub to check that the channel works. \
-                 No action is needed."
-                    .into(),
-            ),
+            title,
+            body: Some(body),
             severity: crate::Severity::Info,
             link: None,
             resource: None,
@@ -170,7 +173,8 @@ impl Engine {
             recipients: Vec::new(),
             attempt: 1,
             idempotency_key: format!("test_{:016x}", rand::random::<u64>()),
-            locale: "en".into(),
+            locale,
+            unsubscribe: None,
             timestamp_ms: u64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0),
         };
         let _slot = self.inner.test_sends.take(account, micros(self.now()))?;
@@ -184,6 +188,23 @@ impl Engine {
                 error: Some(e.to_string()),
             },
         })
+    }
+}
+
+/// The title and body of a test message in `locale`, for the channel named `channel`.
+fn test_words(locale: &str, channel: &str) -> (String, String) {
+    match locale {
+        "zh-CN" => (
+            format!("来自 msghub 的测试通知：渠道“{channel}”"),
+            "这是 msghub 发送的一条**测试**消息，用于检查该渠道是否正常工作。无需任何操作。"
+                .to_owned(),
+        ),
+        _ => (
+            format!("Test notification from msghub for channel '{channel}'"),
+            "This is a **test** sent from msghub to check that the channel works. \
+             No action is needed."
+                .to_owned(),
+        ),
     }
 }
 

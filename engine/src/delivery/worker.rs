@@ -50,8 +50,13 @@ pub struct WorkerConfig {
     pub per_target: usize,
     /// How long a claimed delivery stays leased before another worker may take it.
     pub lease: Duration,
-    /// The locale of fixed words in notifications.
+    /// The locale of the words msghub adds to deliveries whose channel or contact, and
+    /// whose account, name none (one of [`crate::LOCALES`]).
     pub locale: String,
+    /// Where one-click unsubscribe links of mail to contacts point: the token is appended
+    /// to it (e.g. `https://hub.example.com/unsubscribe/`). `None`: mail carries only the
+    /// mailto form of `List-Unsubscribe`.
+    pub unsubscribe_url: Option<String>,
 }
 
 impl Default for WorkerConfig {
@@ -62,6 +67,7 @@ impl Default for WorkerConfig {
             per_target: 8,
             lease: Duration::from_secs(60),
             locale: "en".to_owned(),
+            unsubscribe_url: None,
         }
     }
 }
@@ -78,7 +84,7 @@ pub(crate) struct Workers {
 /// rate limits.
 pub(crate) struct Delivering {
     host: Arc<dyn ChannelHost>,
-    config: WorkerConfig,
+    pub(crate) config: WorkerConfig,
     observer: Option<Arc<dyn DeliveryObserver>>,
     buckets: Mutex<HashMap<(AccountId, TargetKey), Bucket>>,
     slots: Arc<Mutex<Slots>>,
@@ -261,14 +267,7 @@ async fn attempt(
         return false;
     };
     let budget = shared.host.part_budget(&record.plugin);
-    let prepared = match prepare(
-        &engine,
-        &snapshot,
-        id,
-        &record,
-        &shared.config.locale,
-        budget,
-    ) {
+    let prepared = match prepare(&engine, &snapshot, id, &record, &shared.config, budget) {
         Ok(prepared) => prepared,
         Err(e) => return retry_soon(e),
     };

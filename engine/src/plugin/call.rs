@@ -52,7 +52,13 @@ impl<T> Drop for AbortOnDrop<T> {
 pub(super) enum Request {
     Info,
     Validate(String),
-    Send(String, Box<n01::Delivery>),
+    /// The channel's configuration, the delivery as the plugin sees it, and the
+    /// unsubscribe headers the host writes into its mail (never shown to the plugin).
+    Send(
+        String,
+        Box<n01::Delivery>,
+        Option<super::types::MailUnsubscribe>,
+    ),
 }
 
 /// What the plugin answered.
@@ -152,7 +158,7 @@ impl Inner {
                     .call_validate_config(&mut store, &config)
                     .await
                     .map(Answer::Validate),
-                Request::Send(config, delivery) => notifier
+                Request::Send(config, delivery, _) => notifier
                     .call_send(&mut store, &config, &delivery)
                     .await
                     .map(Answer::Send),
@@ -188,7 +194,7 @@ impl Inner {
                 }
             ));
         }
-        let Request::Send(config, delivery) = request else {
+        let Request::Send(config, delivery, unsubscribe) = request else {
             return MailGrant::Denied(format!(
                 "mail can be sent only while delivering (send), not from {}",
                 request.kind()
@@ -205,6 +211,7 @@ impl Inner {
         MailGrant::Granted {
             allowed,
             left: MAIL_RECIPIENTS,
+            unsubscribe: unsubscribe.clone(),
         }
     }
 

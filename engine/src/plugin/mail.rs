@@ -1,10 +1,12 @@
 //! The `mail` import: plugins render whole RFC 5322 messages, this submits them over SMTP
 //! to the operator's relay with lettre.
 //!
-//! It changes a message in two ways only, both for the relay's sake: every line ends in
-//! CRLF (a bare `\n` or `\r` becomes CRLF, so lettre's dot-stuffing sees every line start
-//! and a lone `.` cannot end the data early), and the From header is the operator's
-//! `mail_from`, whatever the plugin wrote there (a relay trusts msghub's From).
+//! It changes a message in three ways only: every line ends in CRLF (a bare `\n` or `\r`
+//! becomes CRLF, so lettre's dot-stuffing sees every line start and a lone `.` cannot end
+//! the data early), the From header is the operator's `mail_from`, whatever the plugin
+//! wrote there (a relay trusts msghub's From), and a contact's mail carries the host's
+//! `List-Unsubscribe` (and `List-Unsubscribe-Post`) headers in place of the plugin's, so
+//! that no plugin can point a recipient at another contact's unsubscribe link.
 
 use std::time::Duration;
 
@@ -56,8 +58,14 @@ impl Mailer {
         &self.from
     }
 
-    /// Submits `message` to `to`; the relay's answer, or why not.
-    pub(crate) async fn submit(&self, to: &[String], message: &[u8]) -> Result<String, MailError> {
+    /// Submits `message` to `to`, with the unsubscribe headers of `unsubscribe` (a
+    /// contact's delivery); the relay's answer, or why not.
+    pub(crate) async fn submit(
+        &self,
+        to: &[String],
+        message: &[u8],
+        unsubscribe: Option<&super::MailUnsubscribe>,
+    ) -> Result<String, MailError> {
         let Some(transport) = &self.transport else {
             return Err(MailError::NotConfigured(
                 "the operator configured no SMTP relay (MSGHUB_SMTP_URL), so no mail can be sent"
@@ -73,7 +81,11 @@ impl Mailer {
             .collect::<Result<Vec<_>, _>>()?;
         let envelope = Envelope::new(Some(self.from_address.clone()), recipients)
             .map_err(|e| MailError::Permanent(format!("no valid envelope: {e}")))?;
-        let message = with_host_from(&crlf_lines(message), &self.from);
+        let mut headers = vec![("From", self.from.clone())];
+        if let Some(unsubscribe) = unsubscribe {
+            headers.extend(unsubscribe_headers(unsubscribe, bare_address(&self.from)));
+        }
+        let message = with_host_headers(&crlf_lines(message), &headers);
         match transport.send_raw(&envelope, &message).await {
             Ok(response) => Ok(format!(
                 "{} {}",
@@ -113,13 +125,43 @@ fn crlf_lines(message: &[u8]) -> Vec<u8> {
     out
 }
 
-/// `message` (CRLF lines) with its From headers (and their folded lines) replaced by one
-/// `From: {from}` at the top.
-fn with_host_from(message: &[u8], from: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(message.len() + from.len() + 8);
-    out.extend_from_slice(b"From: ");
-    out.extend_from_slice(from.as_bytes());
-    out.extend_from_slice(b"\r\n");
+/// The `List-Unsubscribe` headers of a contact's mail: the one-click URL (when there is
+/// one) and a mailto to `mailbox` whose subject names the token, then
+/// `List-Unsubscribe-Post`, which RFC 8058 allows only beside an https URL.
+fn unsubscribe_headers(
+    unsubscribe: &super::MailUnsubscribe,
+    mailbox: &str,
+) -> Vec<(&'static str, String)> {
+    // The token is base64url: nothing in it needs escaping in a URL or a header.
+    let mailto = format!(
+        "<mailto:{mailbox}?subject=unsubscribe%20{}>",
+        unsubscribe.token
+    );
+    match &unsubscribe.url {
+        Some(url) => {
+            let mut headers = vec![("List-Unsubscribe", format!("<{url}>, {mailto}"))];
+            if url.starts_with("https://") {
+                headers.push((
+                    "List-Unsubscribe-Post",
+                    "List-Unsubscribe=One-Click".to_owned(),
+                ));
+            }
+            headers
+        }
+        None => vec![("List-Unsubscribe", mailto)],
+    }
+}
+
+/// `message` (CRLF lines) with every header named in `headers` (with its folded lines)
+/// replaced by the given ones, at the top.
+fn with_host_headers(message: &[u8], headers: &[(&str, String)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(message.len() + 256);
+    for (name, value) in headers {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
     let mut rest = message;
     let mut in_from = false;
     while !rest.is_empty() {
@@ -135,7 +177,15 @@ fn with_host_from(message: &[u8], from: &str) -> Vec<u8> {
         }
         let folded = line.first().is_some_and(|b| *b == b' ' || *b == b'\t');
         if !folded {
-            in_from = line.len() >= 5 && line[..5].eq_ignore_ascii_case(b"from:");
+            // Header names are compared without case, and without white space before
+            // the colon (`From :` is still From to many readers).
+            let name = line
+                .iter()
+                .position(|b| *b == b':')
+                .map_or(&line[..0], |colon| line[..colon].trim_ascii_end());
+            in_from = headers
+                .iter()
+                .any(|(host, _)| name.eq_ignore_ascii_case(host.as_bytes()));
         }
         if !in_from {
             out.extend_from_slice(line);
@@ -299,7 +349,9 @@ mod tests {
         let url = format!("smtp://hub:hunter2@127.0.0.1:{port}");
         let mailer = Mailer::new(Some(&url), false, "hub@example.com", Duration::from_secs(5))
             .expect("a valid relay");
-        let refused = mailer.submit(&["ops@example.com".to_owned()], MAIL).await;
+        let refused = mailer
+            .submit(&["ops@example.com".to_owned()], MAIL, None)
+            .await;
         let Err(MailError::NotConfigured(why)) = refused else {
             panic!("sent over a plain-text relay: {refused:?}");
         };
@@ -319,7 +371,9 @@ mod tests {
         let url = format!("smtp://hub:hunter2@127.0.0.1:{port}");
         let mailer = Mailer::new(Some(&url), true, "hub@example.com", Duration::from_secs(5))
             .expect("a valid relay");
-        let sent = mailer.submit(&["ops@example.com".to_owned()], MAIL).await;
+        let sent = mailer
+            .submit(&["ops@example.com".to_owned()], MAIL, None)
+            .await;
         assert!(sent.is_ok(), "{sent:?}");
         let seen = seen.lock().expect("log").clone();
         assert!(
@@ -339,8 +393,44 @@ mod tests {
         let message =
             b"To: a@x\r\nFROM: ceo@bank.test\r\n (folded)\r\nSubject: s\r\n\r\nFrom: body\r\n";
         assert_eq!(
-            String::from_utf8(with_host_from(message, "hub <hub@example.com>")).unwrap(),
+            String::from_utf8(with_host_headers(
+                message,
+                &[("From", "hub <hub@example.com>".to_owned())]
+            ))
+            .unwrap(),
             "From: hub <hub@example.com>\r\nTo: a@x\r\nSubject: s\r\n\r\nFrom: body\r\n"
+        );
+    }
+
+    #[test]
+    fn a_contacts_unsubscribe_headers_are_the_hosts_whatever_the_plugin_wrote() {
+        let message = b"To: a@x\r\nList-Unsubscribe: <https://evil.test/u/other>\r\n\
+            list-unsubscribe-post : List-Unsubscribe=One-Click\r\nSubject: s\r\n\r\nbody\r\n";
+        let one_click = super::super::MailUnsubscribe {
+            token: "TOKEN".to_owned(),
+            url: Some("https://hub.example.com/unsubscribe/TOKEN".to_owned()),
+        };
+        let mut headers = vec![("From", "hub@example.com".to_owned())];
+        headers.extend(unsubscribe_headers(&one_click, "hub@example.com"));
+        assert_eq!(
+            String::from_utf8(with_host_headers(message, &headers)).unwrap(),
+            "From: hub@example.com\r\n\
+             List-Unsubscribe: <https://hub.example.com/unsubscribe/TOKEN>, \
+             <mailto:hub@example.com?subject=unsubscribe%20TOKEN>\r\n\
+             List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n\
+             To: a@x\r\nSubject: s\r\n\r\nbody\r\n"
+        );
+        // Without a public URL: the mailto form only, and no Post header.
+        let mailto_only = super::super::MailUnsubscribe {
+            token: "TOKEN".to_owned(),
+            url: None,
+        };
+        assert_eq!(
+            unsubscribe_headers(&mailto_only, "hub@example.com"),
+            [(
+                "List-Unsubscribe",
+                "<mailto:hub@example.com?subject=unsubscribe%20TOKEN>".to_owned()
+            )]
         );
     }
 

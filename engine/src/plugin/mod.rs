@@ -57,7 +57,8 @@ pub use error::{CallError, ConfigError, LoadError, RegistryError, SendError, Val
 pub use limits::MAX_BATCH;
 pub use registry::{LoadReport, Loading, PluginRegistry, PluginRegistryBuilder};
 pub use types::{
-    Delivery, DeliveryKind, FailureKind, PluginInfo, PluginLimits, RateLimit, Receipt, Recipient,
+    Delivery, DeliveryKind, FailureKind, MailUnsubscribe, PluginInfo, PluginLimits, RateLimit,
+    Receipt, Recipient,
 };
 
 /// The notifier versions this host runs, newest first.

@@ -496,9 +496,13 @@ impl PluginRegistry {
         delivery: &Delivery,
     ) -> Result<Receipt, SendError> {
         let loaded = self.loaded(plugin).await?;
+        let unsubscribe = delivery.unsubscribe.clone();
         let delivery = Box::new(bindings::delivery_v0_1(delivery));
         let (answer, trace) = self
-            .run(&loaded, Request::Send(config.to_owned(), delivery))
+            .run(
+                &loaded,
+                Request::Send(config.to_owned(), delivery, unsubscribe),
+            )
             .await?;
         let Answer::Send(outcome) = answer else {
             unreachable!("a send request is answered with an outcome")

@@ -194,6 +194,8 @@ pub(crate) enum MailGrant {
         allowed: HashSet<String>,
         /// Recipients the call may still mail.
         left: usize,
+        /// The unsubscribe headers the host writes into every mail of the call.
+        unsubscribe: Option<crate::plugin::MailUnsubscribe>,
     },
 }
 
@@ -202,7 +204,7 @@ impl MailGrant {
     fn take(&mut self, to: &[String]) -> Result<(), String> {
         match self {
             MailGrant::Denied(reason) => Err(reason.clone()),
-            MailGrant::Granted { allowed, left } => {
+            MailGrant::Granted { allowed, left, .. } => {
                 if let Some(stranger) = to.iter().find(|a| !allowed.contains(&a.to_lowercase())) {
                     return Err(format!(
                         "'{}' is neither a recipient of this delivery nor named in the \
@@ -463,7 +465,14 @@ impl mail::Host for CallState {
             tracing::warn!(plugin = &*self.plugin, reason = %escape_log(&reason), "mail refused by the sandbox");
             return Ok(Err(mail::MailError::Permanent(reason)));
         }
-        let outcome = self.mailer.submit(&to, &message).await;
+        let unsubscribe = match &self.mail {
+            MailGrant::Granted { unsubscribe, .. } => unsubscribe.clone(),
+            MailGrant::Denied(_) => None,
+        };
+        let outcome = self
+            .mailer
+            .submit(&to, &message, unsubscribe.as_ref())
+            .await;
         if let Err(e) = &outcome {
             tracing::warn!(plugin = &*self.plugin, error = %escape_log(&format!("{e:?}")), "mail submission failed");
         }

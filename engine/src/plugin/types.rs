@@ -95,6 +95,22 @@ pub struct Delivery {
     pub locale: String,
     /// The engine clock's time of the attempt, Unix milliseconds.
     pub timestamp_ms: u64,
+    /// How the recipient of mail unsubscribes (a contact's delivery): the host writes it
+    /// into the mail's headers; the plugin never sees it, so it cannot forge it for
+    /// another contact.
+    pub unsubscribe: Option<MailUnsubscribe>,
+}
+
+/// The unsubscribe headers the host writes into a contact's mail: `List-Unsubscribe` with
+/// the one-click URL (when the server has a public URL) and a mailto to the operator's
+/// From address whose subject names the token; `List-Unsubscribe-Post` beside an https URL
+/// (RFC 8058).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailUnsubscribe {
+    /// The signed token naming the account, the contact and the category.
+    pub token: String,
+    /// The URL that unsubscribes in one click with a `POST`.
+    pub url: Option<String>,
 }
 
 /// What the target answered to a successful delivery.

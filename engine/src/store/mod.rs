@@ -35,7 +35,9 @@ use self::records::{
     TokenOwner, UserRecord,
 };
 #[cfg(test)]
-pub(crate) use self::redb_backend::{CHANNELS, KEY_FINGERPRINT, META};
+pub(crate) use self::redb_backend::{
+    ACCOUNTS, CHANNELS, CONTACTS, KEY_FINGERPRINT, META, SUBSCRIPTIONS,
+};
 pub(crate) use self::state::{State, Subscribed};
 use crate::access::Reader;
 use crate::error::{Error, StorageError};

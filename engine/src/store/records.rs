@@ -14,6 +14,8 @@ pub(crate) struct AccountRecord {
     pub(crate) name: String,
     pub(crate) created: i64,
     pub(crate) retention_days: u32,
+    /// The language of the words msghub adds, for targets without one of their own.
+    pub(crate) locale: Option<String>,
 }
 
 /// A user as stored (its token only as a hash).
@@ -91,6 +93,8 @@ pub(crate) struct ChannelRecord {
     pub(crate) config: Vec<u8>,
     pub(crate) sealed: bool,
     pub(crate) created: i64,
+    /// The language of the words msghub adds to its deliveries; the account's when absent.
+    pub(crate) locale: Option<String>,
 }
 
 /// An email contact as stored.
@@ -99,6 +103,8 @@ pub(crate) struct ContactRecord {
     pub(crate) name: String,
     pub(crate) email: String,
     pub(crate) created: i64,
+    /// The language of the words msghub adds to its mail; the account's when absent.
+    pub(crate) locale: Option<String>,
 }
 
 /// A digest schedule as stored: a cron expression (seconds first) and an IANA time zone.
@@ -117,6 +123,19 @@ pub(crate) struct SubscriptionRecord {
     pub(crate) channels: Vec<u64>,
     pub(crate) digest: Option<DigestRecord>,
     pub(crate) updated: i64,
+    /// When deliveries wait instead of going out.
+    pub(crate) quiet_hours: Option<QuietHoursRecord>,
+}
+
+/// Quiet hours as stored: from `start` to `end` (minutes after local midnight; a window
+/// with `end <= start` crosses midnight) in an IANA time zone; messages of the `pass`
+/// severities go out all the same.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct QuietHoursRecord {
+    pub(crate) start: u16,
+    pub(crate) end: u16,
+    pub(crate) timezone: String,
+    pub(crate) pass: Vec<Severity>,
 }
 
 /// Where a delivery goes: a channel or an email contact of the delivery's account.
@@ -201,6 +220,101 @@ impl SubjectRecord {
             SubjectRecord::Retention => 5,
             SubjectRecord::MandatoryRule => 6,
             SubjectRecord::Unsubscribe => 7,
+        }
+    }
+}
+
+/// The layouts of schema version 2, read once by the migration to version 3 (which added
+/// locales to accounts, channels and contacts, and quiet hours to subscriptions).
+pub(crate) mod v2 {
+    use serde::Deserialize;
+
+    use super::{AccountRecord, ChannelRecord, ContactRecord, DigestRecord, SubscriptionRecord};
+    use crate::model::Severity;
+
+    /// An account as version 2 stored it.
+    #[derive(Debug, Clone, serde::Serialize, Deserialize)]
+    pub(crate) struct Account {
+        pub(crate) name: String,
+        pub(crate) created: i64,
+        pub(crate) retention_days: u32,
+    }
+
+    /// A channel as version 2 stored it.
+    #[derive(Debug, Clone, serde::Serialize, Deserialize)]
+    pub(crate) struct Channel {
+        pub(crate) name: String,
+        pub(crate) plugin: String,
+        pub(crate) config: Vec<u8>,
+        pub(crate) sealed: bool,
+        pub(crate) created: i64,
+    }
+
+    /// A contact as version 2 stored it.
+    #[derive(Debug, Clone, serde::Serialize, Deserialize)]
+    pub(crate) struct Contact {
+        pub(crate) name: String,
+        pub(crate) email: String,
+        pub(crate) created: i64,
+    }
+
+    /// A subscription as version 2 stored it.
+    #[derive(Debug, Clone, serde::Serialize, Deserialize)]
+    pub(crate) struct Subscription {
+        pub(crate) subtypes: Option<Vec<String>>,
+        pub(crate) min_severity: Severity,
+        pub(crate) contacts: Vec<u64>,
+        pub(crate) channels: Vec<u64>,
+        pub(crate) digest: Option<DigestRecord>,
+        pub(crate) updated: i64,
+    }
+
+    impl From<Account> for AccountRecord {
+        fn from(old: Account) -> AccountRecord {
+            AccountRecord {
+                name: old.name,
+                created: old.created,
+                retention_days: old.retention_days,
+                locale: None,
+            }
+        }
+    }
+
+    impl From<Channel> for ChannelRecord {
+        fn from(old: Channel) -> ChannelRecord {
+            ChannelRecord {
+                name: old.name,
+                plugin: old.plugin,
+                config: old.config,
+                sealed: old.sealed,
+                created: old.created,
+                locale: None,
+            }
+        }
+    }
+
+    impl From<Contact> for ContactRecord {
+        fn from(old: Contact) -> ContactRecord {
+            ContactRecord {
+                name: old.name,
+                email: old.email,
+                created: old.created,
+                locale: None,
+            }
+        }
+    }
+
+    impl From<Subscription> for SubscriptionRecord {
+        fn from(old: Subscription) -> SubscriptionRecord {
+            SubscriptionRecord {
+                subtypes: old.subtypes,
+                min_severity: old.min_severity,
+                contacts: old.contacts,
+                channels: old.channels,
+                digest: old.digest,
+                updated: old.updated,
+                quiet_hours: None,
+            }
         }
     }
 }

@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::ids::{AccountId, UserId};
 use crate::limits::Holding;
 use crate::model::Category;
-use crate::schedule::DigestSchedule;
+use crate::schedule::{DigestSchedule, QuietWindow};
 
 /// What the engine keeps in memory: accounts, users, tokens and inbox indexes, and each
 /// account's channels and contacts.
@@ -195,11 +195,12 @@ impl State {
     }
 }
 
-/// A subscription with its digest schedule compiled.
+/// A subscription with its digest schedule and quiet hours compiled.
 #[derive(Debug)]
 pub(crate) struct Subscribed {
     pub(crate) record: SubscriptionRecord,
     pub(crate) schedule: Option<DigestSchedule>,
+    pub(crate) quiet: Option<QuietWindow>,
 }
 
 impl Subscribed {
@@ -209,7 +210,20 @@ impl Subscribed {
             Some(d) => Some(DigestSchedule::parse(&d.cron, &d.timezone)?),
             None => None,
         };
-        Ok(Subscribed { record, schedule })
+        let quiet = match &record.quiet_hours {
+            Some(q) => Some(QuietWindow::new(
+                q.start,
+                q.end,
+                &q.timezone,
+                q.pass.clone(),
+            )?),
+            None => None,
+        };
+        Ok(Subscribed {
+            record,
+            schedule,
+            quiet,
+        })
     }
 }
 
@@ -224,6 +238,7 @@ mod tests {
             config: Vec::new(),
             sealed: false,
             created: 0,
+            locale: None,
         }
     }
 

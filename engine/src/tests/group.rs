@@ -38,6 +38,7 @@ fn store() -> Store {
         name: "acme".into(),
         created: 0,
         retention_days: 180,
+        locale: None,
     };
     run(
         &store,
@@ -166,6 +167,7 @@ fn subscription_to(channel: u64) -> PutSubscription {
         channels: vec![channel],
         digest: None,
         updated: 0,
+        quiet_hours: None,
     };
     PutSubscription {
         account: ACCOUNT,
@@ -182,6 +184,7 @@ fn shown(id: u64, name: &str) -> crate::Channel {
         name: name.into(),
         plugin: "webhook".into(),
         config: serde_json::json!({}),
+        locale: None,
         created_at: time::OffsetDateTime::UNIX_EPOCH,
     }
 }
@@ -194,6 +197,7 @@ fn with_channel() -> Store {
         config: b"{}".to_vec(),
         sealed: false,
         created: 0,
+        locale: None,
     };
     let (job, _) = job(CreateChannel {
         account: ACCOUNT,
@@ -293,6 +297,7 @@ fn a_publish_goes_by_a_rule_created_earlier_in_its_group() {
                 channels: vec![9],
                 digest: None,
                 updated: 0,
+                quiet_hours: None,
             })
             .unwrap(),
         ),
@@ -367,6 +372,7 @@ fn create_channel(n: u64) -> (Job, Answer<()>) {
         config: b"{}".to_vec(),
         sealed: false,
         created: 0,
+        locale: None,
     };
     job(CreateChannel {
         account: ACCOUNT,
@@ -392,6 +398,7 @@ fn create_contact(n: u64) -> (Job, Answer<()>) {
         name: format!("team-{n}"),
         email: format!("team-{n}@example.com"),
         created: 0,
+        locale: None,
     };
     job(CreateContact {
         account: ACCOUNT,
@@ -535,6 +542,7 @@ fn what_an_account_holds_is_counted_again_when_the_store_opens() {
         name: "acme".into(),
         created: 0,
         retention_days: 180,
+        locale: None,
     };
     let account = Job::new(
         CreateAccount {

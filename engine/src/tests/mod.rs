@@ -2,4 +2,5 @@
 //! group, and what opening a store written by an older build does.
 
 mod group;
+mod migration;
 mod sealing;

@@ -21,6 +21,7 @@ fn write_plain_channel(path: &std::path::Path, account: AccountId, config: &str)
             config: config.as_bytes().to_vec(),
             sealed: false,
             created: 0,
+            locale: None,
         };
         let mut channels = txn.open_table(CHANNELS).unwrap();
         let bytes = encode("channel", &record).unwrap();

@@ -47,6 +47,11 @@ pub struct UpdateAccountRequest {
     #[serde(default, deserialize_with = "whole_number")]
     #[schema(minimum = 1, maximum = 36500)]
     pub retention_days: Option<u32>,
+    /// The language of the words msghub adds to the account's deliveries whose channel or
+    /// contact names none: `en` or `zh-CN` (another is 400). Absent or null: unchanged.
+    #[serde(default)]
+    #[schema(value_type = Option<crate::api::contract::Locale>)]
+    pub locale: Option<String>,
 }
 
 /// An account.
@@ -60,6 +65,10 @@ pub struct AccountView {
     pub created_at: String,
     /// How many days messages are kept.
     pub retention_days: u32,
+    /// The language of the words msghub adds to deliveries whose channel or contact names
+    /// none; null: the server's (`MSGHUB_LOCALE`).
+    #[schema(value_type = Option<crate::api::contract::Locale>)]
+    pub locale: Option<String>,
 }
 
 /// A new account with its root token, shown only in this answer.
@@ -73,6 +82,9 @@ pub struct CreatedAccountView {
     pub created_at: String,
     /// How many days messages are kept.
     pub retention_days: u32,
+    /// The language of the words msghub adds; null: the server's.
+    #[schema(value_type = Option<crate::api::contract::Locale>)]
+    pub locale: Option<String>,
     /// The account root's token; keep it, it is not shown again.
     pub root_token: String,
 }
@@ -84,6 +96,7 @@ impl From<msghub::Account> for AccountView {
             name: a.name,
             created_at: msghub::format_time(a.created_at),
             retention_days: a.retention_days,
+            locale: a.locale,
         }
     }
 }
@@ -245,6 +258,7 @@ async fn create_account(
             name: a.name,
             created_at: a.created_at,
             retention_days: a.retention_days,
+            locale: a.locale,
             root_token: created.root_token,
         }),
     ))
@@ -276,7 +290,7 @@ async fn get_account(
     request_body = UpdateAccountRequest,
     responses(
         (status = 200, description = "The account as it is now", body = AccountView),
-        (status = 400, description = "retention_days out of range", body = ErrorBody),
+        (status = 400, description = "retention_days out of range, or a locale other than en and zh-CN", body = ErrorBody),
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 403, description = "Not the operator or the account's root", body = ErrorBody),
         (status = 404, description = "No such account", body = ErrorBody),
@@ -291,10 +305,20 @@ async fn update_account(
     ApiJson(body): ApiJson<UpdateAccountRequest>,
 ) -> Result<Json<AccountView>, ApiError> {
     let account = account_id(&account)?;
-    let updated = match body.retention_days {
+    if let Some(locale) = &body.locale {
+        // Checked before anything changes: a bad locale leaves the retention as it was.
+        msghub::check_locale("locale", locale)?;
+    }
+    let mut updated = match body.retention_days {
         Some(days) => app.engine().set_retention(&caller, account, days).await?,
         None => app.engine().account(&caller, account)?,
     };
+    if let Some(locale) = body.locale {
+        updated = app
+            .engine()
+            .set_account_locale(&caller, account, Some(locale))
+            .await?;
+    }
     Ok(Json(updated.into()))
 }
 

@@ -45,6 +45,11 @@ pub struct CreateChannelRequest {
     /// The plugin's configuration, as its `config_schema` describes: always a JSON object.
     #[schema(value_type = Object)]
     pub config: serde_json::Map<String, serde_json::Value>,
+    /// The language of the words msghub adds to this channel's deliveries: `en` or
+    /// `zh-CN` (another is 400). Absent or null: the account's, else the server's.
+    #[serde(default)]
+    #[schema(value_type = Option<crate::api::contract::Locale>)]
+    pub locale: Option<String>,
 }
 
 /// A channel; secret fields of its config read `***`.
@@ -59,6 +64,9 @@ pub struct ChannelView {
     /// The configuration, secrets redacted.
     #[schema(value_type = Object)]
     pub config: serde_json::Value,
+    /// The language of the words msghub adds; null: the account's, else the server's.
+    #[schema(value_type = Option<crate::api::contract::Locale>)]
+    pub locale: Option<String>,
     /// When it was created (RFC 3339).
     pub created_at: String,
 }
@@ -70,6 +78,7 @@ impl From<msghub::Channel> for ChannelView {
             name: c.name,
             plugin: c.plugin,
             config: c.config,
+            locale: c.locale,
             created_at: msghub::format_time(c.created_at),
         }
     }
@@ -131,6 +140,11 @@ pub struct CreateContactRequest {
         pattern = r#"^[^\s\x00-\x1f\x7f-\x9f<>,;"@]+@[^\s\x00-\x1f\x7f-\x9f<>,;"@.\-][^\s\x00-\x1f\x7f-\x9f<>,;"@.]*(\.[^\s\x00-\x1f\x7f-\x9f<>,;"@.\-][^\s\x00-\x1f\x7f-\x9f<>,;"@.]*)+$"#
     )]
     pub email: String,
+    /// The language of the words msghub adds to mail to this contact: `en` or `zh-CN`
+    /// (another is 400). Absent or null: the account's, else the server's.
+    #[serde(default)]
+    #[schema(value_type = Option<crate::api::contract::Locale>)]
+    pub locale: Option<String>,
 }
 
 /// An email contact.
@@ -142,6 +156,9 @@ pub struct ContactView {
     pub name: String,
     /// Its email address.
     pub email: String,
+    /// The language of the words msghub adds; null: the account's, else the server's.
+    #[schema(value_type = Option<crate::api::contract::Locale>)]
+    pub locale: Option<String>,
     /// When it was created (RFC 3339).
     pub created_at: String,
 }
@@ -152,6 +169,7 @@ impl From<msghub::Contact> for ContactView {
             id: c.id.to_string(),
             name: c.name,
             email: c.email,
+            locale: c.locale,
             created_at: msghub::format_time(c.created_at),
         }
     }
@@ -184,7 +202,7 @@ pub fn contact_id(text: &str) -> Result<ContactId, ApiError> {
     request_body = CreateChannelRequest,
     responses(
         (status = 201, description = "The channel, secrets redacted", body = ChannelView),
-        (status = 400, description = "Unknown plugin, or the plugin refused the config (its message)", body = ErrorBody),
+        (status = 400, description = "Unknown plugin, the plugin refused the config (its message), or an unsupported locale", body = ErrorBody),
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 403, description = "Not allowed", body = ErrorBody),
         (status = 404, description = "No such account", body = ErrorBody),
@@ -209,6 +227,7 @@ async fn create_channel(
                 name: body.name,
                 plugin: body.plugin,
                 config: serde_json::Value::Object(body.config),
+                locale: body.locale,
             },
         )
         .await?;
@@ -374,7 +393,7 @@ async fn requeue_channel(
     request_body = CreateContactRequest,
     responses(
         (status = 201, description = "The contact", body = ContactView),
-        (status = 400, description = "An invalid name or email address", body = ErrorBody),
+        (status = 400, description = "An invalid name, email address or locale", body = ErrorBody),
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 403, description = "Not allowed", body = ErrorBody),
         (status = 404, description = "No such account", body = ErrorBody),
@@ -398,6 +417,7 @@ async fn create_contact(
             NewContact {
                 name: body.name,
                 email: body.email,
+                locale: body.locale,
             },
         )
         .await?;

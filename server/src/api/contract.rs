@@ -1,5 +1,5 @@
 //! The contract's closed sets of names, as the OpenAPI document lists them: categories,
-//! severities, read states, policies, delivery statuses and target kinds.
+//! severities, read states, policies, delivery statuses, target kinds and locales.
 //!
 //! The engine keeps its own enums free of any HTTP or OpenAPI concern; these mirror them one
 //! to one (the `From` conversions are exhaustive matches, so a new engine variant does not
@@ -232,4 +232,16 @@ impl From<msghub::MissingTarget> for MissingTarget {
             msghub::MissingTarget::NoTargets => MissingTarget::NoTargets,
         }
     }
+}
+
+/// A language of the words msghub adds to deliveries (subject prefix, footer, digest
+/// headings, the test message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum Locale {
+    /// English.
+    #[serde(rename = "en")]
+    En,
+    /// Simplified Chinese.
+    #[serde(rename = "zh-CN")]
+    ZhCn,
 }

@@ -9,6 +9,7 @@
 //! - [`history`]: an account's change history, and the operator's.
 //! - [`mandatory`]: the operator's mandatory rules.
 //! - [`plugins`]: the loaded channel plugins.
+//! - [`unsubscribe`]: one-click unsubscribe from a mail's link, without a login.
 //! - [`ops`]: health, metrics, the console.
 //! - [`body_deadline`]: the time a client has to send a request body.
 //! - [`browser_policy`]: the security headers of every answer.
@@ -29,6 +30,7 @@ pub mod messages;
 pub mod ops;
 pub mod plugins;
 pub mod subscriptions;
+pub mod unsubscribe;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -72,6 +74,7 @@ pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         (name = "subscriptions", description = "Which messages go to which channels and contacts"),
         (name = "mandatory rules", description = "Notices that reach their targets whatever the subscriptions' filters (operator)"),
         (name = "history", description = "Who changed what, when, before and after"),
+        (name = "unsubscribe", description = "One-click unsubscribe (RFC 8058) from a mail's link: no login, the signed token in the path is the authority"),
         (name = "operations", description = "Health, metrics and this document"),
         (name = "console", description = "The web console"),
     )
@@ -122,6 +125,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(mandatory::router())
         .merge(history::router())
         .merge(plugins::router())
+        .merge(unsubscribe::router())
         .merge(ops::router())
 }
 

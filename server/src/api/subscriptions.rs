@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use msghub::{Digest, SubscriptionSpec};
+use msghub::{Digest, QuietHours, SubscriptionSpec};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -46,6 +46,31 @@ fn utc() -> String {
     "UTC".to_owned()
 }
 
+/// Quiet hours: deliveries that fall between `start` and `end` (local time in `timezone`)
+/// wait until `end`, except messages of the `pass` severities. Digests are not affected.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuietHoursView {
+    /// `HH:MM` (00:00 to 23:59), e.g. `22:00`.
+    #[schema(pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9]$", example = "22:00")]
+    pub start: String,
+    /// `HH:MM`, e.g. `07:00`; earlier than `start`, the window crosses midnight; equal to
+    /// `start` is 400.
+    #[schema(pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9]$", example = "07:00")]
+    pub end: String,
+    /// An IANA time zone, e.g. `Asia/Shanghai`; one that does not exist is 400.
+    pub timezone: String,
+    /// Severities that go out during quiet hours all the same; `["critical"]` when left
+    /// out, `[]` holds every message.
+    #[serde(default = "critical_only")]
+    #[schema(value_type = Vec<Severity>, max_items = 3)]
+    pub pass: Vec<String>,
+}
+
+fn critical_only() -> Vec<String> {
+    vec!["critical".to_owned()]
+}
+
 /// `PUT /v1/accounts/{account}/subscriptions/{category}`: the whole subscription.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -72,6 +97,9 @@ pub struct PutSubscriptionRequest {
     /// Gather matching messages into summaries instead of delivering each at once.
     #[serde(default)]
     pub digest: Option<DigestView>,
+    /// Hold deliveries during these hours until they end; digests are not affected.
+    #[serde(default)]
+    pub quiet_hours: Option<QuietHoursView>,
 }
 
 /// The subscription of one category.
@@ -89,6 +117,8 @@ pub struct SubscriptionView {
     pub channels: Vec<String>,
     /// The digest schedule; null when each message goes out as it arrives.
     pub digest: Option<DigestView>,
+    /// The quiet hours; null when deliveries go out at any hour.
+    pub quiet_hours: Option<QuietHoursView>,
     /// When it was last set (RFC 3339).
     pub updated_at: String,
 }
@@ -104,6 +134,12 @@ impl From<msghub::Subscription> for SubscriptionView {
             digest: s.digest.map(|d| DigestView {
                 cron: d.cron,
                 timezone: d.timezone,
+            }),
+            quiet_hours: s.quiet_hours.map(|q| QuietHoursView {
+                start: q.start,
+                end: q.end,
+                timezone: q.timezone,
+                pass: q.pass.iter().map(|s| s.as_str().to_owned()).collect(),
             }),
             updated_at: msghub::format_time(s.updated_at),
         }
@@ -123,6 +159,9 @@ pub struct RouteView {
     pub plugin: String,
     /// For a digest: when the summary would go out (RFC 3339); null otherwise.
     pub digest_at: Option<String>,
+    /// When quiet hours hold the delivery: when it would go out, their end (RFC 3339);
+    /// null when it would go out at once.
+    pub held_until: Option<String>,
 }
 
 /// Where a message would go if it were published now, and why.
@@ -160,6 +199,7 @@ impl From<msghub::Routing> for RoutingView {
                     name: t.name,
                     plugin: t.plugin,
                     digest_at: t.digest_at.map(msghub::format_time),
+                    held_until: t.held_until.map(msghub::format_time),
                 })
                 .collect(),
             mandatory_rule: r.mandatory_rule.map(RuleView::from),
@@ -208,6 +248,21 @@ impl PutSubscriptionRequest {
                 cron: d.cron,
                 timezone: d.timezone,
             }),
+            quiet_hours: self
+                .quiet_hours
+                .map(|q| -> Result<QuietHours, ApiError> {
+                    Ok(QuietHours {
+                        start: q.start,
+                        end: q.end,
+                        timezone: q.timezone,
+                        pass: q
+                            .pass
+                            .iter()
+                            .map(|s| msghub::Severity::parse_field(s, "quiet_hours.pass"))
+                            .collect::<Result<_, _>>()?,
+                    })
+                })
+                .transpose()?,
         })
     }
 }

@@ -526,6 +526,7 @@ fn sample_delivery(args: &SendArgs, messages: Vec<msghub::Message>) -> Delivery 
         attempt: 1,
         idempotency_key: format!("msghub-cli-{:016x}", rand::random::<u64>()),
         locale: args.locale.clone(),
+        unsubscribe: None,
         timestamp_ms,
     }
 }

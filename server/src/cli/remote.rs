@@ -177,6 +177,21 @@ pub enum AccountsCommand {
         /// The account's name.
         name: String,
     },
+    /// Change an account's settings; prints the account as it is now.
+    Update {
+        /// Where the server is and who is asking.
+        #[command(flatten)]
+        remote: Remote,
+        /// The account's id.
+        account: String,
+        /// Days messages are kept (1 to 36500).
+        #[arg(long)]
+        retention_days: Option<u32>,
+        /// The language of the words msghub adds to deliveries whose channel or contact
+        /// names none: en or zh-CN.
+        #[arg(long)]
+        locale: Option<String>,
+    },
 }
 
 /// `msghub users ...`.
@@ -499,6 +514,50 @@ pub async fn accounts(command: AccountsCommand) -> Result<(), String> {
                 )
             );
             println!("root token (shown only now): {}", text(&a, "root_token"));
+            Ok(())
+        }
+        AccountsCommand::Update {
+            remote,
+            account,
+            retention_days,
+            locale,
+        } => {
+            let mut body = Map::new();
+            if let Some(days) = retention_days {
+                body.insert("retention_days".into(), json!(days));
+            }
+            if let Some(locale) = locale {
+                body.insert("locale".into(), json!(locale));
+            }
+            let path = format!("/v1/accounts/{}", encode(&account));
+            let answer = remote
+                .client()?
+                .call(Method::PATCH, &path, Some(&Value::Object(body)))
+                .await?;
+            if remote.json {
+                println!("{}", answer.text());
+                return Ok(());
+            }
+            let a = answer.json()?;
+            let locale = match text(&a, "locale") {
+                l if l.is_empty() => "(the server's)".to_owned(),
+                l => l,
+            };
+            print!(
+                "{}",
+                render(
+                    &["ID", "NAME", "RETENTION DAYS", "LOCALE"],
+                    &[vec![
+                        text(&a, "id"),
+                        text(&a, "name"),
+                        a.get("retention_days")
+                            .and_then(Value::as_u64)
+                            .map(|d| d.to_string())
+                            .unwrap_or_default(),
+                        locale,
+                    ]]
+                )
+            );
             Ok(())
         }
     }

@@ -40,6 +40,10 @@ pub enum ChannelsCommand {
         /// The plugin's configuration as JSON (`@FILE` reads it from a file).
         #[arg(long)]
         config: String,
+        /// The language of the words msghub adds to its deliveries: en or zh-CN [default:
+        /// the account's].
+        #[arg(long)]
+        locale: Option<String>,
         /// A name for people.
         name: String,
     },
@@ -94,6 +98,10 @@ pub enum ContactsCommand {
         /// The email address.
         #[arg(long)]
         email: String,
+        /// The language of the words msghub adds to its mail: en or zh-CN [default: the
+        /// account's].
+        #[arg(long)]
+        locale: Option<String>,
         /// A name for people.
         name: String,
     },
@@ -111,6 +119,8 @@ pub enum ContactsCommand {
 }
 
 /// `msghub subscriptions ...`.
+// Parsed once per run: the size of the `set` variant costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum SubscriptionsCommand {
     /// List the account's subscriptions, one per configured category.
@@ -125,7 +135,9 @@ pub enum SubscriptionsCommand {
     /// Set (replace) the subscription of a category.
     #[command(
         after_help = "Example: msghub subscriptions set --account acc_... account --subtype low-balance \
---min-severity warning --contact cnt_... --channel chn_... --cron '0 0 9 * * *' --timezone Asia/Shanghai"
+--min-severity warning --contact cnt_... --channel chn_... --cron '0 0 9 * * *' --timezone Asia/Shanghai\n\
+Quiet hours: msghub subscriptions set --account acc_... security --channel chn_... \
+--quiet-hours 22:00-07:00 --quiet-timezone Asia/Shanghai --quiet-pass critical"
     )]
     Set {
         /// Where the server is and who is asking.
@@ -154,6 +166,17 @@ pub enum SubscriptionsCommand {
         /// The time zone of --cron, e.g. Asia/Shanghai [default: UTC].
         #[arg(long, requires = "cron")]
         timezone: Option<String>,
+        /// Hold deliveries during these hours until they end, e.g. 22:00-07:00 (local time
+        /// in --quiet-timezone; digests are not affected).
+        #[arg(long, value_name = "HH:MM-HH:MM")]
+        quiet_hours: Option<String>,
+        /// The time zone of --quiet-hours, e.g. Asia/Shanghai [default: UTC].
+        #[arg(long, requires = "quiet_hours")]
+        quiet_timezone: Option<String>,
+        /// Severities that go out during quiet hours all the same (repeatable or
+        /// comma-separated) [default: critical]; `none` holds every message.
+        #[arg(long = "quiet-pass", value_delimiter = ',', requires = "quiet_hours")]
+        quiet_pass: Vec<String>,
     },
     /// Remove the subscription of a category.
     Delete {
@@ -256,6 +279,7 @@ pub async fn channels(command: ChannelsCommand) -> Result<(), String> {
             account,
             plugin,
             config,
+            locale,
             name,
         } => {
             let text_config = match config.strip_prefix('@') {
@@ -265,7 +289,10 @@ pub async fn channels(command: ChannelsCommand) -> Result<(), String> {
             };
             let config: Value = serde_json::from_str(&text_config)
                 .map_err(|e| format!("--config is not JSON: {e}"))?;
-            let body = json!({"name": name, "plugin": plugin, "config": config});
+            let mut body = json!({"name": name, "plugin": plugin, "config": config});
+            if let Some(locale) = locale {
+                body["locale"] = json!(locale);
+            }
             let answer = remote
                 .client()?
                 .call(
@@ -349,14 +376,19 @@ pub async fn contacts(command: ContactsCommand) -> Result<(), String> {
             remote,
             account,
             email,
+            locale,
             name,
         } => {
+            let mut body = json!({"name": name, "email": email});
+            if let Some(locale) = locale {
+                body["locale"] = json!(locale);
+            }
             let answer = remote
                 .client()?
                 .call(
                     Method::POST,
                     &account_path(&account, "/contacts"),
-                    Some(&json!({"name": name, "email": email})),
+                    Some(&body),
                 )
                 .await?;
             if remote.json {
@@ -388,6 +420,20 @@ fn subscription_row(s: &Value) -> Vec<String> {
     let digest = match s.get("digest") {
         Some(d) if d.is_object() => format!("{} {}", text(d, "cron"), text(d, "timezone")),
         _ => "each message".into(),
+    };
+    let digest = match s.get("quiet_hours") {
+        Some(q) if q.is_object() => format!(
+            "{digest}, quiet {}-{} {} (passes: {})",
+            text(q, "start"),
+            text(q, "end"),
+            text(q, "timezone"),
+            match list_of(q, "pass") {
+                // An empty list: every message waits.
+                pass if pass == "-" => "none".to_owned(),
+                pass => pass,
+            }
+        ),
+        _ => digest,
     };
     vec![
         text(s, "category"),
@@ -438,6 +484,9 @@ pub async fn subscriptions(command: SubscriptionsCommand) -> Result<(), String> 
             channels,
             cron,
             timezone,
+            quiet_hours,
+            quiet_timezone,
+            quiet_pass,
         } => {
             let mut body = Map::new();
             if !subtypes.is_empty() {
@@ -453,6 +502,22 @@ pub async fn subscriptions(command: SubscriptionsCommand) -> Result<(), String> 
                     "digest".into(),
                     json!({"cron": cron, "timezone": timezone.unwrap_or_else(|| "UTC".into())}),
                 );
+            }
+            if let Some(hours) = quiet_hours {
+                let (start, end) = hours.split_once('-').ok_or_else(|| {
+                    format!("--quiet-hours '{hours}' is not a range like 22:00-07:00")
+                })?;
+                let mut quiet = json!({
+                    "start": start.trim(),
+                    "end": end.trim(),
+                    "timezone": quiet_timezone.unwrap_or_else(|| "UTC".into()),
+                });
+                if !quiet_pass.is_empty() {
+                    let pass: Vec<&String> =
+                        quiet_pass.iter().filter(|s| s.as_str() != "none").collect();
+                    quiet["pass"] = json!(pass);
+                }
+                body.insert("quiet_hours".into(), quiet);
             }
             let path = account_path(&account, &format!("/subscriptions/{}", encode(&category)));
             let answer = remote

@@ -21,7 +21,7 @@ use crate::secrets::Secrets;
 
 /// The on-disk format this build reads and writes. Bump it, and add a migration in
 /// [`Redb::open`], whenever a table or record layout changes.
-pub(crate) const SCHEMA_VERSION: u64 = 2;
+pub(crate) const SCHEMA_VERSION: u64 = 3;
 
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// The [`META`] key of the fingerprint of the secret key that sealed the channel
@@ -142,6 +142,42 @@ fn seal_plain_channels(txn: &redb::WriteTransaction, secrets: &Secrets) -> Resul
     Ok(())
 }
 
+/// Re-encodes every account, channel, contact and subscription from the layout of schema
+/// version 2 to the current one, in the transaction that opens the store: a crash during
+/// the upgrade leaves the file as it was.
+fn migrate_records_to_v3(txn: &redb::WriteTransaction) -> Result<(), Error> {
+    use super::records::{AccountRecord, ContactRecord, v2};
+    fn rewrite<K, Old, New>(
+        txn: &redb::WriteTransaction,
+        table: TableDefinition<K, &'static [u8]>,
+        what: &'static str,
+    ) -> Result<(), Error>
+    where
+        K: redb::Key + 'static,
+        for<'a> K: redb::Value<SelfType<'a> = K>,
+        K: Copy,
+        Old: serde::de::DeserializeOwned,
+        New: From<Old> + serde::Serialize,
+    {
+        let mut open = txn.open_table(table)?;
+        let mut rows = Vec::new();
+        for row in open.iter()? {
+            let (key, value) = row?;
+            let old: Old = decode(what, value.value())?;
+            rows.push((key.value(), encode(what, &New::from(old))?));
+        }
+        for (key, bytes) in rows {
+            open.insert(key, bytes.as_slice())?;
+        }
+        Ok(())
+    }
+    rewrite::<u64, v2::Account, AccountRecord>(txn, ACCOUNTS, "account")?;
+    rewrite::<(u64, u64), v2::Channel, ChannelRecord>(txn, CHANNELS, "channel")?;
+    rewrite::<(u64, u64), v2::Contact, ContactRecord>(txn, CONTACTS, "contact")?;
+    rewrite::<(u64, u8), v2::Subscription, SubscriptionRecord>(txn, SUBSCRIPTIONS, "subscription")?;
+    Ok(())
+}
+
 /// Reads one message record.
 fn message(
     table: &impl ReadableTable<(u64, u32), &'static [u8]>,
@@ -205,9 +241,13 @@ impl Redb {
                     meta.insert("schema_version", SCHEMA_VERSION)?;
                 }
                 Some(SCHEMA_VERSION) => {}
-                // Version 2 added the delivery tables, created below.
-                Some(1) => {
+                // Version 2 added the delivery tables, created below; version 3 added
+                // fields to four records, re-encoded here. Version 1 wrote those records
+                // as version 2 did.
+                Some(1 | 2) => {
                     meta.insert("schema_version", SCHEMA_VERSION)?;
+                    drop(meta);
+                    migrate_records_to_v3(&txn)?;
                 }
                 Some(found) => {
                     return Err(StorageError::UnsupportedSchema {
