@@ -82,6 +82,10 @@ async fn openapi_lists_every_route_the_server_serves() {
     // And each documented operation is really served (not 404 "no route").
     let (acc, _) = s.account("acme").await;
     for (method, path) in ROUTES {
+        if path.ends_with("/events") {
+            // A stream that does not end; served as tests/events_api.rs shows.
+            continue;
+        }
         let concrete = path
             .replace("{account}", &acc)
             .replace("{user}", "usr_0000000000002")
