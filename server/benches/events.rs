@@ -5,97 +5,17 @@
 //! `BENCH_IDLE_STREAMS`, default 10000, spread over 10 accounts; `BENCH_LISTENERS`, default
 //! 1000, all on one account; `BENCH_PUBLISHES`, default 200, one at a time, 20 ms apart).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Method, Request};
 use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-const TOKEN: &str = "mho_bench-operator-token-0123456789abcdef";
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-fn spawn_server(dir: &std::path::Path, connections: u64) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_msghub"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(dir)
-        .env("MSGHUB_ADMIN_TOKEN", TOKEN)
-        .env("MSGHUB_LOG", "warn")
-        .env("MSGHUB_MAX_CONNECTIONS", connections.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("msghub serve starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut addr = String::new();
-    for line in BufReader::new(stdout).lines() {
-        let line = line.expect("stdout line");
-        if let Some(rest) = line.strip_prefix("msghub listening on http://") {
-            addr = rest.split(' ').next().unwrap_or_default().to_owned();
-            break;
-        }
-    }
-    assert!(!addr.is_empty(), "the server did not report its address");
-    wait_for_plugins(&addr);
-    Server { child, addr }
-}
-
-/// Waits until `/healthz` lists no plugin still loading, so that compiling them does not
-/// land in the measurements.
-fn wait_for_plugins(addr: &str) {
-    use std::io::{Read, Write};
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let mut answer = String::new();
-        if let Ok(mut conn) = std::net::TcpStream::connect(addr) {
-            let _ = conn
-                .write_all(b"GET /healthz HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n");
-            let _ = conn.read_to_string(&mut answer);
-        }
-        if answer.contains("\"loading\":[]") {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the plugins did not load within 120 s: {answer}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
+mod common;
+use common::{Sender, TOKEN, connect, env_or, rss_kib, spawn_server};
 
 /// Raises this process's open-files limit to the hard limit: the bench holds one socket per
 /// stream.
@@ -111,18 +31,6 @@ fn raise_open_files() {
             libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
         }
     }
-}
-
-type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
-
-async fn connect(addr: &str) -> Sender {
-    let stream = TcpStream::connect(addr).await.expect("connect");
-    stream.set_nodelay(true).expect("nodelay");
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("handshake");
-    tokio::spawn(conn);
-    sender
 }
 
 async fn send(sender: &mut Sender, method: Method, path: &str, body: String) -> serde_json::Value {
@@ -342,10 +250,10 @@ fn main() {
         .build()
         .expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = spawn_server(
-        dir.path(),
-        (streams as u64 + 100).max(4 * listeners as u64 + 100),
-    );
+    let connections = (streams as u64 + 100)
+        .max(4 * listeners as u64 + 100)
+        .to_string();
+    let server = spawn_server(dir.path(), &[("MSGHUB_MAX_CONNECTIONS", &connections)]);
     let pid = server.child.id();
     runtime.block_on(async {
         idle_streams(&server.addr, pid, streams).await;
